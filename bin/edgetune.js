@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// In a checkout the TypeScript sources run through tsx; an installed package runs the compiled dist/.
+const { existsSync } = require("node:fs");
+const { join } = require("node:path");
+const source = join(__dirname, "..", "infra", "cli.ts");
+let cli;
+if (existsSync(source)) {
+  require("tsx/cjs");
+  cli = require(source);
+} else {
+  cli = require(join(__dirname, "..", "dist", "infra", "cli.js"));
+}
+process.exitCode = cli.main(process.argv.slice(2));

@@ -1,0 +1,2 @@
+/** edgetune's public API: the tuning profile model, presets, validation and renderers. */
+export * from "./tuning";

@@ -1,0 +1,380 @@
+import { z } from "zod";
+import { SYSCTL_CATALOG, keyGrammarProblem, moduleForValue, type Compare, type SysctlMeta, type SysctlValueType } from "./catalog";
+import { cpuMask, parseCpuList } from "./cpus";
+import { planPorts, type PortRange } from "./ports";
+import { PRESETS, PRESET_NAMES } from "./presets";
+import type { NicTuning, OffloadFeature, PresetName, ResolvedNic, ResolvedProfile, ResolvedSysctl, SysctlInput, TuningProfile } from "./types";
+
+export type PathSegment = string | number;
+
+export interface ValidationIssue {
+  /** e.g. `profiles.edge.sysctls["net.core.somaxconn"]` */
+  path: string;
+  message: string;
+}
+
+/** One error listing every problem found; nothing has been applied when it is thrown. */
+export class ValidationError extends Error {
+  readonly issues: ValidationIssue[];
+  constructor(issues: ValidationIssue[], what = "invalid configuration") {
+    super(`${what}: ${issues.length} problem${issues.length === 1 ? "" : "s"}\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`);
+    this.name = "ValidationError";
+    this.issues = issues;
+  }
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function formatPath(segments: readonly PathSegment[]): string {
+  let out = "";
+  for (const s of segments) {
+    if (typeof s === "number") out += `[${s}]`;
+    else if (IDENT.test(s)) out += out === "" ? s : `.${s}`;
+    else out += `[${JSON.stringify(s)}]`;
+  }
+  return out || "(root)";
+}
+
+/** Shows a config value inside an error message, shortened and with control characters escaped. */
+export function show(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+// Reject control characters (newlines included) anywhere a string reaches a file or a script.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+const positiveInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+const sysctlInput = z.union([z.number(), z.string(), z.array(z.number())]);
+const compareEnum = z.enum(["exact", "at-least", "at-most"]);
+const scopeEnum = z.enum(["netns", "netns-readonly", "host"]);
+
+const nicSchema = z.strictObject({
+  match: z.string(),
+  offloads: z.strictObject({ tso: z.boolean(), gso: z.boolean(), gro: z.boolean(), lro: z.boolean(), rxChecksum: z.boolean(), txChecksum: z.boolean() }).partial().optional(),
+  channels: z.strictObject({ combined: z.number().int().min(1).max(4096), rx: z.number().int().min(1).max(4096), tx: z.number().int().min(1).max(4096) }).partial().optional(),
+  rings: z.strictObject({ rx: z.number().int().min(1).max(65536), tx: z.number().int().min(1).max(65536) }).partial().optional(),
+  rss: z.strictObject({ equal: z.number().int().min(1).max(4096).optional(), weights: z.array(nonNegInt).min(1).max(4096).optional() }).optional(),
+  rxFlowHash: z.strictObject({ tcp4: z.string(), tcp6: z.string(), udp4: z.string(), udp6: z.string() }).partial().optional(),
+  rps: z.strictObject({ cpus: z.string(), flowEntriesPerQueue: z.number().int().min(0).max(1 << 30).optional() }).optional(),
+  xps: z.union([z.strictObject({ mode: z.literal("spread") }), z.strictObject({ cpus: z.string() })]).optional(),
+  irqAffinity: z.strictObject({ cpus: z.string(), spread: z.boolean().optional() }).optional(),
+  irqbalanceBannedCpus: z.string().optional(),
+});
+
+export const tuningProfileSchema = z.strictObject({
+  extends: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]).optional(),
+  description: z.string().max(200).optional(),
+  sysctls: z.record(z.string(), sysctlInput.nullable()).optional(),
+  compare: z.record(z.string(), compareEnum).optional(),
+  extraSysctls: z.record(z.string(), z.strictObject({ value: sysctlInput, compare: compareEnum.optional(), scope: scopeEnum.optional() })).optional(),
+  limits: z.strictObject({ nofileSoft: z.number().int().min(1024), nofileHard: z.number().int().min(1024), nproc: positiveInt }).partial().optional(),
+  hugepages: z.strictObject({ pages2MiB: nonNegInt, pages1GiB: nonNegInt }).partial().optional(),
+  nics: z.array(nicSchema).optional(),
+  conntrack: z
+    .strictObject({
+      max: positiveInt.optional(),
+      hashsize: positiveInt.optional(),
+      timeouts: z.strictObject({ tcpEstablishedSeconds: positiveInt, tcpTimeWaitSeconds: positiveInt, tcpCloseWaitSeconds: positiveInt, tcpFinWaitSeconds: positiveInt }).partial().optional(),
+      notrackPorts: z.array(z.number().int().min(1).max(65535)).optional(),
+      rulesFormat: z.enum(["nftables", "iptables"]).optional(),
+    })
+    .optional(),
+  ports: z
+    .strictObject({
+      kubernetesNodePorts: z.boolean().optional(),
+      nodePortRange: z.string().optional(),
+      kubelet: z.boolean().optional(),
+      listenPorts: z.array(z.number().int().min(1).max(65535)).optional(),
+      reserved: z.array(z.union([z.number().int(), z.string()])).optional(),
+      minEphemeralPorts: z.number().int().min(1).max(65535).optional(),
+    })
+    .optional(),
+});
+
+function zodIssues(error: z.ZodError, input: unknown, prefix: readonly PathSegment[]): ValidationIssue[] {
+  return error.issues.map((issue) => {
+    const segs = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+    let value: unknown = input;
+    for (const s of segs) value = value && typeof value === "object" ? (value as Record<string | number, unknown>)[s] : undefined;
+    let message = issue.message;
+    if (issue.code === "unrecognized_keys") message = `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+    else if (value !== undefined) message = `got ${show(value)}; ${message.replace(/^Invalid input: /, "")}`;
+    return { path: formatPath([...prefix, ...segs]), message };
+  });
+}
+
+function describeType(t: SysctlValueType): string {
+  switch (t.kind) {
+    case "int":
+      return `an integer ${t.min}..${t.max}`;
+    case "tuple":
+      return `${t.arity} space-separated integers, each ${t.min}..${t.max}`;
+    case "word":
+      return `one of ${t.words.join(", ")}`;
+    case "portlist":
+      return 'comma-separated ports or ranges, e.g. "10250,30000-32767"';
+  }
+}
+
+/** Normalizes a sysctl value to the kernel's text form, or returns the problem. */
+export function normalizeValue(value: SysctlInput, type: SysctlValueType | undefined): { value: string } | { problem: string } {
+  const allowed = type ? describeType(type) : "an integer, space-separated integers, or a word of [A-Za-z0-9_-]";
+  const fail = { problem: `got ${show(value)}; allowed: ${allowed}` };
+  if (typeof value === "string" && CONTROL.test(value)) return { problem: `got ${show(value)}; control characters and newlines are not allowed` };
+  const parts: string[] = Array.isArray(value) ? value.map(String) : typeof value === "number" ? [String(value)] : value.trim().split(/[ \t]+/);
+  const ints = parts.every((p) => /^-?\d{1,19}$/.test(p)) ? parts.map(Number) : undefined;
+  if (!type) {
+    if (ints && ints.length >= 1 && ints.length <= 8 && ints.every(Number.isSafeInteger)) return { value: ints.join(" ") };
+    if (parts.length === 1 && /^[A-Za-z0-9_-]{1,64}$/.test(parts[0])) return { value: parts[0] };
+    if (parts.length === 1 && /^\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*$/.test(parts[0])) return { value: parts[0] };
+    return fail;
+  }
+  switch (type.kind) {
+    case "int":
+      if (!ints || ints.length !== 1 || !Number.isInteger(ints[0]) || ints[0] < type.min || ints[0] > type.max) return fail;
+      return { value: String(ints[0]) };
+    case "tuple":
+      if (!ints || ints.length !== type.arity || ints.some((n) => !Number.isInteger(n) || n < type.min || n > type.max)) return fail;
+      return { value: ints.join(" ") };
+    case "word":
+      if (parts.length !== 1 || !type.words.includes(parts[0])) return fail;
+      return { value: parts[0] };
+    case "portlist": {
+      const text = Array.isArray(value) ? value.join(",") : String(value).trim();
+      if (text === "") return { value: "" };
+      if (!/^\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*$/.test(text)) return fail;
+      return { value: text };
+    }
+  }
+}
+
+/** Expands `extends`: the preset first, then the profile's own fields on top. */
+export function mergeWithPreset(profile: TuningProfile): TuningProfile {
+  const preset = profile.extends ? PRESETS[profile.extends] : undefined;
+  if (!preset) return profile;
+  return {
+    ...preset,
+    ...profile,
+    description: profile.description ?? preset.description,
+    sysctls: { ...preset.sysctls, ...profile.sysctls },
+    compare: { ...preset.compare, ...profile.compare },
+    extraSysctls: { ...preset.extraSysctls, ...profile.extraSysctls },
+    limits: preset.limits || profile.limits ? { ...preset.limits, ...profile.limits } : undefined,
+  };
+}
+
+const NIC_NAME = /^[A-Za-z0-9_.:@*?-]{1,32}$/;
+const FLOW_FIELDS = /^[mvtsdfnr]{1,8}$/;
+const OFFLOAD_ORDER: OffloadFeature[] = ["tso", "gso", "gro", "lro", "rxChecksum", "txChecksum"];
+const KERNEL_NR_OPEN_DEFAULT = 1048576;
+const KERNEL_PORT_RANGE_DEFAULT: PortRange = [32768, 60999];
+
+function resolveNic(nic: NicTuning, path: PathSegment[], issues: ValidationIssue[]): ResolvedNic {
+  const at = (...s: PathSegment[]) => formatPath([...path, ...s]);
+  if (!NIC_NAME.test(nic.match) || nic.match.startsWith("-")) {
+    issues.push({ path: at("match"), message: `got ${show(nic.match)}; allowed: an interface name or glob of [A-Za-z0-9_.:@*?-], 1-32 characters, not starting with "-"` });
+  } else if (!/[*?]/.test(nic.match) && nic.match.length > 15) {
+    issues.push({ path: at("match"), message: `got ${show(nic.match)}; interface names are at most 15 characters (IFNAMSIZ)` });
+  }
+  const out: ResolvedNic = {
+    match: nic.match,
+    offloads: OFFLOAD_ORDER.filter((f) => nic.offloads?.[f] !== undefined).map((f) => ({ feature: f, on: nic.offloads![f]! })),
+    channels: nic.channels,
+    rings: nic.rings,
+    rxFlowHash: [],
+    irqbalanceBannedCpus: nic.irqbalanceBannedCpus,
+  };
+  if (nic.rss) {
+    if ((nic.rss.equal === undefined) === (nic.rss.weights === undefined)) {
+      issues.push({ path: at("rss"), message: `got ${show(nic.rss)}; allowed: exactly one of equal or weights` });
+    } else if (nic.rss.weights && nic.rss.weights.every((w) => w === 0)) {
+      issues.push({ path: at("rss", "weights"), message: `got ${show(nic.rss.weights)}; at least one weight must be > 0` });
+    }
+    out.rss = nic.rss;
+  }
+  for (const [flowType, fields] of Object.entries(nic.rxFlowHash ?? {}) as Array<[ResolvedNic["rxFlowHash"][number]["flowType"], string]>) {
+    if (!FLOW_FIELDS.test(fields)) issues.push({ path: at("rxFlowHash", flowType), message: `got ${show(fields)}; allowed: ethtool rx-flow-hash letters from "mvtsdfnr", e.g. "sdfn"` });
+    out.rxFlowHash.push({ flowType, fields });
+  }
+  const cpuField = (value: string, ...seg: PathSegment[]): string | undefined => {
+    const cpus = parseCpuList(value);
+    if (typeof cpus === "string") {
+      issues.push({ path: at(...seg), message: `got ${show(value)}; allowed: ${cpus}` });
+      return undefined;
+    }
+    return cpuMask(cpus);
+  };
+  if (nic.rps) {
+    const mask = cpuField(nic.rps.cpus, "rps", "cpus");
+    if (mask) out.rps = { mask, cpus: nic.rps.cpus, flowEntriesPerQueue: nic.rps.flowEntriesPerQueue };
+  }
+  if (nic.xps) {
+    if ("mode" in nic.xps) out.xps = { mode: "spread" };
+    else {
+      const mask = cpuField(nic.xps.cpus, "xps", "cpus");
+      if (mask) out.xps = { mask, cpus: nic.xps.cpus };
+    }
+  }
+  if (nic.irqAffinity && cpuField(nic.irqAffinity.cpus, "irqAffinity", "cpus")) out.irqAffinity = { cpus: nic.irqAffinity.cpus, spread: nic.irqAffinity.spread ?? true };
+  if (nic.irqbalanceBannedCpus !== undefined) cpuField(nic.irqbalanceBannedCpus, "irqbalanceBannedCpus");
+  return out;
+}
+
+/**
+ * Validates a profile (preset expanded) and resolves it into what the
+ * renderers take. Collects every problem; returns them instead of throwing so
+ * a stack loader can report all profiles at once.
+ */
+export function checkProfile(name: string, input: unknown, prefix: readonly PathSegment[] = ["profiles", name]): { profile?: ResolvedProfile; issues: ValidationIssue[] } {
+  const parsed = tuningProfileSchema.safeParse(input ?? {});
+  if (!parsed.success) return { issues: zodIssues(parsed.error, input, prefix) };
+  const issues: ValidationIssue[] = [];
+  const warnings: string[] = [];
+  const p = mergeWithPreset(parsed.data as TuningProfile);
+  const at = (...s: PathSegment[]) => formatPath([...prefix, ...s]);
+  if (p.description !== undefined && CONTROL.test(p.description)) issues.push({ path: at("description"), message: "control characters and newlines are not allowed" });
+
+  const sysctls = new Map<string, ResolvedSysctl>();
+  const addSysctl = (key: string, raw: SysctlInput, meta: SysctlMeta | undefined, path: PathSegment[], extra?: { compare?: Compare; scope?: ResolvedSysctl["scope"] }) => {
+    const grammar = keyGrammarProblem(key);
+    if (grammar) {
+      issues.push({ path: at(...path), message: `key ${show(key)} is not allowed; allowed: ${grammar}` });
+      return;
+    }
+    const norm = normalizeValue(raw, meta?.type);
+    if ("problem" in norm) {
+      issues.push({ path: at(...path), message: norm.problem });
+      return;
+    }
+    if (sysctls.has(key)) {
+      issues.push({ path: at(...path), message: `key ${show(key)} is set twice (sysctls, extraSysctls or a shorthand such as conntrack/hugepages)` });
+      return;
+    }
+    sysctls.set(key, {
+      key,
+      value: norm.value,
+      compare: p.compare?.[key] ?? extra?.compare ?? meta?.compare ?? "exact",
+      scope: extra?.scope ?? meta?.scope ?? "host",
+      known: meta !== undefined,
+      module: moduleForValue(key, norm.value),
+    });
+  };
+
+  for (const [key, value] of Object.entries(p.sysctls ?? {})) {
+    if (value === null) continue;
+    const meta = SYSCTL_CATALOG[key];
+    if (!meta && !keyGrammarProblem(key)) {
+      issues.push({ path: at("sysctls", key), message: `unknown key ${show(key)}; allowed: a key from the catalog (SYSCTL_CATALOG), or declare it under extraSysctls` });
+      continue;
+    }
+    addSysctl(key, value, meta, ["sysctls", key]);
+  }
+  for (const [key, extra] of Object.entries(p.extraSysctls ?? {})) {
+    addSysctl(key, extra.value, SYSCTL_CATALOG[key], ["extraSysctls", key], { compare: extra.compare, scope: extra.scope ?? SYSCTL_CATALOG[key]?.scope ?? "host" });
+  }
+  for (const key of Object.keys(p.compare ?? {})) {
+    if (!sysctls.has(key) && (p.sysctls?.[key] === undefined || p.sysctls[key] === null)) {
+      issues.push({ path: at("compare", key), message: `no sysctl ${show(key)} in this profile to compare` });
+    }
+  }
+
+  // Shorthands that are sysctls underneath.
+  const ct = p.conntrack;
+  if (ct?.max !== undefined) addSysctl("net.netfilter.nf_conntrack_max", ct.max, SYSCTL_CATALOG["net.netfilter.nf_conntrack_max"], ["conntrack", "max"]);
+  const timeoutKeys = {
+    tcpEstablishedSeconds: "net.netfilter.nf_conntrack_tcp_timeout_established",
+    tcpTimeWaitSeconds: "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
+    tcpCloseWaitSeconds: "net.netfilter.nf_conntrack_tcp_timeout_close_wait",
+    tcpFinWaitSeconds: "net.netfilter.nf_conntrack_tcp_timeout_fin_wait",
+  } as const;
+  for (const [field, key] of Object.entries(timeoutKeys) as Array<[keyof typeof timeoutKeys, string]>) {
+    const v = ct?.timeouts?.[field];
+    if (v !== undefined) addSysctl(key, v, SYSCTL_CATALOG[key], ["conntrack", "timeouts", field]);
+  }
+  if (p.hugepages?.pages2MiB !== undefined) addSysctl("vm.nr_hugepages", p.hugepages.pages2MiB, SYSCTL_CATALOG["vm.nr_hugepages"], ["hugepages", "pages2MiB"]);
+
+  // Port planning: reserve what must never become an ephemeral source port.
+  const rangeValue = sysctls.get("net.ipv4.ip_local_port_range")?.value;
+  const range: PortRange = rangeValue ? (rangeValue.split(" ").map(Number) as PortRange) : KERNEL_PORT_RANGE_DEFAULT;
+  let portPlan: ResolvedProfile["portPlan"];
+  if (rangeValue && range[0] > range[1]) issues.push({ path: at("sysctls", "net.ipv4.ip_local_port_range"), message: `got ${show(rangeValue)}; the first port must not exceed the last` });
+  else if (p.ports) {
+    const plan = planPorts(range, p.ports);
+    if ("error" in plan) issues.push({ path: at("ports"), message: plan.error });
+    else {
+      portPlan = plan;
+      if (sysctls.has("net.ipv4.ip_local_reserved_ports")) {
+        issues.push({ path: at("sysctls", "net.ipv4.ip_local_reserved_ports"), message: "set either ports (planned reservations) or this key, not both" });
+      } else if (plan.reserved !== "") {
+        addSysctl("net.ipv4.ip_local_reserved_ports", plan.reserved, SYSCTL_CATALOG["net.ipv4.ip_local_reserved_ports"], ["ports"]);
+      }
+    }
+  } else if (rangeValue && range[0] <= 32767 && range[1] >= 30000) {
+    warnings.push(`ip_local_port_range ${rangeValue} overlaps the Kubernetes NodePort range 30000-32767: on Kubernetes nodes set ports.kubernetesNodePorts (and ports.kubelet) so those ports are reserved`);
+  }
+
+  // Cross-checks between keys.
+  const num = (key: string) => (sysctls.has(key) ? Number(sysctls.get(key)!.value.split(" ").pop()) : undefined);
+  for (const [tcp, core] of [["net.ipv4.tcp_rmem", "net.core.rmem_max"], ["net.ipv4.tcp_wmem", "net.core.wmem_max"]] as const) {
+    const t = num(tcp);
+    const c = num(core);
+    if (t !== undefined && c !== undefined && t > c) warnings.push(`${tcp} max ${t} exceeds ${core} ${c}: autotuned sockets may grow to ${t}, but buffers set with SO_RCVBUF/SO_SNDBUF stop at ${c}`);
+  }
+  let limits: ResolvedProfile["limits"];
+  if (p.limits && (p.limits.nofileHard !== undefined || p.limits.nofileSoft !== undefined || p.limits.nproc !== undefined)) {
+    const hard = p.limits.nofileHard ?? p.limits.nofileSoft;
+    const soft = p.limits.nofileSoft ?? hard;
+    if (hard !== undefined && soft !== undefined) {
+      if (soft > hard) issues.push({ path: at("limits", "nofileSoft"), message: `got ${soft}; must not exceed limits.nofileHard (${hard})` });
+      const nrOpen = num("fs.nr_open") ?? KERNEL_NR_OPEN_DEFAULT;
+      if (hard > nrOpen) {
+        issues.push({ path: at("limits", "nofileHard"), message: `got ${hard}; must not exceed fs.nr_open (${nrOpen}${num("fs.nr_open") === undefined ? ", the kernel default" : ""}): raise sysctls["fs.nr_open"] too` });
+      }
+      const fileMax = num("fs.file-max");
+      if (fileMax !== undefined && hard > fileMax) warnings.push(`limits.nofileHard ${hard} exceeds fs.file-max ${fileMax}: one process could exhaust the system-wide file table`);
+      limits = { nofileSoft: soft, nofileHard: hard, nproc: p.limits.nproc };
+    } else if (p.limits.nproc !== undefined) {
+      issues.push({ path: at("limits"), message: "nproc alone is not supported: set nofileHard as well (limits are written as one coherent file)" });
+    }
+  }
+
+  const nics = (p.nics ?? []).map((nic, i) => resolveNic(nic, [...prefix, "nics", i], issues));
+  const kernelArgs = p.hugepages?.pages1GiB ? ["hugepagesz=1G", `hugepages=${p.hugepages.pages1GiB}`] : [];
+  const modules = new Set<string>();
+  for (const s of sysctls.values()) if (s.module) modules.add(s.module);
+  if (ct?.hashsize !== undefined || (ct?.notrackPorts?.length ?? 0) > 0) modules.add("nf_conntrack");
+
+  if (issues.length > 0) return { issues };
+  return {
+    issues,
+    profile: {
+      name,
+      description: p.description,
+      extends: p.extends,
+      sysctls: [...sysctls.values()].sort((a, b) => a.key.localeCompare(b.key)),
+      limits,
+      hugepages: { ...p.hugepages },
+      kernelArgs,
+      nics,
+      conntrack: { hashsize: ct?.hashsize, notrackPorts: [...new Set(ct?.notrackPorts ?? [])].sort((a, b) => a - b), rulesFormat: ct?.rulesFormat ?? "nftables" },
+      modules: [...modules].sort(),
+      portPlan,
+      warnings,
+    },
+  };
+}
+
+/** Validates and resolves one profile; throws `ValidationError` listing every problem. */
+export function resolveProfile(name: string, input: unknown, prefix?: readonly PathSegment[]): ResolvedProfile {
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) throw new ValidationError([{ path: formatPath(prefix ?? ["profiles"]), message: `profile name ${show(name)}; allowed: lowercase letters, digits and "-", 1-63 characters` }], "invalid tuning profile");
+  const { profile, issues } = checkProfile(name, input, prefix);
+  if (!profile) throw new ValidationError(issues, `invalid tuning profile "${name}"`);
+  return profile;
+}

@@ -1,0 +1,8 @@
+// tsc copies no non-TS files; the tune.sh engine is read at render time next to render.js.
+const { copyFileSync, mkdirSync } = require("node:fs");
+const { join } = require("node:path");
+const root = join(__dirname, "..");
+for (const rel of ["components/tuning/tune-engine.sh"]) {
+  mkdirSync(join(root, "dist", rel, ".."), { recursive: true });
+  copyFileSync(join(root, rel), join(root, "dist", rel));
+}
