@@ -273,7 +273,7 @@ finish_sysctl_file() {
 module_item() { # name
   [ "$MODE" = apply ] || [ "$MODE" = verify ] || return 0
   if [ -d "$SYS_ROOT/module/$1" ]; then report "$( [ "$MODE" = apply ] && echo unchanged || echo ok)" module "$1" loaded; return 0; fi
-  if [ "$MODE" = verify ]; then report drift module "$1" "(not loaded)"; return 0; fi
+  if [ "$MODE" = verify ]; then report skipped-missing module "$1" "(not loaded)"; return 0; fi
   if [ "$EDGETUNE_LOAD_MODULES" != 1 ] || ! have modprobe; then report skipped-missing module "$1" "(not loaded; modprobe unavailable or disabled)"; return 0; fi
   if modprobe "$1" 2>/dev/null; then report changed module "$1" loaded; else report failed module "$1" "(modprobe failed)"; fi
 }

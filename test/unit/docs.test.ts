@@ -1,0 +1,22 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { SYSCTL_CATALOG } from "../../components";
+
+const ROOT = join(__dirname, "..", "..");
+const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+
+describe("the README stays true", () => {
+  it("documents every key of the sysctl catalog", () => {
+    const missing = Object.keys(SYSCTL_CATALOG).filter((k) => !readme.includes(`\`${k}\``));
+    expect(missing).toEqual([]);
+  });
+
+  it(".ci/run calls exactly the README's test command", () => {
+    const row = readme.split("\n").find((l) => l.startsWith("| run the tests |"));
+    const command = /`([^`]+)`/.exec(row ?? "")?.[1];
+    expect(command).toBeDefined();
+    const ci = readFileSync(join(ROOT, ".ci/run"), "utf8").split("\n");
+    expect(ci).toContain(command);
+  });
+});

@@ -1,0 +1,166 @@
+import { describe, expect, it } from "vitest";
+import {
+  bdpSizing,
+  checkProfile,
+  cpuMask,
+  parseCpuList,
+  planPorts,
+  PRESETS,
+  PRESET_NAMES,
+  resolveProfile,
+  SYSCTL_CATALOG,
+  ValidationError,
+} from "../../components";
+
+const issuesOf = (input: unknown) => checkProfile("edge", input).issues;
+
+describe("validation: every problem, each with its exact path", () => {
+  const cases: Array<[string, unknown, string, RegExp]> = [
+    ["non-integer value", { sysctls: { "net.core.somaxconn": "lots" } }, 'profiles.edge.sysctls["net.core.somaxconn"]', /got "lots"; allowed: an integer 1\.\.2147483647/],
+    ["value out of range", { sysctls: { "net.ipv4.tcp_tw_reuse": 7 } }, 'profiles.edge.sysctls["net.ipv4.tcp_tw_reuse"]', /got 7; allowed: an integer 0\.\.2/],
+    ["tuple of wrong arity", { sysctls: { "net.ipv4.tcp_rmem": "4096 87380" } }, 'profiles.edge.sysctls["net.ipv4.tcp_rmem"]', /3 space-separated integers/],
+    ["unknown word", { sysctls: { "net.ipv4.tcp_congestion_control": "warp" } }, 'profiles.edge.sysctls["net.ipv4.tcp_congestion_control"]', /one of bbr, cubic/],
+    ["unknown key outside the escape hatch", { sysctls: { "net.ipv4.tcp_syn_retries": 3 } }, 'profiles.edge.sysctls["net.ipv4.tcp_syn_retries"]', /unknown key.*extraSysctls/],
+    ["key grammar in the escape hatch", { extraSysctls: { "net/../../etc/x": { value: 1 } } }, 'profiles.edge.extraSysctls["net/../../etc/x"]', /without "\.\."/],
+    ["leading dot", { extraSysctls: { ".net.x": { value: 1 } } }, 'profiles.edge.extraSysctls[".net.x"]', /not starting with/],
+    ["newline in a value", { extraSysctls: { "net.ipv4.tcp_syn_retries": { value: "3\nrm -rf /" } } }, 'profiles.edge.extraSysctls["net.ipv4.tcp_syn_retries"]', /control characters/],
+    ["shell in a value", { extraSysctls: { "net.ipv4.tcp_syn_retries": { value: "$(touch /tmp/x)" } } }, 'profiles.edge.extraSysctls["net.ipv4.tcp_syn_retries"]', /allowed: an integer, space-separated integers, or a word/],
+    ["nofile above nr_open", { limits: { nofileHard: 2000000 } }, "profiles.edge.limits.nofileHard", /must not exceed fs\.nr_open \(1048576, the kernel default\)/],
+    ["soft above hard", { limits: { nofileSoft: 70000, nofileHard: 65536 } }, "profiles.edge.limits.nofileSoft", /must not exceed limits\.nofileHard/],
+    ["unknown field", { sysctl: {} }, "profiles.edge", /unknown field\(s\) "sysctl"/],
+    ["unknown preset", { extends: "turbo" }, "profiles.edge.extends", /got "turbo"/],
+    ["NIC name with a slash", { nics: [{ match: "eth0/../x" }] }, "profiles.edge.nics[0].match", /interface name or glob/],
+    ["NIC name starting with a dash", { nics: [{ match: "-x" }] }, "profiles.edge.nics[0].match", /not starting with "-"/],
+    ["bad cpulist", { nics: [{ match: "eth0", rps: { cpus: "0-a" } }] }, "profiles.edge.nics[0].rps.cpus", /a cpulist like/],
+    ["reversed cpulist", { nics: [{ match: "eth0", xps: { cpus: "3-1" } }] }, "profiles.edge.nics[0].xps.cpus", /reversed/],
+    ["rss with both forms", { nics: [{ match: "eth0", rss: { equal: 2, weights: [1, 1] } }] }, "profiles.edge.nics[0].rss", /exactly one of equal or weights/],
+    ["flow hash letters", { nics: [{ match: "eth0", rxFlowHash: { tcp4: "sd;reboot" } }] }, "profiles.edge.nics[0].rxFlowHash.tcp4", /letters from "mvtsdfnr"/],
+    ["too few ephemeral ports", { sysctls: { "net.ipv4.ip_local_port_range": "30000 40000" }, ports: { kubernetesNodePorts: true } }, "profiles.edge.ports", /leaves 7233 ephemeral ports; at least 16384/],
+    ["reversed port range", { sysctls: { "net.ipv4.ip_local_port_range": "60000 1024" } }, 'profiles.edge.sysctls["net.ipv4.ip_local_port_range"]', /must not exceed the last/],
+    ["reservation set twice", { extends: "recommended", sysctls: { "net.ipv4.ip_local_reserved_ports": "80" }, ports: { listenPorts: [80] } }, 'profiles.edge.sysctls["net.ipv4.ip_local_reserved_ports"]', /either ports/],
+    ["compare for a key not set", { compare: { "net.core.somaxconn": "exact" } }, 'profiles.edge.compare["net.core.somaxconn"]', /no sysctl/],
+  ];
+  it.each(cases)("%s", (_name, input, path, message) => {
+    const issues = issuesOf(input);
+    const hit = issues.find((i) => i.path === path);
+    expect(hit, JSON.stringify(issues)).toBeDefined();
+    expect(hit!.message).toMatch(message);
+  });
+
+  it("lists every problem in one error, applying nothing", () => {
+    const bad = { sysctls: { "net.core.somaxconn": -1, "net.ipv4.tcp_fin_timeout": "x" }, limits: { nofileHard: 5_000_000 } };
+    let err: unknown;
+    try {
+      resolveProfile("edge", bad);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ValidationError);
+    const e = err as ValidationError;
+    expect(e.issues.map((i) => i.path).sort()).toEqual(['profiles.edge.limits.nofileHard', 'profiles.edge.sysctls["net.core.somaxconn"]', 'profiles.edge.sysctls["net.ipv4.tcp_fin_timeout"]']);
+    expect(e.message).toMatch(/3 problems/);
+  });
+
+  it("accepts a raised nr_open with a matching nofile and warns when file-max is lower", () => {
+    const p = resolveProfile("edge", { sysctls: { "fs.nr_open": 4194304, "fs.file-max": 1000000 }, limits: { nofileHard: 2000000 } });
+    expect(p.limits).toEqual({ nofileSoft: 2000000, nofileHard: 2000000, nproc: undefined });
+    expect(p.warnings.join("\n")).toMatch(/exceeds fs\.file-max 1000000/);
+  });
+});
+
+describe("presets", () => {
+  it("baseline changes nothing", () => {
+    const p = resolveProfile("b", { extends: "baseline" });
+    expect(p.sysctls).toEqual([]);
+    expect(p.limits).toBeUndefined();
+    expect(p.nics).toEqual([]);
+  });
+
+  it("recommended is NovaEdge's 18 parameters exactly", () => {
+    const p = resolveProfile("r", { extends: "recommended" });
+    expect(Object.fromEntries(p.sysctls.map((s) => [s.key, s.value]))).toEqual({
+      "net.core.somaxconn": "65535", "net.core.netdev_max_backlog": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
+      "net.core.rmem_max": "16777216", "net.core.wmem_max": "16777216", "net.ipv4.tcp_rmem": "4096 87380 16777216",
+      "net.ipv4.tcp_wmem": "4096 65536 16777216", "net.ipv4.tcp_fin_timeout": "10", "net.ipv4.tcp_tw_reuse": "1",
+      "net.ipv4.ip_local_port_range": "1024 65535", "net.ipv4.tcp_fastopen": "3", "net.ipv4.tcp_slow_start_after_idle": "0",
+      "net.ipv4.tcp_keepalive_time": "60", "net.ipv4.tcp_keepalive_intvl": "10", "net.ipv4.tcp_keepalive_probes": "6",
+      "net.core.optmem_max": "65536", "net.ipv4.tcp_max_tw_buckets": "2000000", "net.ipv4.tcp_notsent_lowat": "16384",
+    });
+    // The seed's port range overlaps NodePorts: without a port plan the profile says so.
+    expect(p.warnings.join("\n")).toMatch(/overlaps the Kubernetes NodePort range 30000-32767/);
+  });
+
+  it("throughput brings bbr + fq, large buffers and the bbr module", () => {
+    const p = resolveProfile("t", { extends: "throughput" });
+    const v = Object.fromEntries(p.sysctls.map((s) => [s.key, s.value]));
+    expect(v["net.ipv4.tcp_congestion_control"]).toBe("bbr");
+    expect(v["net.core.default_qdisc"]).toBe("fq");
+    expect(v["net.core.rmem_max"]).toBe("134217728");
+    expect(p.modules).toEqual(["sch_fq", "tcp_bbr"]);
+    expect(p.limits?.nofileHard).toBe(1048576);
+  });
+
+  it("a profile overrides and removes preset keys", () => {
+    const p = resolveProfile("o", { extends: "latency", sysctls: { "net.core.busy_poll": null, "net.core.somaxconn": 8192 } });
+    const keys = p.sysctls.map((s) => s.key);
+    expect(keys).not.toContain("net.core.busy_poll");
+    expect(keys).toContain("net.core.busy_read");
+    expect(p.sysctls.find((s) => s.key === "net.core.somaxconn")!.value).toBe("8192");
+  });
+
+  it("every preset resolves, and every key it sets is in the catalog", () => {
+    for (const name of PRESET_NAMES) {
+      const p = resolveProfile(name, { extends: name });
+      for (const s of p.sysctls) expect(SYSCTL_CATALOG[s.key], s.key).toBeDefined();
+      expect(PRESETS[name]).toBeDefined();
+    }
+  });
+
+  it("comparison semantics come from the catalog and can be overridden", () => {
+    const p = resolveProfile("c", { extends: "recommended", compare: { "net.core.somaxconn": "exact" } });
+    const cmp = Object.fromEntries(p.sysctls.map((s) => [s.key, s.compare]));
+    expect(cmp["net.core.somaxconn"]).toBe("exact");
+    expect(cmp["net.ipv4.tcp_fin_timeout"]).toBe("at-most");
+    expect(cmp["net.ipv4.tcp_max_syn_backlog"]).toBe("at-least");
+  });
+});
+
+describe("port planning", () => {
+  it("reserves NodePorts, kubelet and listen ports inside the seed's 1024-65535 range", () => {
+    const plan = planPorts([1024, 65535], { kubernetesNodePorts: true, kubelet: true, listenPorts: [443, 8404, 8405] });
+    if ("error" in plan) throw new Error(plan.error);
+    expect(plan.reserved).toBe("443,8404-8405,10250,10256,30000-32767");
+    expect(plan.ephemeralPorts).toBe(64512 - 2 - 2 - 2768);
+    expect(plan.notes[0]).toMatch(/overlaps the NodePort range 30000-32767/);
+  });
+
+  it("a profile with a port plan renders ip_local_reserved_ports", () => {
+    const p = resolveProfile("k", { extends: "recommended", ports: { kubernetesNodePorts: true, kubelet: true } });
+    expect(p.sysctls.find((s) => s.key === "net.ipv4.ip_local_reserved_ports")!.value).toBe("10250,10256,30000-32767");
+    expect(p.warnings.join()).not.toMatch(/NodePort/);
+  });
+
+  it("rejects a reservation that leaves too few ephemeral ports", () => {
+    const plan = planPorts([32768, 60999], { reserved: ["32768-50000"], minEphemeralPorts: 20000 });
+    expect(plan).toEqual({ error: expect.stringMatching(/leaves 10999 ephemeral ports; at least 20000/) });
+  });
+});
+
+describe("helpers", () => {
+  it("BDP sizing: 10 Gbit/s × 10 ms = 12.5 MB, doubled for headroom", () => {
+    const s = bdpSizing({ bandwidthBitsPerSecond: 10e9, rttMilliseconds: 10 });
+    expect(s.bdpBytes).toBe(12_500_000);
+    expect(s.bufferBytes).toBe(25_001_984);
+    expect(s.sysctls["net.ipv4.tcp_rmem"]).toBe("4096 87380 25001984");
+    // The sizing plugs straight into a profile.
+    expect(() => resolveProfile("bdp", { sysctls: s.sysctls })).not.toThrow();
+    expect(() => bdpSizing({ bandwidthBitsPerSecond: 0, rttMilliseconds: 1 })).toThrow(/must be > 0/);
+  });
+
+  it("cpulists become the kernel's comma-grouped hex masks", () => {
+    expect(parseCpuList("0-3,6")).toEqual([0, 1, 2, 3, 6]);
+    expect(cpuMask([0, 1])).toBe("3");
+    expect(cpuMask([0, 32])).toBe("1,00000001");
+    expect(cpuMask([35])).toBe("8,00000000");
+  });
+});
