@@ -346,7 +346,7 @@ nic_result() { # kind name before wanted now err
 nic_setting() { # kind dev label wanted current setter...
   _k=$1 _d=$2 _label=$3 _want=$4 _cur=$5
   shift 5
-  _name="$_d $_label"
+  _name="$_d${_label:+ $_label}"
   case $MODE in
     verify)
       if [ "$_cur" = "$_want" ]; then report ok "$_k" "$_name" "$_cur"; else report drift "$_k" "$_name" "live=\"$_cur\" profile=\"$_want\""; fi ;;

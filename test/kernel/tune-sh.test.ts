@@ -26,7 +26,7 @@ function satisfies(live: string, want: string, compare: string): boolean {
 const filesUnder = (dir: string): string[] =>
   existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name)) : [];
 
-describeSystem("tune.sh against the real kernel in network namespaces", ["ip", "ethtool", "sysctl", "unshare", "mount"], () => {
+describeSystem("tune.sh against the real kernel in network namespaces", ["ip", "ethtool", "sysctl", "unshare", "mount", "nft", "iptables"], () => {
   let work: string;
   let node: TestNode;
   let env: Record<string, string>;
@@ -248,6 +248,23 @@ describeSystem("tune.sh against the real kernel in network namespaces", ["ip", "
     expect(r.stdout).toMatch(/^overridden\s+sysctl\s+net\.ipv4\.tcp_fin_timeout by \/etc\/sysctl\.conf \(sets "45"/m);
     expect(r.stdout).not.toMatch(/overridden\s+sysctl\s+net\.core\.somaxconn/);
     expect(r.stdout).toMatch(/verify-exit=4/);
+  });
+
+  it("conntrack NOTRACK rules for the proxy's ports, as nftables or iptables, apply, verify and restore", () => {
+    for (const rulesFormat of ["nftables", "iptables"] as const) {
+      const s = script(`notrack-${rulesFormat}`, { conntrack: { notrackPorts: [443, 80], rulesFormat } });
+      const apply = tune(s, "apply");
+      expect(apply.code, apply.stdout).toBe(0);
+      if (rulesFormat === "nftables") {
+        expect(node.must("nft", ["list", "table", "inet", "edgetune_notrack"]).stdout).toMatch(/tcp dport \{ 80, 443 \} notrack/);
+      } else {
+        expect(node.must("iptables", ["-t", "raw", "-S", "PREROUTING"]).stdout).toMatch(/-A PREROUTING -p tcp -m tcp --dport 443 -j NOTRACK/);
+      }
+      expect(tune(s, "verify").code).toBe(0);
+      expect(tune(s, "restore").code).toBe(0);
+      expect(node.exec("nft", ["list", "table", "inet", "edgetune_notrack"]).code).not.toBe(0);
+      expect(node.must("iptables", ["-t", "raw", "-S"]).stdout).not.toMatch(/NOTRACK/);
+    }
   });
 
   it("the catalog's namespace scopes match this kernel", () => {

@@ -31,6 +31,8 @@ function fakeNode() {
     mkdirSync(join(proc, "irq", irq), { recursive: true });
     writeFileSync(join(proc, "irq", irq, "smp_affinity_list"), "0-1\n");
   }
+  mkdirSync(join(sys, "module/nf_conntrack/parameters"), { recursive: true });
+  writeFileSync(join(sys, "module/nf_conntrack/parameters/hashsize"), "65536\n");
   const ethState = join(tree.root, "ethtool");
   mkdirSync(ethState);
   const env = { ...process.env, ...tree.env, ETHTOOL: FAKE_ETHTOOL, FAKE_ETHTOOL_STATE: ethState };
@@ -41,6 +43,7 @@ const nicProfile = (over: Record<string, unknown> = {}) =>
   resolveProfile("nic", {
     nics: [{ match: "eth*", offloads: { tso: true, lro: false, gro: true }, channels: { combined: 4 }, rings: { rx: 4096, tx: 1024 }, rss: { equal: 2 }, rxFlowHash: { tcp4: "sdfn" }, rps: { cpus: "1", flowEntriesPerQueue: 2048 }, xps: { mode: "spread" }, irqAffinity: { cpus: "0-1", spread: true }, ...over }],
     sysctls: { "net.core.rps_sock_flow_entries": 32768 },
+    conntrack: { hashsize: 262144 },
   });
 
 describeSystem("tune.sh NIC settings through ethtool, sysfs and /proc/irq (fake node)", ["sh"], () => {
@@ -62,6 +65,7 @@ describeSystem("tune.sh NIC settings through ethtool, sysfs and /proc/irq (fake 
       /^changed\s+xps\s+eth0 tx-1\/xps_cpus 0 -> 2$/m,
       /^changed\s+irq\s+eth0 24 0-1 -> 0$/m,
       /^changed\s+irq\s+eth0 25 0-1 -> 1$/m,
+      /^changed\s+conntrack\s+hashsize 65536 -> 262144$/m,
     ]) expect(apply.stdout).toMatch(line);
     expect(readFileSync(join(proc, "irq/30/smp_affinity_list"), "utf8")).toBe("0-1\n");
     expect(readFileSync(join(ethState, "eth0.hash.tcp4"), "utf8")).toBe("sdfn");
@@ -83,6 +87,7 @@ describeSystem("tune.sh NIC settings through ethtool, sysfs and /proc/irq (fake 
     expect(readFileSync(join(ethState, "eth0.hash.tcp4"), "utf8")).toBe("ds");
     expect(readFileSync(join(proc, "irq/24/smp_affinity_list"), "utf8")).toBe("0-1\n");
     expect(readFileSync(join(sys, "class/net/eth0/queues/tx-1/xps_cpus"), "utf8")).toBe("0\n");
+    expect(readFileSync(join(sys, "module/nf_conntrack/parameters/hashsize"), "utf8")).toBe("65536\n");
   });
 
   it("a mask naming CPUs the node does not have fails at apply time, changing nothing", () => {
