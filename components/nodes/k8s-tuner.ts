@@ -1,0 +1,238 @@
+import { createHash } from "node:crypto";
+import { renderTuneSh } from "../tuning/render";
+import { formatPath, show, type PathSegment, type ValidationIssue } from "../tuning/profile";
+import type { ResolvedProfile } from "../tuning/types";
+
+/** Options of the tuner DaemonSet; see KubernetesNodeTunerArgs for the documented public form. */
+export interface TunerOptions {
+  /** Node group name: part of every object name. */
+  name: string;
+  namespace: string;
+  /** Tuner image with a tag or digest (never `latest`). */
+  image: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Array<Record<string, unknown>>;
+  verifyIntervalSeconds: number;
+  reapplyOnDrift: boolean;
+  restoreOnDelete: boolean;
+  /** "1", "10%": nodes that may be without a running tuner during a roll. */
+  maxUnavailable: number | string;
+  hostNetwork: boolean;
+  /** Pod-level `securityContext.sysctls`; only meaningful without hostNetwork. */
+  podSysctls?: Array<{ name: string; value: string }>;
+  /** Pod Security Standards version the namespace labels pin, e.g. "v1.33". */
+  podSecurityVersion: string;
+}
+
+export const TUNER_DEFAULTS = {
+  namespace: "edgetune-system",
+  verifyIntervalSeconds: 300,
+  reapplyOnDrift: false,
+  restoreOnDelete: true,
+  maxUnavailable: 1,
+  hostNetwork: true,
+  podSecurityVersion: "v1.33",
+} as const;
+
+export const CHECKSUM_ANNOTATION = "edgetune.io/artifacts-checksum";
+export const STATUS_FILE = "/run/edgetune/status";
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+// registry/name[:tag][@sha256:...]; the tag or the digest is required.
+const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/;
+
+/** Every problem with the options, paths under `prefix`. */
+export function checkTunerOptions(o: Partial<TunerOptions>, prefix: readonly PathSegment[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const bad = (key: PathSegment, value: unknown, allowed: string) => issues.push({ path: formatPath([...prefix, key]), message: `got ${show(value)}; allowed: ${allowed}` });
+  if (o.name !== undefined && !DNS_LABEL.test(o.name)) bad("name", o.name, "a DNS label (lowercase letters, digits, -)");
+  if (o.namespace !== undefined && !DNS_LABEL.test(o.namespace)) bad("namespace", o.namespace, "a DNS label");
+  if (o.image === undefined) bad("image", o.image, "the tuner image with a tag or digest");
+  else {
+    const m = IMAGE.exec(o.image);
+    if (!m || (!m.groups?.tag && !o.image.includes("@sha256:"))) bad("image", o.image, "an image reference pinned by tag or digest (e.g. ghcr.io/org/edgetune-tuner:0.1.0)");
+    else if (m.groups?.tag === "latest") bad("image", o.image, 'a pinned tag, not "latest" (a moving tag rolls nodes nobody reviewed)');
+  }
+  if (o.verifyIntervalSeconds !== undefined && !(Number.isInteger(o.verifyIntervalSeconds) && o.verifyIntervalSeconds >= 10 && o.verifyIntervalSeconds <= 86400)) bad("verifyIntervalSeconds", o.verifyIntervalSeconds, "an integer from 10 to 86400");
+  const mu = o.maxUnavailable;
+  if (mu !== undefined && !((typeof mu === "number" && Number.isInteger(mu) && mu >= 1) || (typeof mu === "string" && /^([1-9][0-9]?|100)%$/.test(mu)))) bad("maxUnavailable", mu, 'an integer >= 1 or a percentage "1%".."100%"');
+  if (o.podSecurityVersion !== undefined && !/^v1\.[0-9]{1,2}$/.test(o.podSecurityVersion)) bad("podSecurityVersion", o.podSecurityVersion, 'a pinned version such as "v1.33" (not "latest")');
+  for (const [k, v] of Object.entries(o.nodeSelector ?? {})) if (!/^[A-Za-z0-9./_-]{1,316}$/.test(k) || !/^[A-Za-z0-9._-]{0,63}$/.test(v)) bad("nodeSelector", { [k]: v }, "label keys and values");
+  if (o.podSysctls?.length && o.hostNetwork !== false) {
+    issues.push({
+      path: formatPath([...prefix, "podSysctls"]),
+      message: "kubelet rejects securityContext.sysctls on hostNetwork pods (net.* sysctls are per network namespace, and a hostNetwork pod shares the node's); the tuner sets them through tune.sh instead — remove podSysctls or set hostNetwork: false",
+    });
+  }
+  return issues;
+}
+
+/**
+ * The container's entrypoint: apply once, then verify every interval; on
+ * SIGTERM restore when asked. POSIX sh. `sleep & wait` so the TERM trap runs
+ * at once instead of after the sleep.
+ */
+export function renderTunerLoop(): string {
+  return `#!/bin/sh
+# edgetune tuner loop: apply, then verify every VERIFY_INTERVAL_SECONDS.
+# Settings come from the environment (the DaemonSet sets them):
+#   TUNE_SH  VERIFY_INTERVAL_SECONDS  REAPPLY_ON_DRIFT=0|1  RESTORE_ON_DELETE=0|1  NODE_NAME  STATUS_FILE
+set -u
+TUNE_SH=\${TUNE_SH:-/edgetune/tune.sh}
+VERIFY_INTERVAL_SECONDS=\${VERIFY_INTERVAL_SECONDS:-300}
+REAPPLY_ON_DRIFT=\${REAPPLY_ON_DRIFT:-0}
+RESTORE_ON_DELETE=\${RESTORE_ON_DELETE:-0}
+NODE_NAME=\${NODE_NAME:-$(hostname)}
+STATUS_FILE=\${STATUS_FILE:-${STATUS_FILE}}
+pid=''
+
+log() { printf 'edgetune: node=%s %s\\n' "$NODE_NAME" "$*"; }
+
+apply() {
+  out=$(sh "$TUNE_SH" apply 2>&1)
+  rc=$?
+  printf '%s\\n' "$out"
+  summary=$(printf '%s\\n' "$out" | sed -n 's/^summary: //p' | tail -n 1)
+  # One line per node that "kubectl logs" users can grep for.
+  log "apply rc=$rc $summary"
+  mkdir -p "$(dirname "$STATUS_FILE")" && printf '%s\\n' "$summary" >"$STATUS_FILE"
+}
+
+on_term() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  if [ "$RESTORE_ON_DELETE" = 1 ]; then
+    sh "$TUNE_SH" restore
+    log "restore rc=$? (restoreOnDelete)"
+  else
+    log "stopping; tuning left in place (restoreOnDelete off)"
+  fi
+  exit 0
+}
+trap on_term TERM INT
+
+apply
+while :; do
+  sleep "$VERIFY_INTERVAL_SECONDS" &
+  pid=$!
+  wait "$pid"
+  pid=''
+  out=$(sh "$TUNE_SH" verify 2>&1)
+  rc=$?
+  if [ "$rc" -eq 4 ]; then
+    printf '%s\\n' "$out" | grep -E '^(drift|overridden) ' | while read -r line; do log "$line"; done
+    if [ "$REAPPLY_ON_DRIFT" = 1 ]; then apply; else log "verify status=drift (reapplyOnDrift off)"; fi
+  else
+    log "verify rc=$rc"
+  fi
+done
+`;
+}
+
+type Obj = Record<string, unknown>;
+
+/** The Kubernetes objects of one tuner, as plain specs (apiVersion, kind, metadata, ...). */
+export interface TunerObjects {
+  namespace: Obj;
+  configMap: Obj;
+  daemonSet: Obj;
+  /** The checksum in the pod template: changes exactly when what the pods run changes. */
+  checksum: string;
+}
+
+/** Renders the Namespace, ConfigMap and DaemonSet. Validate with checkTunerOptions first. */
+export function renderTunerObjects(profile: ResolvedProfile, o: TunerOptions): TunerObjects {
+  const name = `edgetune-tuner-${o.name}`;
+  const labels = {
+    "app.kubernetes.io/name": "edgetune-tuner",
+    "app.kubernetes.io/instance": o.name,
+    "app.kubernetes.io/component": "node-tuner",
+    "app.kubernetes.io/part-of": "edgetune",
+    "app.kubernetes.io/managed-by": "edgetune",
+  };
+  const data = { "tune.sh": renderTuneSh(profile), "tuner.sh": renderTunerLoop() };
+  const env = {
+    VERIFY_INTERVAL_SECONDS: String(o.verifyIntervalSeconds),
+    REAPPLY_ON_DRIFT: o.reapplyOnDrift ? "1" : "0",
+    RESTORE_ON_DELETE: o.restoreOnDelete ? "1" : "0",
+    TUNE_SH: "/edgetune/tune.sh",
+    STATUS_FILE,
+    // The node's /etc and state, so sysctl.d persists across reboots and the originals
+    // recorded by the first apply survive pod restarts (a new pod must not record tuned values as originals).
+    ETC_ROOT: "/host/etc",
+    STATE_DIR: "/host/var/lib/edgetune",
+    EDGETUNE_SCOPE: "all",
+  };
+  const checksum = `sha256:${createHash("sha256").update(JSON.stringify({ data, env, image: o.image })).digest("hex")}`;
+  const namespace = {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name: o.namespace,
+      labels: {
+        ...labels,
+        // Only this namespace admits privileged pods; warn/audit still flag them to whoever applies.
+        "pod-security.kubernetes.io/enforce": "privileged",
+        "pod-security.kubernetes.io/enforce-version": o.podSecurityVersion,
+        "pod-security.kubernetes.io/warn": "baseline",
+        "pod-security.kubernetes.io/warn-version": o.podSecurityVersion,
+        "pod-security.kubernetes.io/audit": "baseline",
+        "pod-security.kubernetes.io/audit-version": o.podSecurityVersion,
+      },
+    },
+  };
+  const configMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: o.namespace, labels }, data };
+  const hostPath = (n: string, path: string, type: string) => ({ name: n, hostPath: { path, type } });
+  const daemonSet = {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: { name, namespace: o.namespace, labels },
+    spec: {
+      selector: { matchLabels: { "app.kubernetes.io/name": labels["app.kubernetes.io/name"], "app.kubernetes.io/instance": o.name } },
+      updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: o.maxUnavailable } },
+      template: {
+        metadata: { labels, annotations: { [CHECKSUM_ANNOTATION]: checksum, "edgetune.io/profile": profile.name } },
+        spec: {
+          ...(o.nodeSelector && Object.keys(o.nodeSelector).length ? { nodeSelector: o.nodeSelector } : {}),
+          ...(o.tolerations?.length ? { tolerations: o.tolerations } : {}),
+          // net.* sysctls and NICs belong to a network namespace: without the node's, the pod tunes only itself.
+          hostNetwork: o.hostNetwork,
+          dnsPolicy: o.hostNetwork ? "ClusterFirstWithHostNet" : "ClusterFirst",
+          priorityClassName: "system-node-critical",
+          automountServiceAccountToken: false,
+          // restore runs in the TERM handler: give it time before SIGKILL.
+          terminationGracePeriodSeconds: 60,
+          ...(o.podSysctls?.length ? { securityContext: { sysctls: o.podSysctls } } : {}),
+          containers: [
+            {
+              name: "tuner",
+              image: o.image,
+              imagePullPolicy: "IfNotPresent",
+              command: ["/bin/sh", "/edgetune/tuner.sh"],
+              env: [
+                ...Object.entries(env).map(([k, value]) => ({ name: k, value })),
+                { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+              ],
+              // Writing /proc/sys, ethtool and IRQ affinity need it; this is the only privileged container.
+              securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
+              readinessProbe: { exec: { command: ["test", "-s", STATUS_FILE] }, periodSeconds: 10 },
+              resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
+              volumeMounts: [
+                { name: "scripts", mountPath: "/edgetune", readOnly: true },
+                { name: "host-etc", mountPath: "/host/etc" },
+                { name: "state", mountPath: "/host/var/lib/edgetune" },
+                { name: "run", mountPath: "/run/edgetune" },
+              ],
+            },
+          ],
+          volumes: [
+            { name: "scripts", configMap: { name, defaultMode: 0o555 } },
+            hostPath("host-etc", "/etc", "Directory"),
+            hostPath("state", "/var/lib/edgetune", "DirectoryOrCreate"),
+            { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+          ],
+        },
+      },
+    },
+  };
+  return { namespace, configMap, daemonSet, checksum };
+}
