@@ -1,0 +1,137 @@
+import { readdirSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { checkProxySpec, renderHaproxyConfig, type ProxySpec } from "../../components/proxy/haproxy";
+import { PRESET_NAMES } from "../../components/tuning/presets";
+import { resolveProfile } from "../../components/tuning/profile";
+import { loadStack } from "../../infra/stack-config";
+import { describeSystem, run } from "../helpers/system";
+
+const ROOT = join(__dirname, "..", "..");
+const profile = resolveProfile("edge", { extends: "recommended", ports: { listenPorts: [80, 5201, 8404, 8405] } });
+const spec: ProxySpec = {
+  listeners: [
+    { name: "web", mode: "http", port: 80, backend: "app" },
+    { name: "bulk", mode: "tcp", port: 5201, backend: "stream" },
+  ],
+  backends: [
+    { name: "app", healthCheck: { type: "http", path: "/healthz", expectStatus: 200 }, servers: [{ name: "a1", address: "10.0.0.1", port: 8080, softLimit: 100, hardLimit: 250 }] },
+    { name: "stream", servers: [{ name: "s1", address: "10.0.0.2", port: 5201 }] },
+  ],
+};
+const issuesOf = (input: unknown, p = profile) => checkProxySpec(input, { profile: p }).issues;
+
+describe("renderHaproxyConfig: global tuning derived from the node", () => {
+  it("sets the listen backlog to the profile's somaxconn, or the kernel default without one", () => {
+    expect(renderHaproxyConfig(spec, { profile })).toMatch(/bind 0\.0\.0\.0:80 shards by-thread backlog 65535$/m);
+    const bare = resolveProfile("bare", { ports: { listenPorts: [] } });
+    expect(renderHaproxyConfig(spec, { profile: bare })).toMatch(/bind 0\.0\.0\.0:80 shards by-thread backlog 4096$/m);
+  });
+
+  it("fits maxconn and maxpipes into RLIMIT_NOFILE (2 fds per connection, 2 per pipe)", () => {
+    const cfg = renderHaproxyConfig(spec, { profile, cpus: 2, nofileLimit: 20000 });
+    const maxconn = Number(/^ {2}maxconn (\d+)$/m.exec(cfg)![1]);
+    const maxpipes = Number(/^ {2}maxpipes (\d+)$/m.exec(cfg)![1]);
+    expect(2 * maxconn + 2 * maxpipes).toBeLessThanOrEqual(20000 - 64);
+    expect(maxconn).toBeGreaterThan(7000);
+    expect(maxpipes).toBe(Math.floor(maxconn / 4));
+  });
+
+  it("leaves pipes out of the budget when nothing splices", () => {
+    const noSplice: ProxySpec = { ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], splice: "off" }] };
+    const cfg = renderHaproxyConfig(noSplice, { profile, cpus: 2, nofileLimit: 20000 });
+    expect(cfg).not.toMatch(/maxpipes|splice/);
+    expect(Number(/^ {2}maxconn (\d+)$/m.exec(cfg)![1])).toBeGreaterThan(9500);
+  });
+
+  it("uses the profile's nofileHard when the node does not say, and rejects a maxconn that does not fit", () => {
+    const big = resolveProfile("big", { extends: "throughput", ports: { listenPorts: [80, 5201, 8404, 8405] } });
+    expect(Number(/^ {2}maxconn (\d+)$/m.exec(renderHaproxyConfig(spec, { profile: big }))![1])).toBeGreaterThan(400000);
+    expect(issuesOf({ ...spec, maxconn: 100000 })).toEqual([expect.objectContaining({ path: "proxy.maxconn", message: expect.stringContaining("RLIMIT_NOFILE 65536 allows at most") })]);
+  });
+
+  it("sets threads from the CPUs, or leaves them to HAProxy", () => {
+    expect(renderHaproxyConfig(spec, { profile, cpus: 4 })).toMatch(/^ {2}nbthread 4$/m);
+    expect(renderHaproxyConfig(spec, { profile })).not.toMatch(/nbthread/);
+    expect(renderHaproxyConfig({ ...spec, threads: 3 }, { profile, cpus: 8 })).toMatch(/^ {2}nbthread 3$/m);
+  });
+
+  it("renders splice modes, per-server limits and health checks", () => {
+    const cfg = renderHaproxyConfig(spec, { profile });
+    expect(cfg).toContain("  option splice-request\n  option splice-response");
+    expect(renderHaproxyConfig({ ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], splice: "auto" }] }, { profile })).toContain("option splice-auto");
+    expect(cfg).toContain("server a1 10.0.0.1:8080 maxconn 100 maxqueue 150 check inter 2s");
+    expect(cfg).toContain("option httpchk GET /healthz\n  http-check expect status 200");
+    expect(cfg).toMatch(/backend stream\n {2}mode tcp\n {2}balance leastconn/);
+    expect(cfg).toContain("hard-stop-after 30s");
+    expect(cfg).toMatch(/frontend metrics[\s\S]*use-service prometheus-exporter if \{ path \/metrics \}/);
+    expect(cfg).toMatch(/frontend health[\s\S]*monitor-uri \/healthz/);
+  });
+});
+
+describe("checkProxySpec: clear errors naming the path", () => {
+  it("reports port collisions, including with the service endpoints", () => {
+    const issues = issuesOf({ ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], port: 80 }], metricsPort: 8405 });
+    expect(issues.map((i) => i.path)).toEqual(["proxy.listeners[1].port", "proxy.healthPort"]);
+    expect(issues[0].message).toContain('port 80 is already used by listener "web" (proxy.listeners[0].port)');
+  });
+
+  it("rejects listen ports inside the ephemeral range unless the profile reserves them", () => {
+    const unreserved = resolveProfile("unreserved", { extends: "recommended" });
+    const issues = issuesOf(spec, unreserved);
+    // Port 80 is below the range; the others are inside it.
+    expect(issues.map((i) => i.path)).toEqual(["proxy.listeners[1].port", "proxy.metricsPort", "proxy.healthPort"]);
+    expect(issues[0].message).toContain("ip_local_port_range 1024 65535");
+    expect(issues[0].message).toContain("profiles.unreserved.ports.listenPorts");
+    // The kernel default range 32768-60999 does not contain these ports.
+    expect(issuesOf(spec, resolveProfile("plain", {}))).toEqual([]);
+  });
+
+  it("rejects backends without servers, unknown backends, bad limits and unknown fields", () => {
+    const issues = issuesOf({
+      listeners: [{ name: "web", mode: "http", port: 80, backend: "nope" }, { name: "h", mode: "http", port: 81, backend: "empty", splice: "always" }],
+      backends: [{ name: "empty", servers: [] }, { name: "lim", servers: [{ name: "s", address: "10.0.0.1", port: 1, softLimit: 10, hardLimit: 10 }] }],
+    });
+    expect(issues.map((i) => i.path)).toEqual(["proxy.backends[0].servers", "proxy.backends[1].servers[0].hardLimit", "proxy.listeners[0].backend", "proxy.listeners[1].splice"]);
+    expect(issuesOf({ ...spec, listeners: [{ ...spec.listeners[0], colour: "red" }] })[0]).toEqual({ path: "proxy.listeners[0]", message: 'unknown field(s) "colour"' });
+    expect(issuesOf({ ...spec, listeners: [{ ...spec.listeners[0], port: 70000 }] })[0].path).toBe("proxy.listeners[0].port");
+  });
+
+  it("rejects one backend used in two modes, and names with spaces that would break the config", () => {
+    expect(issuesOf({ ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], backend: "app" }] }).map((i) => i.path)).toEqual(["proxy.listeners[1].mode"]);
+    expect(issuesOf({ ...spec, backends: [{ ...spec.backends[0], name: "app x" }, spec.backends[1]] }).map((i) => i.path)).toContain("proxy.backends[0].name");
+    expect(issuesOf({ ...spec, backends: [spec.backends[0], { name: "stream", servers: [{ name: "s1", address: "1.2.3.4 check", port: 1 }] }] }).map((i) => i.path)).toEqual(["proxy.backends[1].servers[0].address"]);
+  });
+});
+
+describeSystem("haproxy -c accepts every rendered config", ["haproxy"], () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgetune-hacfg-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const check = (cfg: string, label: string) => {
+    const path = join(dir, `${label}.cfg`);
+    // haproxy -c creates no sockets, but the runtime dir must exist for the stats socket line to parse.
+    writeFileSync(path, cfg.replace(/\/var\/run\/haproxy/g, dir));
+    const r = run("haproxy", ["-c", "-f", path]);
+    expect(r.code, `${label}: ${r.stdout}${r.stderr}`).toBe(0);
+    expect(r.stdout + r.stderr).not.toMatch(/\[WARNING\]/);
+  };
+  for (const preset of PRESET_NAMES) {
+    it(`preset ${preset}`, () => {
+      const p = resolveProfile(preset, { extends: preset, ports: { listenPorts: [80, 5201, 8404, 8405] } });
+      check(renderHaproxyConfig(spec, { profile: p, cpus: 2, nofileLimit: 20000 }), preset);
+    });
+  }
+  it("every stack with a proxy section", () => {
+    const stacks = readdirSync(join(ROOT, "stacks")).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => !!s);
+    let checked = 0;
+    for (const stack of stacks) {
+      const plan = loadStack(stack, ROOT) as ReturnType<typeof loadStack> & { proxy?: { spec: ProxySpec; profile: string } };
+      if (!plan.proxy) continue;
+      check(renderHaproxyConfig(plan.proxy.spec, { profile: plan.profiles[plan.proxy.profile], cpus: 2, nofileLimit: 20000 }), `stack-${stack}`);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+}, false);

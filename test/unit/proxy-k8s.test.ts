@@ -1,0 +1,229 @@
+import { spawnSync } from "node:child_process";
+import * as pulumi from "@pulumi/pulumi";
+import { load } from "js-yaml";
+import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Namespace } from "kubernetes-models/v1/Namespace";
+import { Service } from "kubernetes-models/v1/Service";
+import { beforeAll, describe, expect, it } from "vitest";
+import { renderHaproxyConfig, type ProxySpec } from "../../components/proxy/haproxy";
+import { PROXY_CHECKSUM_ANNOTATION, renderProxyObjects, type ProxyK8sOptions } from "../../components/proxy/k8s-proxy";
+import { checkProxyPolicies, imageProblem, noLatestImages, noPrivilegedExceptTuning, noSurgeWithHostPorts, proxyContainerRestricted } from "../../components/proxy/policy";
+import { resolveProfile, ValidationError } from "../../components/tuning/profile";
+import { renderTuneSh } from "../../components/tuning/render";
+import { renderStack } from "../../infra/render";
+import { loadStack } from "../../infra/stack-config";
+import { join } from "node:path";
+
+const ROOT = join(__dirname, "..", "..");
+const profile = resolveProfile("edge", { extends: "recommended", ports: { listenPorts: [80, 443, 8404, 8405], kubernetesNodePorts: true, kubelet: true } });
+const spec: ProxySpec = {
+  listeners: [
+    { name: "web", mode: "http", port: 80, backend: "app" },
+    { name: "tls", mode: "tcp", port: 443, backend: "app-tls" },
+  ],
+  backends: [
+    { name: "app", servers: [{ name: "a1", address: "10.0.0.1", port: 8080 }] },
+    { name: "app-tls", servers: [{ name: "a1", address: "10.0.0.1", port: 8443 }] },
+  ],
+};
+const options: ProxyK8sOptions = { name: "edge", image: "ghcr.io/org/edgetune-proxy:0.1.0", tunerImage: "ghcr.io/org/edgetune-tuner:0.1.0", podDisruptionBudget: { maxUnavailable: 1 }, priorityClassName: "system-node-critical" };
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+type Any = Record<string, any>;
+
+describe("renderProxyObjects", () => {
+  const o = renderProxyObjects(spec, profile, options, { cpus: 4, nofileLimit: 1048576 });
+  const pod = (o.daemonSet as Any).spec.template.spec;
+  const proxy = pod.containers[0];
+
+  it("every object validates against the Kubernetes schema", () => {
+    new Namespace(o.namespace as never).validate();
+    new ConfigMap(o.configMap as never).validate();
+    new DaemonSet(o.daemonSet as never).validate();
+    new Service(o.service as never).validate();
+    new PodDisruptionBudget(o.podDisruptionBudget as never).validate();
+    // The validator is not a no-op.
+    const broken = clone(o.daemonSet) as Any;
+    broken.spec.template.spec.containers[0].ports[0].containerPort = "eighty";
+    expect(() => new DaemonSet(broken as never).validate()).toThrow();
+  });
+
+  it("ships haproxy.cfg and tune.sh rendered from the same profile", () => {
+    const data = (o.configMap as Any).data;
+    expect(data["haproxy.cfg"]).toBe(renderHaproxyConfig(spec, { profile, cpus: 4, nofileLimit: 1048576 }));
+    expect(data["tune.sh"]).toBe(renderTuneSh(profile));
+  });
+
+  it("runs on the host network with a privileged tuning init container applying the profile", () => {
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.dnsPolicy).toBe("ClusterFirstWithHostNet");
+    const [init] = pod.initContainers;
+    expect(init.name).toBe("tuning");
+    expect(init.securityContext.privileged).toBe(true);
+    expect(init.image).toBe(options.tunerImage);
+    expect(init.command.join(" ")).toContain("sh /edgetune/tune.sh apply");
+    expect(init.volumeMounts.find((v: Any) => v.mountPath === "/edgetune").readOnly).toBe(true);
+  });
+
+  it("the init container policy: fail exits non-zero on hard failure only; continue never", () => {
+    const script = (policy: "fail" | "continue") => (renderProxyObjects(spec, profile, { ...options, onTuningFailure: policy }).daemonSet as Any).spec.template.spec.initContainers[0].command[2] as string;
+    // Run the real init script against stub tune.sh exit codes.
+    const exitFor = (policy: "fail" | "continue", rc: number) => spawnSync("sh", ["-c", script(policy).replace("sh /edgetune/tune.sh apply", `(exit ${rc})`)]).status;
+    expect([0, 1, 2, 3].map((rc) => exitFor("fail", rc))).toEqual([0, 1, 2, 0]);
+    expect([0, 1, 2, 3].map((rc) => exitFor("continue", rc))).toEqual([0, 0, 0, 0]);
+  });
+
+  it("runs the proxy with least privilege, adding NET_BIND_SERVICE only for ports below 1024", () => {
+    expect(proxy.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 99,
+      runAsGroup: 99,
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    const high = renderProxyObjects({ ...spec, listeners: [{ ...spec.listeners[0], port: 8080 }] }, resolveProfile("hi", {}), options);
+    expect((high.daemonSet as Any).spec.template.spec.containers[0].securityContext.capabilities).toEqual({ drop: ["ALL"] });
+    // The only writable mount is the runtime emptyDir.
+    const runtime = proxy.volumeMounts.find((v: Any) => v.name === "runtime");
+    expect(runtime.mountPath).toBe("/var/run/haproxy");
+    expect(pod.volumes.find((v: Any) => v.name === "runtime").emptyDir).toBeDefined();
+    expect(proxy.env).toContainEqual({ name: "RUNTIME_DIR", value: "/var/run/haproxy" });
+  });
+
+  it("probes the health endpoint and rolls without surge", () => {
+    for (const p of [proxy.readinessProbe, proxy.livenessProbe]) expect(p.httpGet).toEqual({ path: "/healthz", port: 8405 });
+    const ds = (o.daemonSet as Any).spec;
+    expect(ds.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
+    expect(ds.minReadySeconds).toBe(10);
+    expect(pod.priorityClassName).toBe("system-node-critical");
+  });
+
+  it("changes the pod template checksum exactly when the config or an image changes", () => {
+    const a = o.checksum;
+    expect((o.daemonSet as Any).spec.template.metadata.annotations[PROXY_CHECKSUM_ANNOTATION]).toBe(a);
+    expect(renderProxyObjects(spec, profile, options, { cpus: 4, nofileLimit: 1048576 }).checksum).toBe(a);
+    expect(renderProxyObjects(spec, profile, options, { cpus: 8, nofileLimit: 1048576 }).checksum).not.toBe(a);
+    expect(renderProxyObjects(spec, profile, { ...options, image: "ghcr.io/org/edgetune-proxy:0.1.1" }, { cpus: 4, nofileLimit: 1048576 }).checksum).not.toBe(a);
+    // Options that do not reach the pods' files do not roll them.
+    expect(renderProxyObjects(spec, profile, { ...options, metricsService: false }, { cpus: 4, nofileLimit: 1048576 }).checksum).toBe(a);
+  });
+
+  it("rejects unpinned images and bad options with the config path", () => {
+    try {
+      renderProxyObjects(spec, profile, { ...options, image: "haproxy:latest", tunerImage: "busybox", maxUnavailable: 0 });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ValidationError);
+      expect((e as ValidationError).issues.map((i) => i.path)).toEqual(["proxy.image", "proxy.tunerImage", "proxy.maxUnavailable"]);
+      expect((e as ValidationError).message).toContain("tag latest");
+    }
+  });
+});
+
+describe("proxy policies", () => {
+  const objects = () => clone(renderProxyObjects(spec, profile, options)) as unknown as Record<string, Any>;
+
+  it("pass on the rendered objects", () => {
+    const o = objects();
+    expect(checkProxyPolicies([o.namespace, o.configMap, o.daemonSet, o.service, o.podDisruptionBudget])).toEqual([]);
+  });
+
+  it("fail when a container other than the tuning one is privileged", () => {
+    const ds = objects().daemonSet;
+    ds.spec.template.spec.containers[0].securityContext.privileged = true;
+    ds.spec.template.spec.initContainers.push({ name: "helper", image: "busybox:1.36.1", securityContext: { privileged: true } });
+    expect(noPrivilegedExceptTuning(ds).map((v) => v.message)).toEqual([expect.stringContaining("helper"), expect.stringContaining("haproxy")]);
+  });
+
+  it("fail for each restricted-profile setting the proxy container misses", () => {
+    const cases: Array<[string, (sc: Any) => void]> = [
+      ["runAsNonRoot", (sc) => delete sc.runAsNonRoot],
+      ["non-zero uid", (sc) => (sc.runAsUser = 0)],
+      ["readOnlyRootFilesystem", (sc) => (sc.readOnlyRootFilesystem = false)],
+      ["allowPrivilegeEscalation", (sc) => delete sc.allowPrivilegeEscalation],
+      ["drop must include ALL", (sc) => (sc.capabilities.drop = ["NET_RAW"])],
+      ["may only be NET_BIND_SERVICE", (sc) => sc.capabilities.add.push("NET_ADMIN")],
+      ["seccompProfile", (sc) => delete sc.seccompProfile],
+    ];
+    for (const [expected, mutate] of cases) {
+      const ds = objects().daemonSet;
+      mutate(ds.spec.template.spec.containers[0].securityContext);
+      const v = proxyContainerRestricted(ds);
+      expect(v, expected).toHaveLength(1);
+      expect(v[0].message).toContain(expected);
+    }
+  });
+
+  it("fail on latest or untagged images", () => {
+    const ds = objects().daemonSet;
+    ds.spec.template.spec.containers[0].image = "ghcr.io/org/edgetune-proxy:latest";
+    ds.spec.template.spec.initContainers[0].image = "ghcr.io/org/edgetune-tuner";
+    expect(noLatestImages(ds)).toHaveLength(2);
+    expect(imageProblem(`ghcr.io/org/p@sha256:${"0".repeat(64)}`)).toBeUndefined();
+    expect(imageProblem("localhost:5000/p:1.2.3")).toBeUndefined();
+  });
+
+  it("fail when a host-port DaemonSet may surge", () => {
+    const ds = objects().daemonSet;
+    ds.spec.updateStrategy.rollingUpdate.maxSurge = 1;
+    expect(noSurgeWithHostPorts(ds)).toHaveLength(1);
+    ds.spec.updateStrategy.rollingUpdate.maxSurge = "25%";
+    expect(noSurgeWithHostPorts(ds)).toHaveLength(1);
+    ds.spec.updateStrategy.rollingUpdate.maxSurge = "0%";
+    expect(noSurgeWithHostPorts(ds)).toEqual([]);
+    ds.spec.updateStrategy.rollingUpdate.maxSurge = 1;
+    ds.spec.template.spec.hostNetwork = false;
+    for (const c of ds.spec.template.spec.containers) for (const p of c.ports) delete p.hostPort;
+    expect(noSurgeWithHostPorts(ds)).toEqual([]);
+  });
+});
+
+describe("edgetune render: the local stack's proxy", () => {
+  it("writes haproxy.cfg and manifests that pass the schema and the policies", () => {
+    const files = renderStack(loadStack("local", ROOT));
+    expect(files["proxy/haproxy.cfg"]).toMatch(/frontend web\n {2}mode http\n {2}bind 0\.0\.0\.0:80 shards by-thread backlog 65535/);
+    expect(files["proxy/haproxy.cfg"]).toMatch(/frontend bulk\n {2}mode tcp\n[^]*option splice-request/);
+    const docs = files["proxy/manifests.yaml"].split(/^---$/m).map((d) => load(d) as Any);
+    expect(docs.map((d) => d.kind)).toEqual(["Namespace", "ConfigMap", "DaemonSet", "Service", "PodDisruptionBudget"]);
+    new DaemonSet(docs[2] as never).validate();
+    expect(checkProxyPolicies(docs)).toEqual([]);
+    expect(docs[1].data["haproxy.cfg"]).toBe(files["proxy/haproxy.cfg"].replace(/^ {2}nbthread.*\n/m, ""));
+  });
+});
+
+describe("ProxyDaemonSet (mocked Pulumi)", () => {
+  const recorded: Array<{ type: string; name: string; inputs: Any }> = [];
+  let m: typeof import("../../components/proxy/proxy-daemonset");
+  beforeAll(async () => {
+    await pulumi.runtime.setMocks({ newResource: (a) => (recorded.push({ type: a.type, name: a.name, inputs: a.inputs }), { id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "edgetune", "test", false);
+    // After setMocks: the component must register against the mocked runtime.
+    m = await import("../../components/proxy/proxy-daemonset");
+  });
+
+  it("registers the rendered objects, parented to the component", async () => {
+    const c = new m.ProxyDaemonSet("edge", { ...options, profile, proxy: spec, nodeFacts: { cpus: 4, nofileLimit: 1048576 } });
+    const ns = await new Promise<string>((r) => c.namespace.apply(r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(ns).toBe("edgetune-proxy");
+    const types = recorded.map((r) => r.type);
+    expect(types).toEqual(expect.arrayContaining(["edgetune:proxy:ProxyDaemonSet", "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ConfigMap", "kubernetes:apps/v1:DaemonSet", "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget"]));
+    const ds = recorded.find((r) => r.type === "kubernetes:apps/v1:DaemonSet")!.inputs;
+    const expected = renderProxyObjects(spec, profile, options, { cpus: 4, nofileLimit: 1048576 });
+    expect(ds.spec.template.metadata.annotations[PROXY_CHECKSUM_ANNOTATION]).toBe(expected.checksum);
+    expect(ds.spec.updateStrategy.rollingUpdate.maxSurge).toBe(0);
+    expect(ds.spec.template.spec.initContainers[0].securityContext.privileged).toBe(true);
+    expect(ds.spec.template.spec.containers[0].securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["NET_BIND_SERVICE"] });
+    new DaemonSet({ apiVersion: "apps/v1", kind: "DaemonSet", ...ds } as never).validate();
+    expect(checkProxyPolicies([{ apiVersion: "apps/v1", kind: "DaemonSet", ...ds }])).toEqual([]);
+  });
+
+  it("throws a ValidationError before registering anything on bad input", async () => {
+    expect(() => new m.ProxyDaemonSet("bad", { ...options, profile, proxy: { ...spec, backends: [] } })).toThrow(ValidationError);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(recorded.filter((r) => r.name.startsWith("bad"))).toEqual([]);
+  });
+});
