@@ -1,0 +1,274 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { BenchParseError, nstatValidity, parseFortio, parseIperf3, parseNstat, parseWrk } from "./parsers";
+import type { BenchResult, ScenarioName } from "./result";
+import { SCENARIOS, scenarioInvocations, type Invocation } from "./scenarios";
+
+/**
+ * Pure builder of the benchmark's Kubernetes objects (plain specs, no Pulumi):
+ * one Job per scenario and profile, the backend (HTTP echo + iperf3 server),
+ * and the Lua scripts as a ConfigMap. BenchmarkSuite wires them; `edgetune
+ * render` prints them.
+ */
+
+type Obj = Record<string, unknown>;
+
+export interface BenchImages {
+  /** wrk, iperf3, nstat (iproute2) and a POSIX sh, e.g. debian:bookworm-slim + `apt-get install wrk iperf3 iproute2`. */
+  loadgen: string;
+  /** fortio, for http-latency (constant qps) and the HTTP echo backend. Default fortio/fortio:1.69.5. */
+  fortio?: string;
+}
+
+export interface BenchJobsOptions {
+  namespace: string;
+  /** Profile label of this run ("baseline", "tuned"); part of every name. */
+  profile: string;
+  scenarios: ScenarioName[];
+  quick?: boolean;
+  /** Where the proxy listens: its Service name (or a node address) and ports. */
+  proxyHost: string;
+  httpPort: number;
+  l4Port: number;
+  /** Labels of the proxy DaemonSet's pods: the load generator is kept off their nodes. */
+  proxyPodLabels: Record<string, string>;
+  images: BenchImages;
+  /** Offered rate for http-latency, requests/s: rateFractionOfMax × a measured http-throughput. */
+  httpLatencyRateRps?: number;
+  /**
+   * Fixed ClusterIP for the backend Service, inside the cluster's service CIDR. Lets a
+   * stack name the backend in haproxy.cfg by address, which `haproxy -c` accepts without
+   * cluster DNS. Default: assigned by Kubernetes.
+   */
+  backendClusterIP?: string;
+  /** Slack added to each Job's planned run time for activeDeadlineSeconds; default 120. */
+  deadlineSlackSeconds?: number;
+  /** Load generator requests; default 1 CPU / 256Mi (limits equal: a throttled client is an invalid run). */
+  loadgenCpu?: string;
+  loadgenMemory?: string;
+}
+
+export const DEFAULT_FORTIO_IMAGE = "fortio/fortio:1.69.5";
+export const LUA_DIR = "/etc/edgetune-bench";
+const NAME = "edgetune-bench";
+const MARK = "### edgetune";
+// Pulumi would otherwise hold a Job's creation until it completes; the counter Job must
+// be running *during* the load Job, and the collect command does the waiting for both.
+const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
+
+/** Rejects `latest` and untagged references: a benchmark must be repeatable. */
+export function checkPinnedImage(ref: string, key: string): void {
+  const digest = /@sha256:[0-9a-f]{64}$/.test(ref);
+  const lastSegment = ref.split("/").pop() ?? "";
+  const tag = lastSegment.includes(":") ? lastSegment.split(":").pop() : undefined;
+  if (!digest && (!tag || tag === "latest")) throw new Error(`${key}: image ${JSON.stringify(ref)} is not pinned; allowed: a tag other than "latest" or an @sha256 digest`);
+  if (/[\s'"`$\\]/.test(ref)) throw new Error(`${key}: image ${JSON.stringify(ref)} contains characters not allowed in an image reference`);
+}
+
+function labels(component: string, profile?: string): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": NAME,
+    "app.kubernetes.io/component": component,
+    "app.kubernetes.io/part-of": "edgetune",
+    "app.kubernetes.io/managed-by": "edgetune",
+    ...(profile ? { "edgetune.dev/profile": profile } : {}),
+  };
+}
+
+const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The Job's shell script: markers around each invocation so the collector can split the log. */
+export function jobScript(invocations: Invocation[]): string {
+  const lines = ["set -u", `echo "${MARK}-nproc $(nproc)"`, "rc=0"];
+  for (const inv of invocations) {
+    const meta = JSON.stringify({ scenario: inv.scenario, tool: inv.tool, run: inv.run, concurrency: inv.concurrency, durationSeconds: inv.durationSeconds });
+    lines.push(`echo ${shq(`${MARK}-run ${meta}`)}`, `${inv.argv.map(shq).join(" ")} || rc=$?`, `echo "${MARK}-times"`, "times");
+  }
+  lines.push(`echo "${MARK}-end $rc"`, "exit $rc");
+  return lines.join("\n");
+}
+
+export interface BenchManifests {
+  configMap: Obj;
+  backend: Obj;
+  backendService: Obj;
+  /** One per scenario, in scenario order. */
+  jobs: { scenario: ScenarioName; name: string; job: Obj; deadlineSeconds: number }[];
+  /** conn-burst only: a hostNetwork pod on a proxy node reading its listen counters. */
+  counterJobs: { scenario: ScenarioName; name: string; job: Obj }[];
+}
+
+export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
+  checkPinnedImage(o.images.loadgen, "images.loadgen");
+  const fortio = o.images.fortio ?? DEFAULT_FORTIO_IMAGE;
+  checkPinnedImage(fortio, "images.fortio");
+  if (!/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/.test(o.profile)) throw new Error(`profile ${JSON.stringify(o.profile)}: allowed: lowercase letters, digits and "-", at most 20 characters`);
+  if (!Object.keys(o.proxyPodLabels).length) throw new Error("proxyPodLabels: at least one label is needed to keep the load generator off the proxy's nodes");
+  const slack = o.deadlineSlackSeconds ?? 120;
+  const ns = o.namespace;
+  const awayFromProxy = { labelSelector: { matchLabels: o.proxyPodLabels }, topologyKey: "kubernetes.io/hostname" };
+
+  const luaFiles = ["wrk-report.lua", "wrk-paced.lua"];
+  const configMap = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: `${NAME}-scripts`, namespace: ns, labels: labels("scripts") },
+    data: Object.fromEntries(luaFiles.map((f) => [f, readFileSync(join(__dirname, f), "utf8")])),
+  };
+
+  const backendLabels = labels("backend");
+  const backend = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: `${NAME}-backend`, namespace: ns, labels: backendLabels },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { "app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "backend" } },
+      template: {
+        metadata: { labels: backendLabels },
+        spec: {
+          // Preferred, not required: a one-node cluster still gets a backend.
+          affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: awayFromProxy }] } },
+          containers: [
+            { name: "http-echo", image: fortio, args: ["server", "-http-port", "8080"], ports: [{ name: "http", containerPort: 8080 }], resources: { requests: { cpu: "500m", memory: "128Mi" } }, readinessProbe: { tcpSocket: { port: 8080 } } },
+            { name: "iperf3", image: o.images.loadgen, command: ["iperf3", "-s", "-p", "5201"], ports: [{ name: "iperf3", containerPort: 5201 }], resources: { requests: { cpu: "500m", memory: "64Mi" } }, readinessProbe: { tcpSocket: { port: 5201 } } },
+          ],
+        },
+      },
+    },
+  };
+  const backendService = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: `${NAME}-backend`, namespace: ns, labels: backendLabels },
+    spec: { ...(o.backendClusterIP ? { clusterIP: o.backendClusterIP } : {}), selector: { "app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "backend" }, ports: [{ name: "http", port: 8080, targetPort: "http" }, { name: "iperf3", port: 5201, targetPort: "iperf3" }] },
+  };
+
+  const jobs: BenchManifests["jobs"] = [];
+  const counterJobs: BenchManifests["counterJobs"] = [];
+  for (const scenarioName of o.scenarios) {
+    const scenario = SCENARIOS[scenarioName];
+    const invocations = scenarioInvocations(scenario, {
+      environment: "cluster",
+      host: o.proxyHost,
+      port: scenario.listener === "l4" ? o.l4Port : o.httpPort,
+      quick: o.quick,
+      luaDir: LUA_DIR,
+      rateRps: scenario.rateFractionOfMax ? o.httpLatencyRateRps : undefined,
+    });
+    const runSeconds = invocations.reduce((a, i) => a + i.durationSeconds, 0);
+    const deadlineSeconds = runSeconds + slack;
+    const name = `${NAME}-${o.profile}-${scenarioName}`;
+    const jobLabels = labels("loadgen", o.profile);
+    const image = scenario.tool.cluster === "fortio" ? fortio : o.images.loadgen;
+    // fortio's image has no shell: run it directly, its JSON is the whole log.
+    const container: Obj =
+      scenario.tool.cluster === "fortio"
+        ? { name: "loadgen", image, command: [invocations[0].argv[0]], args: invocations[0].argv.slice(1) }
+        : { name: "loadgen", image, command: ["/bin/sh", "-c", jobScript(invocations)], volumeMounts: [{ name: "scripts", mountPath: LUA_DIR, readOnly: true }] };
+    const cpu = o.loadgenCpu ?? "1";
+    const memory = o.loadgenMemory ?? "256Mi";
+    container.resources = { requests: { cpu, memory }, limits: { cpu, memory } };
+    container.securityContext = { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } };
+    jobs.push({
+      scenario: scenarioName,
+      name,
+      deadlineSeconds,
+      job: {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name, namespace: ns, labels: { ...jobLabels, "edgetune.dev/scenario": scenarioName }, annotations: SKIP_AWAIT },
+        spec: {
+          // A retried benchmark is a different benchmark: fail once, visibly.
+          backoffLimit: 0,
+          activeDeadlineSeconds: deadlineSeconds,
+          ttlSecondsAfterFinished: 3600,
+          template: {
+            metadata: { labels: { ...jobLabels, "edgetune.dev/scenario": scenarioName } },
+            spec: {
+              restartPolicy: "Never",
+              affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [awayFromProxy] } },
+              containers: [container],
+              volumes: [{ name: "scripts", configMap: { name: `${NAME}-scripts` } }],
+            },
+          },
+        },
+      },
+    });
+    if (scenario.proxyCounters.length && scenarioName === "conn-burst") {
+      const cname = `${name}-counters`;
+      counterJobs.push({
+        scenario: scenarioName,
+        name: cname,
+        job: {
+          apiVersion: "batch/v1",
+          kind: "Job",
+          metadata: { name: cname, namespace: ns, labels: labels("counters", o.profile), annotations: SKIP_AWAIT },
+          spec: {
+            backoffLimit: 0,
+            activeDeadlineSeconds: deadlineSeconds + 30,
+            ttlSecondsAfterFinished: 3600,
+            template: {
+              metadata: { labels: labels("counters", o.profile) },
+              spec: {
+                restartPolicy: "Never",
+                // The node's own counters: host network namespace, on a proxy node.
+                hostNetwork: true,
+                affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [awayFromProxy] } },
+                containers: [
+                  {
+                    name: "nstat",
+                    image: o.images.loadgen,
+                    env: [{ name: "NSTAT_HISTORY", value: "/tmp/edgetune-nstat" }],
+                    command: ["/bin/sh", "-c", `nstat -n && sleep ${runSeconds + 15} && nstat -j -z ${scenario.proxyCounters.join(" ")}`],
+                    resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "100m", memory: "32Mi" } },
+                    securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } },
+                  },
+                ],
+              },
+            },
+          },
+        },
+      });
+    }
+  }
+  return { configMap, backend, backendService, jobs, counterJobs };
+}
+
+/** The shell command that waits for a Job and prints its log (run by command.local.Command). */
+export function collectCommand(namespace: string, jobName: string, timeoutSeconds: number): string {
+  const ns = shq(namespace);
+  const job = shq(`job/${jobName}`);
+  // `wait` exits non-zero on timeout; print the log either way so a failed run is diagnosable.
+  return `kubectl wait -n ${ns} --for=condition=complete --timeout=${timeoutSeconds}s ${job}; rc=$?; kubectl logs -n ${ns} ${job}; exit $rc`;
+}
+
+/**
+ * Splits a Job log at the markers jobScript printed and parses each run with the
+ * tool's parser. Client CPU comes from `times` deltas over the run's wall time.
+ */
+export function parseJobLog(log: string, ctx: { scenario: ScenarioName; profile: string; target?: string; counters?: string }): BenchResult[] {
+  const scenario = SCENARIOS[ctx.scenario];
+  const proxy = ctx.counters ? nstatValidity(parseNstat(ctx.counters)) : {};
+  if (scenario.tool.cluster === "fortio") return [parseFortio(log, { scenario: ctx.scenario, profile: ctx.profile, run: 0, target: ctx.target, validity: proxy })];
+  const nproc = Number(/^### edgetune-nproc (\d+)$/m.exec(log)?.[1] ?? NaN);
+  const sections = log.split(`${MARK}-run `).slice(1);
+  if (!sections.length) throw new BenchParseError("job log", `no "${MARK}-run" marker: the Job did not run the benchmark script`);
+  let prevChildCpu = 0;
+  return sections.map((section) => {
+    const nl = section.indexOf("\n");
+    const meta = JSON.parse(section.slice(0, nl)) as { run: number; concurrency: number; durationSeconds: number; tool: string };
+    const [out, after = ""] = section.slice(nl + 1).split(`${MARK}-times\n`);
+    // `times` prints the shell's user/sys, then its children's, cumulative: "0m1.50s 0m2.25s".
+    const child = after.split("\n")[1]?.match(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/);
+    const validity = { ...proxy } as Record<string, number>;
+    if (child && Number.isFinite(nproc)) {
+      const cpu = Number(child[1]) * 60 + Number(child[2]) + Number(child[3]) * 60 + Number(child[4]);
+      const cores = meta.tool === "iperf3" ? 1 : Math.min(nproc, scenario.threads, meta.concurrency);
+      validity.clientCpuPercent = ((cpu - prevChildCpu) / (meta.durationSeconds * cores)) * 100;
+      prevChildCpu = cpu;
+    }
+    const pctx = { scenario: ctx.scenario, profile: ctx.profile, run: meta.run, target: ctx.target, concurrency: meta.concurrency, connectionClose: scenario.connectionClose, validity };
+    return meta.tool === "iperf3" ? parseIperf3(out, pctx) : parseWrk(out, pctx);
+  });
+}

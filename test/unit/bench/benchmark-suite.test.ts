@@ -1,0 +1,80 @@
+ 
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+
+const fixture = (name: string) => readFileSync(join(__dirname, "../../fixtures/bench", name), "utf8");
+const created: { type: string; name: string; inputs: any }[] = [];
+
+// Mocks first, then the component: it must bind to the mocked runtime.
+pulumi.runtime.setMocks(
+  {
+    newResource: (a) => {
+      created.push({ type: a.type, name: a.name, inputs: a.inputs });
+      const state = { ...a.inputs } as Record<string, unknown>;
+      if (a.type === "command:local:Command") {
+        // Stand in for kubectl logs: a recorded run in the Job log format.
+        const burst = a.name.includes("counters");
+        state.stdout = burst
+          ? fixture("nstat-burst.json")
+          : `### edgetune-nproc 2\n### edgetune-run {"scenario":"conn-burst","tool":"wrk","run":0,"concurrency":2000,"durationSeconds":3}\n${fixture(a.name.includes("baseline") ? "wrk-burst.txt" : "wrk-connclose.txt")}### edgetune-times\n0m0.00s 0m0.00s\n0m1.00s 0m2.00s\n### edgetune-end 0\n`;
+      }
+      if (a.type === "kubernetes:batch/v1:Job") state.metadata = { ...(a.inputs.metadata ?? {}), uid: `uid-${a.name}` };
+      return { id: `${a.name}-id`, state };
+    },
+    call: () => ({}),
+  },
+  "edgetune",
+  "bench",
+  true,
+);
+
+const out = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
+
+describe("BenchmarkSuite", () => {
+  let suite: import("../../../components/bench/benchmark-suite").BenchmarkSuite;
+  beforeAll(async () => {
+    const { BenchmarkSuite } = await import("../../../components/bench/benchmark-suite");
+    suite = new BenchmarkSuite("bench", {
+      namespace: "bench",
+      scenarios: ["conn-burst"],
+      profiles: ["baseline", "tuned"],
+      proxyHost: "edgetune-proxy",
+      proxyPodLabels: { "app.kubernetes.io/name": "edgetune-proxy" },
+      images: { loadgen: "registry.example/edgetune-loadgen:2025.1" },
+      thresholds: { "conn-burst": { maxP99Ms: 10, minTunedOverBaseline: 1.2 } },
+      kubeconfigPath: "/home/ci/.kube/config",
+    });
+  });
+
+  it("parses collected logs into typed results and judges the tuned runs against the baseline", async () => {
+    const results = await out(suite.results);
+    expect(results.map((r) => [r.scenario, r.profile])).toEqual([["conn-burst", "baseline"], ["conn-burst", "tuned"]]);
+    expect(results[0].validity.listenOverflows).toBe(15333);
+    expect(await out(suite.passed)).toBe(false);
+    const v = await out(suite.violations);
+    expect(v.map((x) => x.threshold)).toEqual(["minTunedOverBaseline"]);
+  });
+
+  it("records pinned, deadline-bound, anti-affine Jobs and kubectl collect commands", async () => {
+    await out(suite.results);
+    const jobs = created.filter((c) => c.type === "kubernetes:batch/v1:Job");
+    expect(jobs.map((j) => j.name).sort()).toEqual([
+      "edgetune-bench-baseline-conn-burst", "edgetune-bench-baseline-conn-burst-counters",
+      "edgetune-bench-tuned-conn-burst", "edgetune-bench-tuned-conn-burst-counters",
+    ]);
+    for (const j of jobs) {
+      expect(j.inputs.spec.activeDeadlineSeconds).toBeGreaterThan(0);
+      expect(j.inputs.spec.backoffLimit).toBe(0);
+      expect(j.inputs.spec.template.spec.containers[0].image).toBe("registry.example/edgetune-loadgen:2025.1");
+    }
+    const load = jobs.find((j) => j.name === "edgetune-bench-tuned-conn-burst")!;
+    expect(load.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual({ "app.kubernetes.io/name": "edgetune-proxy" });
+    const cmd = created.find((c) => c.name === "edgetune-bench-tuned-conn-burst-collect")!;
+    expect(cmd.type).toBe("command:local:Command");
+    expect(cmd.inputs.create).toBe("kubectl wait -n bench --for=condition=complete --timeout=190s job/edgetune-bench-tuned-conn-burst; rc=$?; kubectl logs -n bench job/edgetune-bench-tuned-conn-burst; exit $rc");
+    expect(cmd.inputs.environment).toEqual({ KUBECONFIG: "/home/ci/.kube/config" });
+    expect(created.filter((c) => c.type === "kubernetes:apps/v1:Deployment").map((c) => c.inputs.spec.template.spec.containers.map((x: any) => x.image))).toEqual([["fortio/fortio:1.69.5", "registry.example/edgetune-loadgen:2025.1"]]);
+  });
+});
