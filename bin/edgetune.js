@@ -10,4 +10,6 @@ if (existsSync(source)) {
 } else {
   cli = require(join(__dirname, "..", "dist", "infra", "cli.js"));
 }
-process.exitCode = cli.main(process.argv.slice(2));
+Promise.resolve(cli.main(process.argv.slice(2))).then((code) => {
+  process.exitCode = code;
+});

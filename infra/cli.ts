@@ -2,7 +2,13 @@ import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ValidationError } from "../components/tuning/profile";
+import { LabError, runLab, labPreflight, renderLabTable, type LabReport } from "./lab";
+import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
+import { DEFAULT_TOPOLOGY, renderLabScript } from "../components/lab/topology";
 import { renderStack } from "./render";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { loadStack } from "./stack-config";
 
 const USAGE = `usage: edgetune <command> [options]
@@ -11,19 +17,36 @@ commands:
   render --stack <name> --out <dir>   write everything the stack would put on its nodes
                                       (tune.sh, sysctl.d, limits, modules-load, PLAN.md)
 
+  lab [--stack local] [--quick] [--scenarios a,b] [--repeat N] [--duration S]
+      [--report-dir DIR] [--json]     tuned vs baseline on this machine, in network namespaces
+                                      (root; prints a table, writes results.json, report.md, chart.svg)
+  lab --down                          remove a lab left behind (namespaces, processes, host sysctls)
+
 options:
   --root <dir>   project root holding Pulumi.yaml and stacks/ (default: current directory)
   -h, --help     this text
 `;
 
 /** Runs the CLI; returns the exit code instead of exiting so tests can call it. */
-export function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): number {
+export function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): number | Promise<number> {
   let args;
   try {
     args = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { stack: { type: "string" }, out: { type: "string" }, root: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        stack: { type: "string" },
+        out: { type: "string" },
+        root: { type: "string" },
+        help: { type: "boolean", short: "h" },
+        quick: { type: "boolean" },
+        scenarios: { type: "string" },
+        repeat: { type: "string" },
+        duration: { type: "string" },
+        "report-dir": { type: "string" },
+        json: { type: "boolean" },
+        down: { type: "boolean" },
+      },
     });
   } catch (e) {
     err.write(`edgetune: ${(e as Error).message}\n\n${USAGE}`);
@@ -56,6 +79,8 @@ export function main(argv: string[], out: NodeJS.WritableStream = process.stdout
         out.write(`rendered stack "${plan.stack}": ${Object.keys(files).length} files in ${outDir}\n`);
         return 0;
       }
+      case "lab":
+        return lab(args.values, root, out, err);
       default:
         err.write(`edgetune: unknown command "${command}"\n\n${USAGE}`);
         return 2;
@@ -69,4 +94,63 @@ export function main(argv: string[], out: NodeJS.WritableStream = process.stdout
   }
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+function positiveInt(name: string, value: string | undefined, err: NodeJS.WritableStream): number | undefined | null {
+  if (value === undefined) return undefined;
+  if (!/^[1-9]\d{0,3}$/.test(value)) {
+    err.write(`edgetune lab: --${name} ${JSON.stringify(value)}; allowed: an integer 1-9999\n`);
+    return null;
+  }
+  return Number(value);
+}
+
+async function lab(v: Record<string, string | boolean | undefined>, root: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  if (v.down) {
+    // The step script is self-contained: render it anywhere and let it tear down what it finds.
+    const dir = mkdtempSync(join(tmpdir(), "edgetune-lab-down-"));
+    const script = join(dir, "lab.sh");
+    writeFileSync(script, renderLabScript(DEFAULT_TOPOLOGY), { mode: 0o755 });
+    const r = spawnSync("sh", [script, "down"], { stdio: ["ignore", "inherit", "inherit"] });
+    return r.status ?? 1;
+  }
+  const scenarios = typeof v.scenarios === "string" ? v.scenarios.split(",").map((s) => s.trim()) : undefined;
+  const unknown = scenarios?.filter((s) => !(SCENARIO_NAMES as readonly string[]).includes(s)) ?? [];
+  if (unknown.length) {
+    err.write(`edgetune lab: --scenarios ${unknown.join(",")}: unknown; allowed: ${SCENARIO_NAMES.join(", ")}\n`);
+    return 2;
+  }
+  const repeat = positiveInt("repeat", v.repeat as string | undefined, err);
+  const duration = positiveInt("duration", v.duration as string | undefined, err);
+  if (repeat === null || duration === null) return 2;
+  const problems = labPreflight();
+  if (problems.length) {
+    err.write(`edgetune lab: cannot run here:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);
+    return 1;
+  }
+  let report: LabReport;
+  try {
+    report = await runLab({
+      stack: (v.stack as string | undefined) ?? "local",
+      root,
+      quick: v.quick === true,
+      scenarios: scenarios as ScenarioName[] | undefined,
+      repeat,
+      durationSeconds: duration,
+      reportDir: v["report-dir"] as string | undefined,
+      progress: (line) => err.write(`${line}\n`),
+    });
+  } catch (e) {
+    if (e instanceof LabError) {
+      err.write(`edgetune lab: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  if (v.json) out.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    out.write(`\n${renderLabTable(report)}\n`);
+    out.write(`results: ${report.files.json}\nreport:  ${report.files.markdown}\nchart:   ${report.files.svg}\n`);
+  }
+  return 0;
+}
+
+if (require.main === module) void Promise.resolve(main(process.argv.slice(2))).then((code) => (process.exitCode = code));

@@ -1,6 +1,10 @@
 import { SYSCTL_CATALOG } from "../components/tuning/catalog";
 import { profileDigest, renderTuningArtifacts } from "../components/tuning/render";
 import type { StackPlan } from "./stack-config";
+import { dump } from "js-yaml";
+import { renderHaproxyConfig } from "../components/proxy/haproxy";
+import { renderProxyObjects } from "../components/proxy/k8s-proxy";
+import { buildBenchManifests } from "../components/bench/k8s-jobs";
 
 /**
  * Everything a stack would put anywhere, as relative path → content.
@@ -10,6 +14,23 @@ export function renderStack(plan: StackPlan): Record<string, string> {
   const files: Record<string, string> = {};
   for (const group of plan.nodeGroups) {
     for (const [name, content] of Object.entries(renderTuningArtifacts(group.profile))) files[`${group.name}/${name}`] = content;
+  }
+  if (plan.proxy) {
+    const profile = plan.profiles[plan.proxy.profile];
+    files["proxy/haproxy.cfg"] = renderHaproxyConfig(plan.proxy.spec, { profile });
+    if (plan.proxy.kubernetes) {
+      const o = renderProxyObjects(plan.proxy.spec, profile, plan.proxy.kubernetes);
+      const docs = [o.namespace, o.configMap, o.daemonSet, o.service, o.podDisruptionBudget].filter((d) => d !== undefined);
+      files["proxy/manifests.yaml"] = docs.map((d) => dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
+    }
+  }
+  if (plan.benchmark) {
+    // The suite runs its profiles in this order; one file per profile shows exactly what each run applies.
+    for (const profile of plan.benchmark.profiles) {
+      const m = buildBenchManifests({ ...plan.benchmark, profile });
+      const docs = [m.configMap, m.backend, m.backendService, ...m.counterJobs.map((j) => j.job), ...m.jobs.map((j) => j.job)];
+      files[`bench/${profile}-jobs.yaml`] = docs.map((d) => dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
+    }
   }
   files["PLAN.md"] = renderPlanSummary(plan);
   return files;

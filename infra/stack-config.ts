@@ -4,6 +4,9 @@ import { load } from "js-yaml";
 import { z } from "zod";
 import { checkProfile, formatPath, show, ValidationError, type ValidationIssue } from "../components/tuning/profile";
 import type { ResolvedProfile } from "../components/tuning/types";
+import { checkProxySpec, type ProxySpec } from "../components/proxy/haproxy";
+import { checkProxyK8sOptions, type ProxyK8sOptions } from "../components/proxy/k8s-proxy";
+import { checkBenchmarkConfig, type BenchmarkConfig } from "../components/bench/config";
 
 export const PROJECT = "edgetune";
 
@@ -60,8 +63,19 @@ export interface NodeGroupPlan {
   profile: ResolvedProfile;
 }
 
+/** The stack's optional `proxy` section: which profile its nodes run, the HAProxy spec, and Kubernetes options. */
+export interface ProxyPlan {
+  profile: string;
+  spec: ProxySpec;
+  /** Present when the stack deploys the proxy to Kubernetes (and `render` writes its manifests). */
+  kubernetes?: ProxyK8sOptions;
+}
+
 export interface StackPlan {
   stack: string;
+  proxy?: ProxyPlan;
+  /** The optional `benchmark` section (BenchmarkSuite arguments). */
+  benchmark?: BenchmarkConfig;
   config: Record<string, unknown>;
   profiles: Record<string, ResolvedProfile>;
   nodeGroups: NodeGroupPlan[];
@@ -94,11 +108,41 @@ export function loadStack(stack: string, root: string): StackPlan {
     seen.add(g.name);
     if (!(g.profile in parsed.data.profiles)) issues.push({ path: formatPath(["nodeGroups", i, "profile"]), message: `got ${show(g.profile)}; allowed: one of the profiles ${Object.keys(parsed.data.profiles).join(", ")}` });
   });
+  const proxy = checkProxySection(config.proxy, profiles, issues);
+  const benchmark = checkBenchmarkConfig(config.benchmark, Object.keys(parsed.data.profiles), issues);
   if (issues.length) throw new ValidationError(issues, `invalid stack config "${stack}"`);
   return {
     stack,
+    ...(proxy ? { proxy } : {}),
+    ...(benchmark ? { benchmark } : {}),
     config,
     profiles,
     nodeGroups: parsed.data.nodeGroups.map((g) => ({ name: g.name, target: g.target, profile: profiles[g.profile] })),
   };
+}
+
+/**
+ * Validates `edgetune:proxy`: `{ profile, kubernetes?, ...ProxySpec }`.
+ * The proxy's listen ports are checked against that profile's ephemeral range.
+ */
+function checkProxySection(input: unknown, profiles: Record<string, ResolvedProfile>, issues: ValidationIssue[]): ProxyPlan | undefined {
+  if (input === undefined) return undefined;
+  if (!input || typeof input !== "object" || Array.isArray(input)) {
+    issues.push({ path: "proxy", message: `got ${show(input)}; allowed: a mapping with profile, listeners, backends` });
+    return undefined;
+  }
+  const { profile, kubernetes, ...spec } = input as Record<string, unknown>;
+  const resolved = typeof profile === "string" ? profiles[profile] : undefined;
+  if (!resolved) {
+    issues.push({ path: "proxy.profile", message: `got ${show(profile)}; allowed: one of the profiles ${Object.keys(profiles).join(", ")}` });
+    return undefined;
+  }
+  const r = checkProxySpec(spec, { profile: resolved });
+  issues.push(...r.issues);
+  let k8s: ProxyK8sOptions | undefined;
+  if (kubernetes !== undefined) {
+    k8s = { name: "proxy", ...(kubernetes as object) } as ProxyK8sOptions;
+    issues.push(...checkProxyK8sOptions(k8s, ["proxy", "kubernetes"]));
+  }
+  return r.spec ? { profile: profile as string, spec: r.spec, ...(k8s ? { kubernetes: k8s } : {}) } : undefined;
 }

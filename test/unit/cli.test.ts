@@ -20,6 +20,7 @@ function cli(args: string[]): { code: number; out: string; err: string } {
   const out = capture();
   const err = capture();
   const code = main(args, out, err);
+  if (typeof code !== "number") throw new Error("render is synchronous");
   return { code, out: out.text(), err: err.text() };
 }
 

@@ -1,0 +1,91 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import { SCENARIO_NAMES, SYSCTL_CATALOG } from "../../components";
+import type { LabReport } from "../../infra/lab";
+import { describeSystem, run } from "../helpers/system";
+
+const ROOT = join(__dirname, "..", "..");
+const CLI = join(ROOT, "bin", "edgetune.js");
+
+/** Every host sysctl the lab could touch, read from the host's own namespace. */
+function hostSysctls(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(SYSCTL_CATALOG)) {
+    const r = run("cat", [`/proc/sys/${key.replace(/\./g, "/")}`]);
+    if (r.code === 0) out[key] = r.stdout.trim();
+  }
+  return out;
+}
+
+const labNamespaces = () => run("ip", ["netns", "list"]).stdout.split("\n").filter((l) => l.startsWith("edgetune-"));
+const processesUnder = (dir: string) => run("pgrep", ["-f", dir]).stdout.trim();
+
+describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk", "curl", "nstat", "setpriv"], () => {
+  it("runs every scenario for baseline and tuned, reports valid figures, and leaves the machine as it was", () => {
+    expect(labNamespaces(), "no lab may be running before the test").toEqual([]);
+    const before = hostSysctls();
+    const dir = mkdtempSync(join(tmpdir(), "edgetune-labtest-"));
+    const r = spawnSync("node", [CLI, "lab", "--quick", "--json", "--report-dir", dir], { cwd: ROOT, encoding: "utf8", timeout: 600_000, maxBuffer: 64 << 20 });
+    expect(r.status, r.stderr.slice(-3000)).toBe(0);
+    const report = JSON.parse(r.stdout) as LabReport;
+
+    for (const scenario of SCENARIO_NAMES) {
+      for (const profile of ["baseline", "tuned"]) {
+        const rs = report.results.filter((x) => x.scenario === scenario && x.profile === profile);
+        expect(rs.length, `${scenario}/${profile} has results`).toBeGreaterThan(0);
+        const valid = rs.filter((x) => x.validity.valid);
+        expect(valid.length, `${scenario}/${profile} has a valid result: ${JSON.stringify(rs.map((x) => x.validity))}`).toBeGreaterThan(0);
+        for (const x of valid) expect((x.rps ?? 0) + (x.gbps ?? 0) + (x.connsPerSecond ?? 0), `${scenario}/${profile} throughput`).toBeGreaterThan(0);
+      }
+    }
+    // The physical limit on the path is measured in the same run.
+    expect(report.results.some((x) => x.profile === "direct" && x.scenario === "http-throughput")).toBe(true);
+    expect(report.results.some((x) => x.profile === "forward" && x.scenario === "l4-throughput")).toBe(true);
+    expect(report.paths.find((p) => p.scenario === "l4-throughput")?.proxyOverForward).toBeGreaterThan(0);
+    // Outputs a person reads.
+    expect(readFileSync(report.files.markdown, "utf8")).toMatch(/\| scenario \|/);
+    expect(readFileSync(report.files.svg, "utf8")).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    expect(JSON.parse(readFileSync(report.files.json, "utf8")).results.length).toBe(report.results.length);
+    expect(r.stderr).toMatch(/torn down/);
+
+    // Cleanup: no namespace, no process started from the lab dir, every host sysctl as before.
+    expect(labNamespaces()).toEqual([]);
+    expect(processesUnder(dir)).toBe("");
+    expect(hostSysctls()).toEqual(before);
+  }, 600_000);
+
+  it("cleans up on Ctrl-C: namespaces, processes and host sysctls", async () => {
+    const before = hostSysctls();
+    const dir = mkdtempSync(join(tmpdir(), "edgetune-labint-"));
+    const child = spawn("node", [CLI, "lab", "--quick", "--scenarios", "l4-throughput,http-throughput", "--report-dir", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += String(d)));
+    // Interrupt while a load generator runs, once the proxy has been started and tuned.
+    const deadline = Date.now() + 60_000;
+    while (!/\[1\/1\] \w+\s+http-throughput/.test(stderr) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    expect(existsSync(join(dir, "lab", "haproxy-baseline.cfg"))).toBe(true);
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/interrupted: cleaning up/);
+    expect(stderr).toMatch(/torn down/);
+    expect(labNamespaces()).toEqual([]);
+    expect(processesUnder(dir)).toBe("");
+    expect(hostSysctls()).toEqual(before);
+  }, 120_000);
+
+  it("refuses clearly without root, and names the Debian package of a missing tool", () => {
+    const asNobody = run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "node", CLI, "lab", "--quick"], { cwd: ROOT });
+    expect(asNobody.code).toBe(1);
+    expect(asNobody.stderr).toMatch(/needs root/);
+    // A PATH with node and nothing else.
+    const bin = mkdtempSync(join(tmpdir(), "edgetune-path-"));
+    symlinkSync(process.execPath, join(bin, "node"));
+    const noTools = run(process.execPath, [CLI, "lab", "--quick"], { cwd: ROOT, env: { ...process.env, PATH: bin } });
+    expect(noTools.code).toBe(1);
+    expect(noTools.stderr).toMatch(/missing tools: .*wrk.*apt-get install -y .*\bwrk\b/);
+  });
+});
