@@ -18,3 +18,5 @@ export * from "./bench/report";
 export * from "./bench/k8s-jobs";
 export * from "./bench/benchmark-suite";
 export * from "./bench/config";
+export * from "./lab/topology";
+export * from "./lab/local-lab";

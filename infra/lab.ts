@@ -98,10 +98,12 @@ export function labProxySpec(plan: StackPlan, a: LabAddresses, t: LabTopology): 
     listeners: [
       { name: "http_in", mode: "http", port: t.httpPort, address: a.proxy, backend: "web" },
       { name: "l4_in", mode: "tcp", port: t.iperfPort, address: a.proxy, backend: "iperf", splice: "always" },
+      { name: "churn", mode: "tcp", port: 81, address: a.proxy, backend: "web_tcp", splice: "off" },
     ],
     backends: [
       { name: "web", servers: [{ name: "nginx", address: a.backend, port: t.httpPort }] },
       { name: "iperf", servers: [{ name: "iperf3", address: a.backend, port: t.iperfPort }] },
+      { name: "web_tcp", servers: [{ name: "nginx", address: a.backend, port: t.httpPort }] },
     ],
   };
 }
@@ -148,7 +150,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const labSh = join(labDir, "lab.sh");
   writeFileSync(labSh, renderLabScript(topology), { mode: 0o755 });
   writeFileSync(join(labDir, "nginx.conf"), renderBackendNginx(topology, labDir));
-  for (const lua of ["wrk-report.lua", "wrk-paced.lua"]) copyFileSync(join(__dirname, "..", "components", "bench", lua), join(labDir, lua));
+  for (const lua of ["wrk-report.lua", "wrk-paced.lua", "churn-client.js"]) copyFileSync(join(__dirname, "..", "components", "bench", lua), join(labDir, lua));
 
   const step = (...args: string[]) => {
     const r = sh("sh", [labSh, ...args]);
@@ -169,46 +171,47 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   };
 
   const results: BenchResult[] = [];
+  const record = (r: number, label: string, res: BenchResult) => {
+    results.push(res);
+    progress(`lab: [${r + 1}/${repeat}] ${label.padEnd(8)} ${describe(res)}`);
+  };
   try {
-    progress(`lab: topology up in ${labDir}`);
-    step("up");
-    await checkInterrupt();
+    progress(`lab: working in ${labDir}`);
     for (let r = 0; r < repeat; r++) {
       // Alternate the order so drift over time does not favour one profile (lab notes: ±20-30 % per hour).
       const order = r % 2 === 0 ? variants : [...variants].reverse();
       for (const v of order) {
-        step("untune");
+        // Fresh namespaces per profile: TIME_WAIT sockets and counters of one run must not
+        // carry into the next (they would decide port-churn for whichever runs second).
+        step("up");
         step("tune", v.tuneSh);
         step("proxy-start", v.haproxyCfg);
         waitForProxy(a, spec);
         await checkInterrupt();
         let maxRps: number | undefined;
         for (const sc of selected) {
-          const port = sc.listener === "http" ? listenerPort(spec, "http") : listenerPort(spec, "tcp");
+          const port = sc.name === "port-churn" ? churnPort(spec) : sc.listener === "http" ? listenerPort(spec, "http") : listenerPort(spec, "tcp");
           for (const res of runScenario(sc, { host: a.proxy, port, label: v.label, run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, maxRps, target: "proxy" })) {
-            results.push(res);
+            record(r, v.label, res);
             if (sc.name === "http-throughput" && res.rps) maxRps = Math.max(maxRps ?? 0, res.rps);
-            progress(`lab: [${r + 1}/${repeat}] ${v.label.padEnd(8)} ${describe(res)}`);
           }
           await checkInterrupt();
         }
-        step("proxy-stop");
+        step("down");
       }
-      step("untune");
       // The physical limit on this path: the same scenario without the proxy.
-      for (const sc of selected.filter((s) => ["http-throughput", "l4-throughput", "conn-rate"].includes(s.name))) {
-        const direct = { host: a.backendDirect, port: sc.listener === "http" ? topology.httpPort : topology.iperfPort };
-        for (const res of runScenario(sc, { ...direct, label: "direct", run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, target: "direct" })) {
-          results.push(res);
-          progress(`lab: [${r + 1}/${repeat}] direct   ${describe(res)}`);
-        }
-        if (sc.name === "l4-throughput") {
-          for (const res of runScenario(sc, { host: a.backend, port: topology.iperfPort, label: "forward", run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, target: "forward" })) {
-            results.push(res);
-            progress(`lab: [${r + 1}/${repeat}] forward  ${describe(res)}`);
+      const reference = selected.filter((s) => ["http-throughput", "l4-throughput", "conn-rate"].includes(s.name));
+      if (reference.length) {
+        step("up");
+        for (const sc of reference) {
+          const port = sc.listener === "http" ? topology.httpPort : topology.iperfPort;
+          for (const res of runScenario(sc, { host: a.backendDirect, port, label: "direct", run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, target: "direct" })) record(r, "direct", res);
+          if (sc.name === "l4-throughput") {
+            for (const res of runScenario(sc, { host: a.backend, port, label: "forward", run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, target: "forward" })) record(r, "forward", res);
           }
+          await checkInterrupt();
         }
-        await checkInterrupt();
+        step("down");
       }
     }
   } finally {
@@ -239,6 +242,15 @@ function listenerPort(spec: ProxySpec, mode: "http" | "tcp"): number {
   const l = spec.listeners.find((x) => x.mode === mode);
   if (!l) throw new LabError(`the proxy spec has no ${mode} listener for the lab's ${mode === "http" ? "HTTP" : "L4"} scenarios`);
   return l.port;
+}
+
+/**
+ * port-churn goes through the tcp listener named "churn" (to the HTTP backend): the client
+ * closes first, so the proxy closes each backend connection first and its TIME_WAIT
+ * sockets hold ephemeral ports — what ip_local_port_range and tcp_tw_reuse decide.
+ */
+function churnPort(spec: ProxySpec): number {
+  return spec.listeners.find((l) => l.mode === "tcp" && l.name === "churn")?.port ?? listenerPort(spec, "tcp");
 }
 
 function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
@@ -280,7 +292,7 @@ function namespaceCpuTicks(ns: string): number {
 
 function runScenario(sc: Scenario, t: RunTarget): BenchResult[] {
   let rateRps: number | undefined;
-  if (sc.rateFractionOfMax) {
+  if (sc.rateFractionOfMax && sc.tool.local !== "tcp-churn") {
     const max = t.maxRps ?? probeMaxRps(t);
     rateRps = offeredRate(sc, max);
   }

@@ -151,7 +151,8 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
     const invocations = scenarioInvocations(scenario, {
       environment: "cluster",
       host: o.proxyHost,
-      port: scenario.listener === "l4" ? o.l4Port : o.httpPort,
+      // The cluster tool decides the port: iperf3 needs the L4 listener, wrk speaks HTTP.
+      port: scenario.tool.cluster === "iperf3" ? o.l4Port : o.httpPort,
       quick: o.quick,
       luaDir: LUA_DIR,
       rateRps: scenario.rateFractionOfMax ? o.httpLatencyRateRps : undefined,

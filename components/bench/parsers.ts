@@ -47,6 +47,8 @@ const usToMs = (us: number) => us / 1000;
 const nullableNum = z.number().finite().nullable();
 const wrkReportSchema = z.object({
   edgetune_wrk: z.literal(1),
+  /** Set by churn-client.js, which reports in the same format. */
+  tool: z.literal("tcp-churn").optional(),
   duration_us: z.number().positive(),
   requests: z.number().int().nonnegative(),
   bytes: z.number().nonnegative(),
@@ -80,7 +82,7 @@ export function parseWrk(output: string, ctx: ParseContext): BenchResult {
   const result: Record<string, unknown> = {
     schemaVersion: RESULT_SCHEMA_VERSION,
     scenario: ctx.scenario,
-    tool: w.schedule ? "wrk-paced" : "wrk",
+    tool: w.tool ?? (w.schedule ? "wrk-paced" : "wrk"),
     durationSeconds: seconds,
     rps: ok / seconds,
     errors: { ...w.errors },

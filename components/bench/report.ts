@@ -125,7 +125,8 @@ export function renderSvgChart(results: readonly BenchResult[], opts: { baseline
   const cmp: Comparison[] = compareProfiles(results, baseline, tuned);
   const W = 760;
   const left = 170;
-  const plotW = W - left - 40;
+  // Room on the right for the value labels, so the longest bar's label stays inside.
+  const plotW = W - left - 165;
   const parts: string[] = [];
   let y = 40;
   parts.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(opts.title ?? "edgetune: tuned vs baseline")}</text>`);
@@ -151,7 +152,9 @@ export function renderSvgChart(results: readonly BenchResult[], opts: { baseline
       parts.push(`<text x="${(left + tw + 4).toFixed(1)}" y="${y + 24}" font-size="11">${(c.ratio * 100).toFixed(0)} % (${esc(num(c.tuned))} ${UNIT[c.metric]})</text>`);
       y += 32;
     }
-    for (let p = 0; p <= maxPct; p += 50) {
+    // At most ~8 gridlines whatever the largest ratio.
+    const step = [50, 100, 200, 250, 500, 1000, 2000, 5000].find((st) => maxPct / st <= 8) ?? Math.ceil(maxPct / 8 / 1000) * 1000;
+    for (let p = 0; p <= maxPct; p += step) {
       parts.push(`<line x1="${x(p).toFixed(1)}" y1="${top}" x2="${x(p).toFixed(1)}" y2="${y}" stroke="${p === 100 ? "#333" : "#ddd"}" stroke-dasharray="${p === 100 ? "" : "2,3"}"/>`);
       parts.push(`<text x="${x(p).toFixed(1)}" y="${y + 14}" text-anchor="middle" font-size="10" fill="#555">${p} %</text>`);
     }
@@ -185,7 +188,7 @@ export function renderSvgChart(results: readonly BenchResult[], opts: { baseline
       l.values.forEach((v, i) => {
         parts.push(`<rect x="${left}" y="${y + 2 + i * 5}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="4" fill="${color}" fill-opacity="${(1 - i * 0.2).toFixed(1)}"><title>${esc(`${PCTS[i][1]}: ${num(v)} ms`)}</title></rect>`);
       });
-      parts.push(`<text x="${Math.min(x(l.values[3]) + 4, W - 150).toFixed(1)}" y="${y + 14}" font-size="10">p99 ${esc(num(l.values[2]))} · p99.9 ${esc(num(l.values[3]))} ms</text>`);
+      parts.push(`<text x="${(left + plotW + 10).toFixed(1)}" y="${y + 14}" font-size="10">p99 ${esc(num(l.values[2]))} · p99.9 ${esc(num(l.values[3]))} ms</text>`);
       y += 26;
     }
     for (let d = lo; d <= hi * 1.0001; d *= 10) {

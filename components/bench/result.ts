@@ -11,7 +11,8 @@ export const RESULT_SCHEMA_VERSION = 1 as const;
 export const SCENARIO_NAMES = ["http-throughput", "http-latency", "l4-throughput", "conn-rate", "conn-burst", "port-churn"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
-export const TOOLS = ["wrk", "wrk-paced", "iperf3", "fortio"] as const;
+/** tcp-churn: components/bench/churn-client.js, short connections the client closes first, at a fixed rate. */
+export const TOOLS = ["wrk", "wrk-paced", "iperf3", "fortio", "tcp-churn"] as const;
 export type ToolName = (typeof TOOLS)[number];
 
 /**

@@ -31,6 +31,8 @@ export interface Scenario {
   connectionClose: boolean;
   /** For constant-rate scenarios: the offered rate as a fraction of the measured maximum. */
   rateFractionOfMax?: number;
+  /** For fixed-rate scenarios: the offered rate in connections or requests per second. */
+  fixedRateRps?: number;
   /** Consecutive runs in one go (port-churn shows state left behind by earlier runs). */
   consecutiveRuns: number;
   /** Per-request timeout, seconds (wrk --timeout). */
@@ -123,7 +125,9 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     listener: "http",
     durationSeconds: 10,
     quickDurationSeconds: 3,
-    concurrency: [2000],
+    // 2000 fits the kernel's default backlog of 4096; 8000 overflows it (lab notes: 58-62k
+    // ListenOverflows at 4096, 0 at 65535), which is where backlog tuning shows.
+    concurrency: [2000, 8000],
     quickConcurrency: [1000],
     threads: 2,
     connectionClose: true,
@@ -136,8 +140,12 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
   "port-churn": {
     name: "port-churn",
     summary: "sustained short proxy→backend connections over consecutive runs",
-    tool: { local: "wrk", cluster: "wrk" },
-    listener: "http",
+    // Locally the client closes first (churn-client.js) through a tcp listener, so the proxy
+    // closes each backend connection first and holds its TIME_WAIT. A fixed rate keeps the
+    // load generator below saturation and makes "the rate held" a meaningful figure.
+    tool: { local: "tcp-churn", cluster: "wrk" },
+    fixedRateRps: 5000,
+    listener: "l4",
     durationSeconds: 10,
     quickDurationSeconds: 3,
     concurrency: [16],
@@ -225,6 +233,11 @@ export function scenarioInvocations(scenario: Scenario, o: InvocationOptions): I
           "fortio", "load", "-qps", formatRate(rate), "-c", String(c), "-t", `${duration}s`, "-p", "50,90,99,99.9",
           "-timeout", `${scenario.timeoutSeconds}s`, ...(scenario.connectionClose ? ["-keepalive=false"] : []), "-json", "-", url,
         ];
+      }
+      case "tcp-churn": {
+        const rate = o.rateRps ?? scenario.fixedRateRps;
+        if (!rate) throw new Error(`bench: ${scenario.name} with tcp-churn needs a rate (fixedRateRps or rateRps)`);
+        return [process.execPath, `${o.luaDir}/churn-client.js`, o.host, String(o.port), String(duration), String(c), formatRate(rate), String(scenario.timeoutSeconds)];
       }
       case "iperf3":
         return ["iperf3", "-c", o.host, "-p", String(o.port), "-t", String(duration), "-P", String(c), "-J", "--connect-timeout", String(scenario.timeoutSeconds * 1000)];

@@ -73,7 +73,7 @@ describe("BenchmarkSuite", () => {
     expect(load.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual({ "app.kubernetes.io/name": "edgetune-proxy" });
     const cmd = created.find((c) => c.name === "edgetune-bench-tuned-conn-burst-collect")!;
     expect(cmd.type).toBe("command:local:Command");
-    expect(cmd.inputs.create).toBe("kubectl wait -n bench --for=condition=complete --timeout=190s job/edgetune-bench-tuned-conn-burst; rc=$?; kubectl logs -n bench job/edgetune-bench-tuned-conn-burst; exit $rc");
+    expect(cmd.inputs.create).toBe("kubectl wait -n bench --for=condition=complete --timeout=200s job/edgetune-bench-tuned-conn-burst; rc=$?; kubectl logs -n bench job/edgetune-bench-tuned-conn-burst; exit $rc");
     expect(cmd.inputs.environment).toEqual({ KUBECONFIG: "/home/ci/.kube/config" });
     expect(created.filter((c) => c.type === "kubernetes:apps/v1:Deployment").map((c) => c.inputs.spec.template.spec.containers.map((x: any) => x.image))).toEqual([["fortio/fortio:1.69.5", "registry.example/edgetune-loadgen:2025.1"]]);
   });

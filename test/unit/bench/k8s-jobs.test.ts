@@ -78,7 +78,7 @@ describe("buildBenchManifests", () => {
     const pod = (m.counterJobs[0].job.spec as any).template.spec;
     expect(pod.hostNetwork).toBe(true);
     expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual(opts.proxyPodLabels);
-    expect(pod.containers[0].command[2]).toMatch(/^nstat -n && sleep 25 && nstat -j -z TcpExtListenOverflows TcpExtListenDrops/);
+    expect(pod.containers[0].command[2]).toMatch(/^nstat -n && sleep 35 && nstat -j -z TcpExtListenOverflows TcpExtListenDrops/);
   });
 
   it("ships the Lua scripts the argv points at", () => {

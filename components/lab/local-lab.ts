@@ -1,0 +1,106 @@
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { parseApplySummary, type ApplySummary } from "../nodes/remote-script";
+import { renderHaproxyConfig, type ProxySpec } from "../proxy/haproxy";
+import { formatPath, show, ValidationError, type ValidationIssue } from "../tuning/profile";
+import { renderTuneSh } from "../tuning/render";
+import type { ResolvedProfile } from "../tuning/types";
+import { DEFAULT_TOPOLOGY, labAddresses, renderBackendNginx, renderLabScript, topologyProblems, type LabTopology } from "./topology";
+
+export interface LocalLabArgs {
+  /** The profile applied to the proxy namespace (per-namespace keys) and the host (global keys). */
+  profile: ResolvedProfile;
+  /** HAProxy in the proxy namespace; its servers must be the lab backend (see `labAddresses`). */
+  proxy: ProxySpec;
+  /** Absolute directory for the lab's files, PIDs and recorded originals. @default "/var/lib/edgetune-lab/<name>" */
+  labDir?: string;
+  /** Namespace names, queues, addresses. @default DEFAULT_TOPOLOGY */
+  topology?: LabTopology;
+  /** RLIMIT_NOFILE HAProxy will run with (maxconn and maxpipes derive from it). @default 20000, this machine kind's hard limit */
+  nofileLimit?: number;
+  /** CPUs for HAProxy's nbthread. @default 2 */
+  cpus?: number;
+}
+
+/** The files the lab steps read, and the shell commands Pulumi runs: pure, so they can be rendered and tested. */
+export interface LocalLabSteps {
+  files: Record<string, string>;
+  /** create/update: write the files, then lab.sh up, tune, proxy-start. */
+  create: string;
+  /** delete: write lab.sh again (it may be gone) and lab.sh down: stop, restore, tear down. */
+  delete: string;
+  digest: string;
+}
+
+const ABS = /^\/[A-Za-z0-9._/-]{1,200}$/;
+
+/** The same step script `edgetune lab` runs, wrapped as create/delete commands. */
+export function renderLocalLabSteps(args: LocalLabArgs & { labDir: string }): LocalLabSteps {
+  const t = args.topology ?? DEFAULT_TOPOLOGY;
+  const files: Record<string, string> = {
+    "lab.sh": renderLabScript(t),
+    "nginx.conf": renderBackendNginx(t, args.labDir),
+    "tune.sh": renderTuneSh(args.profile),
+    "haproxy.cfg": renderHaproxyConfig({ ...args.proxy, runtimeDir: `${args.labDir}/haproxy-run` }, { profile: args.profile, cpus: args.cpus ?? 2, nofileLimit: args.nofileLimit ?? 20000 }),
+  };
+  // Contents travel in the environment (never interpolated into the command), one variable per file.
+  const write = (names: string[]) => names.map((n) => `printf '%s' "$EDGETUNE_FILE_${n.replace(/\W/g, "_").toUpperCase()}" > "$LAB_DIR/${n}"`).join(" && ");
+  const create = [`mkdir -p "$LAB_DIR"`, write(Object.keys(files)), `sh "$LAB_DIR/lab.sh" up`, `sh "$LAB_DIR/lab.sh" tune "$LAB_DIR/tune.sh"`, `sh "$LAB_DIR/lab.sh" proxy-start "$LAB_DIR/haproxy.cfg"`, `cat "$LAB_DIR/tune-proxy.log"`].join(" && ");
+  const del = [`mkdir -p "$LAB_DIR"`, write(["lab.sh"]), `sh "$LAB_DIR/lab.sh" down`].join(" && ");
+  const digest = createHash("sha256").update(JSON.stringify(files)).digest("hex").slice(0, 16);
+  return { files, create, delete: del, digest };
+}
+
+/** Environment for the commands: LAB_DIR and one EDGETUNE_FILE_* variable per file. */
+export function localLabEnvironment(steps: LocalLabSteps, labDir: string): Record<string, string> {
+  const env: Record<string, string> = { LAB_DIR: labDir };
+  for (const [name, content] of Object.entries(steps.files)) env[`EDGETUNE_FILE_${name.replace(/\W/g, "_").toUpperCase()}`] = content;
+  return env;
+}
+
+/**
+ * The `local` target: this machine's lab topology (network namespaces as
+ * nodes, HAProxy between client and backend) as one command.local.Command
+ * whose create sets up, tunes and starts, and whose delete stops, restores
+ * and tears down — so `pulumi destroy` leaves the machine as before.
+ */
+export class LocalLab extends pulumi.ComponentResource {
+  /** The parsed `summary:` of tune.sh apply in the proxy namespace. */
+  readonly tuning: pulumi.Output<ApplySummary | undefined>;
+  /** Where the client namespace reaches the proxy's listeners, metrics and health endpoints. */
+  readonly endpoints: Record<string, string>;
+  readonly digest: string;
+
+  constructor(name: string, args: LocalLabArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("edgetune:lab:LocalLab", name, {}, opts);
+    const issues: ValidationIssue[] = [];
+    const labDir = args.labDir ?? `/var/lib/edgetune-lab/${name}`;
+    if (!ABS.test(labDir) || labDir.includes("..")) issues.push({ path: formatPath(["labDir"]), message: `got ${show(labDir)}; allowed: an absolute path of [A-Za-z0-9._/-] without ".."` });
+    for (const p of topologyProblems(args.topology ?? DEFAULT_TOPOLOGY)) issues.push({ path: formatPath(["topology"]), message: p });
+    if (issues.length) throw new ValidationError(issues, `LocalLab "${name}": invalid args`);
+
+    const steps = renderLocalLabSteps({ ...args, labDir });
+    const a = labAddresses(args.topology ?? DEFAULT_TOPOLOGY);
+    const lab = new command.local.Command(
+      `${name}-lab`,
+      {
+        create: steps.create,
+        delete: steps.delete,
+        environment: localLabEnvironment(steps, labDir),
+        interpreter: ["/bin/sh", "-c"],
+        triggers: [steps.digest, labDir],
+      },
+      // Restore the old lab before building the new one: the reverse order would tear down what was just built.
+      { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["triggers", "environment"] },
+    );
+    this.digest = steps.digest;
+    this.tuning = lab.stdout.apply((out) => parseApplySummary(out));
+    this.endpoints = Object.fromEntries([
+      ...args.proxy.listeners.map((l) => [l.name, `${l.mode === "http" ? "http" : "tcp"}://${a.proxy}:${l.port}`]),
+      ["metrics", `http://${a.proxy}:${args.proxy.metricsPort ?? 8404}/metrics`],
+      ["health", `http://${a.proxy}:${args.proxy.healthPort ?? 8405}/healthz`],
+    ]);
+    this.registerOutputs({ tuning: this.tuning, endpoints: this.endpoints, digest: this.digest });
+  }
+}
