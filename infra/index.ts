@@ -1,15 +1,50 @@
 import * as pulumi from "@pulumi/pulumi";
-import { profileDigest } from "../components/tuning/render";
-import { loadStack } from "./stack-config";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-
-// The stack config is validated once, before any resource is registered.
-const plan = loadStack(pulumi.getStack(), join(__dirname, ".."));
-
-/** Per node group: the target and the digest of the profile it renders. */
-export const nodeGroups = Object.fromEntries(plan.nodeGroups.map((g) => [g.name, { target: g.target, profile: g.profile.name, digest: profileDigest(g.profile) }]));
-
-// Benchmark stacks: run the suite and export its verdict for scripts/check-bench.js.
 import { BenchmarkSuite } from "../components/bench/benchmark-suite";
-const benchSuite = plan.benchmark ? new BenchmarkSuite("bench", plan.benchmark) : undefined;
+import { profileDigest } from "../components/tuning/render";
+import { loadStack, type NodeGroupPlan } from "./stack-config";
+import { wireAws } from "./targets/aws";
+import { wireKubernetesGroup, wireKubernetesProxy } from "./targets/kubernetes";
+import { wireLocal } from "./targets/local";
+import { wireSsh } from "./targets/ssh";
+
+// The same files `edgetune render` reads (Pulumi.yaml defaults + stacks/Pulumi.<stack>.yaml),
+// validated once before anything is registered: a bad stack fails with every problem listed
+// and registers nothing, and what render shows is what this program applies.
+const reported = pulumi.runtime.getRootDirectory();
+const plan = loadStack(pulumi.getStack(), existsSync(join(reported, "Pulumi.yaml")) ? reported : join(__dirname, ".."));
+
+const hasKubernetes = plan.nodeGroups.some((g) => g.target === "kubernetes");
+// proxy.kubernetes on a stack without Kubernetes nodes (the local stack) is rendered, not deployed.
+const k8sProxy = plan.proxy?.kubernetes && hasKubernetes ? wireKubernetesProxy(plan, { ...plan.proxy, kubernetes: plan.proxy.kubernetes }) : undefined;
+
+function wire(g: NodeGroupPlan): Record<string, unknown> {
+  switch (g.target) {
+    case "aws":
+      return g.aws ? wireAws({ ...g, aws: g.aws }) : {};
+    case "ssh":
+      return g.ssh ? wireSsh({ ...g, ssh: g.ssh }) : {};
+    case "kubernetes":
+      return wireKubernetesGroup(g);
+    case "local":
+      return plan.proxy ? wireLocal(g, plan.proxy) : {};
+  }
+}
+
+/** Per node group: target, profile, the digest tune.sh reports, and the target's status. */
+export const nodeGroups = Object.fromEntries(plan.nodeGroups.map((g) => [g.name, { target: g.target, profile: g.profile.name, digest: profileDigest(g.profile), ...wire(g) }]));
+
+const localGroup = plan.nodeGroups.find((g) => g.target === "local");
+/** Where the proxy listens: the lab's URLs on the local stack, the DaemonSet and its host ports on Kubernetes. */
+export const proxy = plan.proxy
+  ? {
+      profile: plan.proxy.profile,
+      ...(k8sProxy ? { kubernetes: k8sProxy.outputs } : {}),
+      ...(localGroup ? { endpoints: (nodeGroups[localGroup.name] as { endpoints?: Record<string, string> }).endpoints } : {}),
+    }
+  : undefined;
+
+// Benchmark stacks: run the suite against the deployed proxy and export its verdict for scripts/check-bench.js.
+const benchSuite = plan.benchmark ? new BenchmarkSuite("bench", plan.benchmark, k8sProxy ? { dependsOn: [k8sProxy.component] } : undefined) : undefined;
 export const benchmark = benchSuite ? { passed: benchSuite.passed, violations: benchSuite.violations, results: benchSuite.results } : undefined;

@@ -1,6 +1,13 @@
 import { SYSCTL_CATALOG } from "../components/tuning/catalog";
 import { profileDigest, renderTuningArtifacts } from "../components/tuning/render";
-import type { StackPlan } from "./stack-config";
+import type { NodeGroupPlan, StackPlan, Target } from "./stack-config";
+import type { ResolvedProfile } from "../components/tuning/types";
+import type { SysctlScope } from "../components/tuning/catalog";
+import { renderCloudInit, UNIT_NAME } from "../components/nodes/cloud-init";
+import { REMOTE_DEFAULTS, renderRemoteCommands } from "../components/nodes/remote-script";
+import { renderTunerObjects, TUNER_DEFAULTS } from "../components/nodes/k8s-tuner";
+import { renderLocalLabSteps } from "../components/lab/local-lab";
+import { estimateCapacity } from "../components/proxy/capacity";
 import { dump } from "js-yaml";
 import { renderHaproxyConfig } from "../components/proxy/haproxy";
 import { renderProxyObjects } from "../components/proxy/k8s-proxy";
@@ -14,6 +21,7 @@ export function renderStack(plan: StackPlan): Record<string, string> {
   const files: Record<string, string> = {};
   for (const group of plan.nodeGroups) {
     for (const [name, content] of Object.entries(renderTuningArtifacts(group.profile))) files[`${group.name}/${name}`] = content;
+    for (const [name, content] of Object.entries(renderTargetFiles(plan, group))) files[`${group.name}/${name}`] = content;
   }
   if (plan.proxy) {
     const profile = plan.profiles[plan.proxy.profile];
@@ -21,7 +29,7 @@ export function renderStack(plan: StackPlan): Record<string, string> {
     if (plan.proxy.kubernetes) {
       const o = renderProxyObjects(plan.proxy.spec, profile, plan.proxy.kubernetes);
       const docs = [o.namespace, o.configMap, o.daemonSet, o.service, o.podDisruptionBudget].filter((d) => d !== undefined);
-      files["proxy/manifests.yaml"] = docs.map((d) => dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
+      files["proxy/manifests.yaml"] = yamlDocs(docs);
     }
   }
   if (plan.benchmark) {
@@ -29,18 +37,84 @@ export function renderStack(plan: StackPlan): Record<string, string> {
     for (const profile of plan.benchmark.profiles) {
       const m = buildBenchManifests({ ...plan.benchmark, profile });
       const docs = [m.configMap, m.backend, m.backendService, ...m.counterJobs.map((j) => j.job), ...m.jobs.map((j) => j.job)];
-      files[`bench/${profile}-jobs.yaml`] = docs.map((d) => dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
+      files[`bench/${profile}-jobs.yaml`] = yamlDocs(docs);
     }
   }
   files["PLAN.md"] = renderPlanSummary(plan);
   return files;
 }
 
-const WHERE: Record<string, string> = {
-  netns: "per network namespace (node sysctl.d; a hostNetwork pod or the node itself sets it)",
-  "netns-readonly": "host only (visible but read-only inside a namespace)",
-  host: "host only (global; absent from or shared with namespaces)",
+const yamlDocs = (docs: object[]) => docs.map((d) => dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
+
+/** What the group's target puts on its nodes besides the tuning artifacts: exactly what the program passes on. */
+function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan): Record<string, string> {
+  switch (g.target) {
+    case "aws": {
+      const eks = g.aws?.userDataFormat === "eks-managed";
+      const ci = renderCloudInit(g.profile, { format: eks ? "mime-multipart" : "cloud-config", nodeadmConfig: g.aws?.nodeadmConfig });
+      // MIME user-data is text and written as EC2 gets it; cloud-config user-data is gzipped
+      // (16 KiB limit), so the readable document cloud-init unpacks is written instead.
+      return { "cloud-init/user-data": eks ? ci.userData.toString("utf8") : ci.cloudConfig };
+    }
+    case "ssh": {
+      const c = renderRemoteCommands(g.profile, {
+        stagingDir: g.ssh?.stagingDir ?? REMOTE_DEFAULTS.stagingDir,
+        installPath: g.ssh?.installPath ?? REMOTE_DEFAULTS.installPath,
+        sudo: g.ssh?.sudo ?? false,
+      });
+      return { "remote/apply.sh": c.apply, "remote/restore.sh": c.restore };
+    }
+    case "kubernetes": {
+      const t = g.kubernetes?.tuner;
+      if (!t) return {};
+      const o = renderTunerObjects(g.profile, {
+        name: g.name,
+        image: t.image,
+        namespace: t.namespace ?? TUNER_DEFAULTS.namespace,
+        nodeSelector: t.nodeSelector,
+        tolerations: t.tolerations,
+        verifyIntervalSeconds: t.verifyIntervalSeconds ?? TUNER_DEFAULTS.verifyIntervalSeconds,
+        reapplyOnDrift: t.reapplyOnDrift ?? TUNER_DEFAULTS.reapplyOnDrift,
+        restoreOnDelete: t.restoreOnDelete ?? TUNER_DEFAULTS.restoreOnDelete,
+        maxUnavailable: t.maxUnavailable ?? TUNER_DEFAULTS.maxUnavailable,
+        hostNetwork: t.hostNetwork ?? TUNER_DEFAULTS.hostNetwork,
+        podSysctls: t.podSysctls,
+        podSecurityVersion: t.podSecurityVersion ?? TUNER_DEFAULTS.podSecurityVersion,
+      });
+      return { "kubernetes/tuner.yaml": yamlDocs([o.namespace, o.configMap, o.daemonSet]) };
+    }
+    case "local": {
+      if (!plan.proxy) return {};
+      const labDir = localLabDir(g);
+      const steps = renderLocalLabSteps({ profile: g.profile, proxy: plan.proxy.spec, labDir });
+      const env = "# command.local.Command runs this with LAB_DIR and one EDGETUNE_FILE_<NAME> variable per file beside it.";
+      return {
+        ...Object.fromEntries(Object.entries(steps.files).map(([n, c]) => [`lab/${n}`, c])),
+        "lab/create.sh": `#!/bin/sh\n${env}\nLAB_DIR=\${LAB_DIR:-${labDir}}\n${steps.create}\n`,
+        "lab/delete.sh": `#!/bin/sh\n${env}\nLAB_DIR=\${LAB_DIR:-${labDir}}\n${steps.delete}\n`,
+      };
+    }
+  }
+}
+
+/** LocalLab's own default, so render shows the directory `pulumi up` uses. */
+export const localLabDir = (g: NodeGroupPlan): string => g.local?.labDir ?? `/var/lib/edgetune-lab/${g.name}`;
+
+const SET_BY: Record<Target, (scope: SysctlScope) => string> = {
+  aws: () => "node sysctl.d",
+  ssh: () => "node sysctl.d",
+  // tune.sh runs twice in the lab: EDGETUNE_SCOPE=netns in the proxy namespace, =host on the machine.
+  local: (scope) => (scope === "netns" ? "proxy namespace" : "host"),
+  // The privileged hostNetwork container (tuner or proxy init) is in the node's namespace.
+  kubernetes: () => "node sysctl.d (privileged hostNetwork container)",
 };
+
+/** Whether an ordinary pod could set the key itself, in its securityContext.sysctls. */
+function fromPod(scope: SysctlScope, kubeletSafeSince: string | undefined): string {
+  if (scope === "host") return "no: host-global";
+  if (scope === "netns-readonly") return "no: read-only in a namespace";
+  return kubeletSafeSince ? `yes, kubelet-safe since ${kubeletSafeSince}` : "only with kubelet --allowed-unsafe-sysctls";
+}
 
 /** Which keys go where, per node group: the plan a reviewer reads before `pulumi up`. */
 export function renderPlanSummary(plan: StackPlan): string {
@@ -48,13 +122,21 @@ export function renderPlanSummary(plan: StackPlan): string {
   for (const g of plan.nodeGroups) {
     const p = g.profile;
     out.push(`## Node group \`${g.name}\` (target: ${g.target}, profile: ${p.name}${p.extends ? ` extends ${p.extends}` : ""}, ${profileDigest(p)})`, "");
+    out.push(`Applied by: ${APPLIED_BY[g.target](g)}.`, "");
     if (p.sysctls.length) {
-      out.push("| key | value | compare | where | kubelet-safe since |", "|---|---|---|---|---|");
-      for (const s of p.sysctls) {
-        const meta = SYSCTL_CATALOG[s.key];
-        out.push(`| ${s.key} | ${s.value} | ${s.compare} | ${WHERE[s.scope]} | ${meta?.kubeletSafeSince ?? "no"} |`);
-      }
-      out.push("");
+      out.push("| key | value | compare | scope | set by this target | from a pod's securityContext.sysctls |", "|---|---|---|---|---|---|");
+      for (const s of p.sysctls) out.push(`| ${s.key} | ${s.value} | ${s.compare} | ${s.scope} | ${SET_BY[g.target](s.scope)} | ${fromPod(s.scope, SYSCTL_CATALOG[s.key]?.kubeletSafeSince)} |`);
+      const keys = (f: (s: ResolvedProfile["sysctls"][number]) => boolean) => {
+        const k = p.sysctls.filter(f).map((s) => s.key);
+        return `${k.length}${k.length ? `: ${k.join(", ")}` : ""}`;
+      };
+      out.push(
+        "",
+        `- Node sysctl.d only (host-global or read-only in a namespace): ${keys((s) => s.scope !== "netns")}`,
+        `- Per network namespace (the node's sysctl.d covers the host and hostNetwork pods; a pod with its own namespace needs its own): ${keys((s) => s.scope === "netns")}`,
+        `- Not settable from a pod's securityContext.sysctls (skipped there): ${keys((s) => s.scope !== "netns" || !SYSCTL_CATALOG[s.key]?.kubeletSafeSince)}`,
+        "",
+      );
     } else out.push("No sysctls: this profile changes no kernel parameter.", "");
     if (p.limits) out.push(`Limits: nofile ${p.limits.nofileSoft}/${p.limits.nofileHard}${p.limits.nproc ? `, nproc ${p.limits.nproc}` : ""} (limits.d and systemd DefaultLimitNOFILE).`, "");
     if (p.modules.length) out.push(`Kernel modules: ${p.modules.join(", ")}.`, "");
@@ -63,5 +145,35 @@ export function renderPlanSummary(plan: StackPlan): string {
     if (p.portPlan) out.push(`Ports: ephemeral ${p.portPlan.range.join("-")}, reserved ${p.portPlan.reserved || "none"}, ${p.portPlan.ephemeralPorts} ephemeral ports left.`, ...p.portPlan.notes.map((n) => `- ${n}`), "");
     if (p.warnings.length) out.push("Warnings:", ...p.warnings.map((w) => `- ${w}`), "");
   }
+  if (plan.capacity) out.push(...renderCapacity(plan, plan.capacity));
   return out.join("\n");
+}
+
+const APPLIED_BY: Record<Target, (g: NodeGroupPlan) => string> = {
+  aws: (g) =>
+    `EC2 user-data (cloud-init/user-data, ${g.aws?.userDataFormat ?? "cloud-config"}) at first boot, then ${UNIT_NAME} at every boot; ${
+      g.aws?.autoScaling ? `Auto Scaling group ${g.aws.autoScaling.minSize ?? 1}..${g.aws.autoScaling.maxSize ?? 3} instances` : "launch template only (referenced by an EKS managed node group)"
+    }`,
+  ssh: (g) => `SSH to ${g.ssh?.hosts.map((h) => `${h.host}${h.port && h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh?.user ?? "root"}${g.ssh?.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete)`,
+  kubernetes: (g) => (g.kubernetes?.tuner ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace ?? TUNER_DEFAULTS.namespace} (kubernetes/tuner.yaml)` : "the proxy DaemonSet's init container (proxy/manifests.yaml)"),
+  local: (g) => `network namespaces on this machine, lab directory ${localLabDir(g)} (lab/create.sh on pulumi up, lab/delete.sh on destroy)`,
+};
+
+function renderCapacity(plan: StackPlan, c: NonNullable<StackPlan["capacity"]>): string[] {
+  const e = estimateCapacity(c);
+  const out = [
+    "## Capacity estimate",
+    "",
+    "required proxies = ceil(peak / per-proxy throughput), plus spares (N+1: one node lost at peak must not overload the rest).",
+    "",
+    `- Throughput: ceil(${c.peakGbps} Gbit/s / ${c.perProxyGbps} Gbit/s) = ${e.byThroughput}`,
+    ...(e.byRequestRate !== undefined ? [`- Request rate: ceil(${c.peakRps} req/s / ${c.perProxyRps} req/s) = ${e.byRequestRate}`] : []),
+    `- Required: ${e.required}; spares: ${e.spares}; **deploy ${e.total} proxies**.`,
+  ];
+  for (const g of plan.nodeGroups) {
+    const max = g.aws?.autoScaling ? (g.aws.autoScaling.maxSize ?? 3) : undefined;
+    if (max !== undefined && max < e.total) out.push(`- Warning: node group \`${g.name}\` scales to at most ${max} instances, fewer than ${e.total}.`);
+  }
+  out.push("");
+  return out;
 }

@@ -2,11 +2,15 @@ import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { z } from "zod";
-import { checkProfile, formatPath, show, ValidationError, type ValidationIssue } from "../components/tuning/profile";
+import { checkProfile, formatPath, resolveProfile, show, ValidationError, type PathSegment, type ValidationIssue } from "../components/tuning/profile";
 import type { ResolvedProfile } from "../components/tuning/types";
 import { checkProxySpec, type ProxySpec } from "../components/proxy/haproxy";
 import { checkProxyK8sOptions, type ProxyK8sOptions } from "../components/proxy/k8s-proxy";
 import { checkBenchmarkConfig, type BenchmarkConfig } from "../components/bench/config";
+import { checkAwsTunedNodeGroupArgs, type AwsTunedNodeGroupArgs } from "../components/nodes/aws-tuned-node-group";
+import { checkRemoteHostTuningArgs, type RemoteHost } from "../components/nodes/remote-host-tuning";
+import type { KubernetesNodeTunerArgs } from "../components/nodes/kubernetes-node-tuner";
+import { checkTunerOptions, TUNER_DEFAULTS } from "../components/nodes/k8s-tuner";
 
 export const PROJECT = "edgetune";
 
@@ -46,21 +50,125 @@ export function readStackConfig(stack: string, root: string): Record<string, unk
 export const TARGETS = ["local", "ssh", "aws", "kubernetes"] as const;
 export type Target = (typeof TARGETS)[number];
 
-const nodeGroupSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lowercase letters, digits and "-", at most 41 characters'),
-  target: z.enum(TARGETS),
-  profile: z.string(),
+/**
+ * A `secure:` value as the stack file holds it (`{ secure: "<ciphertext>" }`). Only the
+ * Pulumi runtime can decrypt it; offline the plan keeps where it is, never its text.
+ */
+export interface SecretRef {
+  readonly secure: true;
+  /** The top-level config key (without `edgetune:`) holding it. */
+  readonly configKey: string;
+  /** Its path inside that key's value, e.g. [1, "ssh", "privateKey"]. */
+  readonly path: readonly PathSegment[];
+}
+
+const isSecureValue = (v: unknown): boolean =>
+  !!v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { secure?: unknown }).secure === "string";
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const sshSchema = z.strictObject({
+  hosts: z.array(z.strictObject({ host: z.string(), port: z.number().optional() })).min(1),
+  user: z.string().optional(),
+  sudo: z.boolean().optional(),
+  // Shape checked below: it must be a secure value, and its text must never reach a message.
+  privateKey: z.unknown(),
+  stagingDir: z.string().optional(),
+  installPath: z.string().optional(),
 });
 
-const stackSchema = z.looseObject({
-  profiles: z.record(z.string(), z.unknown()),
-  nodeGroups: z.array(nodeGroupSchema).min(1),
+const awsSchema = z.strictObject({
+  amiId: z.string().min(1).optional(),
+  instanceType: z.string().optional(),
+  securityGroupIds: z.array(z.string().min(1)).optional(),
+  iamInstanceProfileArn: z.string().min(1).optional(),
+  rootVolumeSizeGiB: z.number().optional(),
+  rootDeviceName: z.string().regex(/^\/dev\/[a-z0-9]{1,16}$/, 'a device name such as "/dev/xvda"').optional(),
+  ebsKmsKeyId: z.string().min(1).optional(),
+  userDataFormat: z.enum(["cloud-config", "eks-managed"]).optional(),
+  nodeadmConfig: z.string().optional(),
+  tags: z.record(z.string(), z.string()).optional(),
+  autoScaling: z
+    .strictObject({
+      subnetIds: z.array(z.string().min(1)),
+      minSize: z.number().optional(),
+      maxSize: z.number().optional(),
+      desiredCapacity: z.number().optional(),
+    })
+    .optional(),
 });
+
+const kubernetesSchema = z.strictObject({
+  tunerImage: z.string().optional(),
+  namespace: z.string().optional(),
+  nodeSelector: z.record(z.string(), z.string()).optional(),
+  tolerations: z.array(z.record(z.string(), z.unknown())).optional(),
+  verifyIntervalSeconds: z.number().optional(),
+  reapplyOnDrift: z.boolean().optional(),
+  restoreOnDelete: z.boolean().optional(),
+  maxUnavailable: z.union([z.number(), z.string()]).optional(),
+  hostNetwork: z.boolean().optional(),
+  podSysctls: z.array(z.strictObject({ name: z.string(), value: z.string() })).optional(),
+  podSecurityVersion: z.string().optional(),
+});
+
+const localSchema = z.strictObject({ labDir: z.string().optional() });
+
+const nodeGroupSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,39}[a-z0-9])?$/, 'lowercase letters, digits and "-" (not at either end), at most 41 characters'),
+  target: z.enum(TARGETS),
+  profile: z.string(),
+  ssh: sshSchema.optional(),
+  aws: awsSchema.optional(),
+  kubernetes: kubernetesSchema.optional(),
+  local: localSchema.optional(),
+});
+
+const capacitySchema = z
+  .strictObject({
+    peakGbps: z.number().positive(),
+    perProxyGbps: z.number().positive(),
+    peakRps: z.number().positive().optional(),
+    perProxyRps: z.number().positive().optional(),
+    spares: int(0, 1000).default(1),
+  })
+  .refine((c) => (c.peakRps === undefined) === (c.perProxyRps === undefined), { message: "peakRps and perProxyRps go together", path: ["perProxyRps"] });
+
+/** The keys edgetune reads under `edgetune:`; any other is a typo and an error. */
+const stackSchema = z.strictObject({
+  profiles: z.record(z.string(), z.unknown()),
+  nodeGroups: z.array(z.unknown()).min(1),
+  proxy: z.unknown().optional(),
+  benchmark: z.unknown().optional(),
+  capacity: z.unknown().optional(),
+});
+
+/** `ssh` target: RemoteHostTuning arguments; the private key stays a reference. */
+export interface SshGroupPlan {
+  hosts: RemoteHost[];
+  user?: string;
+  sudo?: boolean;
+  privateKey: SecretRef;
+  stagingDir?: string;
+  installPath?: string;
+}
+
+/** `aws` target: AwsTunedNodeGroup arguments (`amiId` is its `imageId`). */
+export type AwsGroupPlan = Omit<AwsTunedNodeGroupArgs, "profile">;
+
+/** `kubernetes` target: the tuner DaemonSet, or none when the proxy's init container tunes these nodes. */
+export interface KubernetesGroupPlan {
+  tuner?: Omit<KubernetesNodeTunerArgs, "profile">;
+}
 
 export interface NodeGroupPlan {
   name: string;
   target: Target;
   profile: ResolvedProfile;
+  ssh?: SshGroupPlan;
+  aws?: AwsGroupPlan;
+  kubernetes?: KubernetesGroupPlan;
+  local?: { labDir?: string };
 }
 
 /** The stack's optional `proxy` section: which profile its nodes run, the HAProxy spec, and Kubernetes options. */
@@ -71,27 +179,38 @@ export interface ProxyPlan {
   kubernetes?: ProxyK8sOptions;
 }
 
+export type CapacityPlan = z.infer<typeof capacitySchema>;
+
 export interface StackPlan {
   stack: string;
   proxy?: ProxyPlan;
   /** The optional `benchmark` section (BenchmarkSuite arguments). */
   benchmark?: BenchmarkConfig;
+  /** The optional `capacity` section: inputs of the proxy fleet estimate in PLAN.md. */
+  capacity?: CapacityPlan;
   config: Record<string, unknown>;
   profiles: Record<string, ResolvedProfile>;
   nodeGroups: NodeGroupPlan[];
 }
 
+const zodIssues = (error: z.ZodError, prefix: readonly PathSegment[]): ValidationIssue[] =>
+  error.issues.map((i) => ({ path: formatPath([...prefix, ...i.path.filter((p): p is string | number => typeof p !== "symbol")]), message: i.message }));
+
 /** Loads and validates a whole stack once; throws one ValidationError listing every problem. */
 export function loadStack(stack: string, root: string): StackPlan {
-  const config = readStackConfig(stack, root);
+  return parseStack(stack, readStackConfig(stack, root));
+}
+
+/**
+ * Validates a stack's config (as `readStackConfig` returns it: secure values still
+ * `{ secure: ciphertext }`). Pure; throws one ValidationError listing every problem.
+ */
+export function parseStack(stack: string, config: Record<string, unknown>): StackPlan {
+  const what = `invalid stack config "${stack}"`;
   const parsed = stackSchema.safeParse(config);
-  if (!parsed.success) {
-    throw new ValidationError(
-      parsed.error.issues.map((i) => ({ path: formatPath(i.path.filter((p): p is string | number => typeof p !== "symbol")), message: i.message })),
-      `invalid stack config "${stack}"`,
-    );
-  }
+  if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, []), what);
   const issues: ValidationIssue[] = [];
+  issues.push(...plainTextKeys(config));
   const profiles: Record<string, ResolvedProfile> = {};
   for (const [name, input] of Object.entries(parsed.data.profiles)) {
     if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
@@ -102,23 +221,134 @@ export function loadStack(stack: string, root: string): StackPlan {
     issues.push(...r.issues);
     if (r.profile) profiles[name] = r.profile;
   }
-  const seen = new Set<string>();
-  parsed.data.nodeGroups.forEach((g, i) => {
-    if (seen.has(g.name)) issues.push({ path: formatPath(["nodeGroups", i, "name"]), message: `duplicate node group name ${show(g.name)}` });
-    seen.add(g.name);
-    if (!(g.profile in parsed.data.profiles)) issues.push({ path: formatPath(["nodeGroups", i, "profile"]), message: `got ${show(g.profile)}; allowed: one of the profiles ${Object.keys(parsed.data.profiles).join(", ")}` });
-  });
   const proxy = checkProxySection(config.proxy, profiles, issues);
   const benchmark = checkBenchmarkConfig(config.benchmark, Object.keys(parsed.data.profiles), issues);
-  if (issues.length) throw new ValidationError(issues, `invalid stack config "${stack}"`);
+  let capacity: CapacityPlan | undefined;
+  if (config.capacity !== undefined) {
+    const c = capacitySchema.safeParse(config.capacity);
+    if (c.success) capacity = c.data;
+    else issues.push(...zodIssues(c.error, ["capacity"]));
+  }
+  const groups = checkNodeGroups(parsed.data.nodeGroups, parsed.data.profiles, profiles, proxy, issues);
+  if (issues.length) throw new ValidationError(issues, what);
   return {
     stack,
     ...(proxy ? { proxy } : {}),
     ...(benchmark ? { benchmark } : {}),
+    ...(capacity ? { capacity } : {}),
     config,
     profiles,
-    nodeGroups: parsed.data.nodeGroups.map((g) => ({ name: g.name, target: g.target, profile: profiles[g.profile] })),
+    nodeGroups: groups,
   };
+}
+
+function checkNodeGroups(
+  input: unknown[],
+  rawProfiles: Record<string, unknown>,
+  profiles: Record<string, ResolvedProfile>,
+  proxy: ProxyPlan | undefined,
+  issues: ValidationIssue[],
+): NodeGroupPlan[] {
+  const out: NodeGroupPlan[] = [];
+  const seen = new Set<string>();
+  let localGroup: number | undefined;
+  input.forEach((raw, i) => {
+    const at = (...p: PathSegment[]) => formatPath(["nodeGroups", i, ...p]);
+    const r = nodeGroupSchema.safeParse(raw);
+    if (!r.success) {
+      issues.push(...zodIssues(r.error, ["nodeGroups", i]));
+      return;
+    }
+    const g = r.data;
+    if (seen.has(g.name)) issues.push({ path: at("name"), message: `duplicate node group name ${show(g.name)}` });
+    seen.add(g.name);
+    if (!(g.profile in rawProfiles)) {
+      issues.push({ path: at("profile"), message: `got ${show(g.profile)}; allowed: one of the profiles ${Object.keys(rawProfiles).join(", ")}` });
+      return;
+    }
+    // A section for another target is almost certainly a wrong `target`: say so instead of ignoring it.
+    for (const t of TARGETS) if (t !== g.target && g[t] !== undefined) issues.push({ path: at(t), message: `a ${t} section on a node group with target ${show(g.target)}; remove it or change target` });
+    // Undefined when the profile itself is invalid (listed under profiles.*): the target's
+    // section is still checked, so one run lists every problem.
+    const profile: ResolvedProfile | undefined = profiles[g.profile];
+    const plan = { name: g.name, target: g.target, profile } as NodeGroupPlan;
+    switch (g.target) {
+      case "ssh": {
+        if (!g.ssh) {
+          issues.push({ path: at("ssh"), message: "required for target ssh: hosts and privateKey (a secure value)" });
+          break;
+        }
+        const { privateKey, ...rest } = g.ssh;
+        if (!isSecureValue(privateKey)) {
+          // Never echo the value: it may be the key itself.
+          issues.push({
+            path: at("ssh", "privateKey"),
+            message: `${privateKey === undefined ? "missing" : "not a secure value"}; allowed: a Pulumi secret, set with \`pulumi config set --secret --path 'nodeGroups[${i}].ssh.privateKey' < ~/.ssh/id_ed25519\` (the stack file then holds \`privateKey: { secure: ... }\`)`,
+          });
+        }
+        issues.push(...checkRemoteHostTuningArgs({ ...rest, privateKey: "(secret)" }, ["nodeGroups", i, "ssh"]));
+        plan.ssh = { ...rest, privateKey: { secure: true, configKey: "nodeGroups", path: [i, "ssh", "privateKey"] } };
+        break;
+      }
+      case "aws": {
+        if (!g.aws) {
+          issues.push({ path: at("aws"), message: 'required for target aws: at least amiId (or userDataFormat: "eks-managed")' });
+          break;
+        }
+        const { amiId, ...rest } = g.aws;
+        const args: AwsGroupPlan = { ...rest, ...(amiId !== undefined ? { imageId: amiId } : {}) };
+        // The component names the AMI imageId; the stack key is amiId.
+        // While the profile is invalid the arguments are still checked, against an empty profile
+        // (the user-data size then says nothing about the real one, so that finding is dropped).
+        const sizeOf = profile ?? resolveProfile(g.profile, {});
+        const found = checkAwsTunedNodeGroupArgs({ ...args, profile: sizeOf }, ["nodeGroups", i, "aws"]).filter((x) => profile || !x.path.endsWith(".profile"));
+        issues.push(...found.map((x) => ({ ...x, path: x.path.replace(/\.imageId$/, ".amiId") })));
+        plan.aws = args;
+        break;
+      }
+      case "kubernetes": {
+        const { tunerImage, ...rest } = g.kubernetes ?? {};
+        if (tunerImage !== undefined) {
+          const tuner = { ...rest, image: tunerImage };
+          const defaults = { namespace: TUNER_DEFAULTS.namespace, verifyIntervalSeconds: TUNER_DEFAULTS.verifyIntervalSeconds, maxUnavailable: TUNER_DEFAULTS.maxUnavailable, hostNetwork: TUNER_DEFAULTS.hostNetwork };
+          const imagePath = at("kubernetes", "image");
+          issues.push(...checkTunerOptions({ name: g.name, ...defaults, ...tuner }, ["nodeGroups", i, "kubernetes"]).map((x) => (x.path === imagePath ? { ...x, path: at("kubernetes", "tunerImage") } : x)));
+          plan.kubernetes = { tuner };
+        } else {
+          // Without a tuner DaemonSet only the proxy's init container can tune these nodes, and it applies the proxy's profile.
+          if (!proxy?.kubernetes) issues.push({ path: at("kubernetes", "tunerImage"), message: "required: nothing else tunes this group (no proxy.kubernetes section whose init container would)" });
+          else if (proxy.profile !== g.profile) issues.push({ path: at("kubernetes", "tunerImage"), message: `required: the proxy's init container applies profile ${show(proxy.profile)}, not ${show(g.profile)}` });
+          else if (Object.keys(rest).length) issues.push({ path: at("kubernetes"), message: "tuner options without tunerImage: the proxy's init container tunes this group; set tunerImage for a tuner DaemonSet" });
+          plan.kubernetes = {};
+        }
+        break;
+      }
+      case "local": {
+        if (localGroup !== undefined) issues.push({ path: at("target"), message: `a second local group (nodeGroups[${localGroup}] is one): the lab's namespaces exist once per machine` });
+        localGroup ??= i;
+        if (!proxy) issues.push({ path: at("target"), message: "the local lab runs the stack's proxy: add an edgetune:proxy section" });
+        plan.local = { ...g.local };
+        break;
+      }
+    }
+    if (profile) out.push(plan);
+  });
+  return out;
+}
+
+/**
+ * A private key anywhere in the config as plain text (rather than a `secure:` value) is
+ * refused wherever it is: committed to git it is leaked whether or not edgetune reads it.
+ */
+function plainTextKeys(config: Record<string, unknown>): ValidationIssue[] {
+  const found: ValidationIssue[] = [];
+  const walk = (v: unknown, path: PathSegment[]) => {
+    if (typeof v === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v)) found.push({ path: formatPath(path), message: "a private key in plain text; allowed: a secure value (`pulumi config set --secret ...`)" });
+    else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
+    else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+  };
+  walk(config, []);
+  return found;
 }
 
 /**

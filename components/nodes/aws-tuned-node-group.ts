@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import { formatPath, show, ValidationError, type ValidationIssue } from "../tuning/profile";
+import { formatPath, show, ValidationError, type PathSegment, type ValidationIssue } from "../tuning/profile";
 import type { ResolvedProfile } from "../tuning/types";
 import { renderCloudInit, USER_DATA_MAX_BYTES } from "./cloud-init";
 
@@ -46,6 +46,33 @@ export interface AwsTunedNodeGroupArgs {
   autoScaling?: AwsAutoScalingArgs;
 }
 
+/**
+ * Every problem with the arguments, paths under `prefix` (the stack loader passes
+ * `nodeGroups[i].aws`). Renders the user-data to check EC2's size limit.
+ */
+export function checkAwsTunedNodeGroupArgs(args: AwsTunedNodeGroupArgs, prefix: readonly PathSegment[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const bad = (path: Array<string | number>, value: unknown, allowed: string) => issues.push({ path: formatPath([...prefix, ...path]), message: `got ${show(value)}; allowed: ${allowed}` });
+  const eks = args.userDataFormat === "eks-managed";
+  if (args.userDataFormat !== undefined && !["cloud-config", "eks-managed"].includes(args.userDataFormat)) bad(["userDataFormat"], args.userDataFormat, '"cloud-config" or "eks-managed"');
+  if (args.instanceType !== undefined && !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(args.instanceType)) bad(["instanceType"], args.instanceType, 'an EC2 instance type such as "c6in.xlarge"');
+  const size = args.rootVolumeSizeGiB ?? 20;
+  if (!Number.isInteger(size) || size < 8 || size > 16384) bad(["rootVolumeSizeGiB"], size, "an integer from 8 to 16384");
+  if (args.nodeadmConfig !== undefined && !eks) bad(["nodeadmConfig"], "(set)", 'only with userDataFormat "eks-managed"');
+  if (!eks && args.imageId === undefined) bad(["imageId"], undefined, 'an AMI id (only an "eks-managed" template may leave it to EKS)');
+  for (const [k, v] of Object.entries(args.tags ?? {})) if (k.length > 128 || v.length > 256 || k.startsWith("aws:")) bad(["tags", k], v, "AWS tag keys up to 128 characters (not aws:*) and values up to 256");
+  const a = args.autoScaling;
+  if (a) {
+    if (eks) bad(["autoScaling"], "(set)", 'not with "eks-managed": the managed node group owns the ASG');
+    if (!a.subnetIds?.length) bad(["autoScaling", "subnetIds"], a.subnetIds, "at least one subnet");
+    const min = a.minSize ?? 1, max = a.maxSize ?? 3, want = a.desiredCapacity ?? min;
+    if (!(Number.isInteger(min) && Number.isInteger(max) && Number.isInteger(want) && min >= 0 && min <= want && want <= max)) bad(["autoScaling"], { minSize: min, desiredCapacity: want, maxSize: max }, "integers with 0 <= minSize <= desiredCapacity <= maxSize");
+  }
+  const ci = renderCloudInit(args.profile, { format: eks ? "mime-multipart" : "cloud-config", nodeadmConfig: args.nodeadmConfig });
+  if (ci.userData.length > USER_DATA_MAX_BYTES) bad(["profile"], `${ci.userData.length} bytes of user-data`, `at most ${USER_DATA_MAX_BYTES} bytes (EC2's limit)`);
+  return issues;
+}
+
 /** A launch template whose user-data tunes the node at first boot, every boot and on NIC resets; optionally an ASG. */
 export class AwsTunedNodeGroup extends pulumi.ComponentResource {
   readonly launchTemplate: aws.ec2.LaunchTemplate;
@@ -55,26 +82,12 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
 
   constructor(name: string, args: AwsTunedNodeGroupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("edgetune:nodes:AwsTunedNodeGroup", name, {}, opts);
-    const issues: ValidationIssue[] = [];
-    const bad = (path: Array<string | number>, value: unknown, allowed: string) => issues.push({ path: formatPath(path), message: `got ${show(value)}; allowed: ${allowed}` });
-    const eks = args.userDataFormat === "eks-managed";
-    if (args.userDataFormat !== undefined && !["cloud-config", "eks-managed"].includes(args.userDataFormat)) bad(["userDataFormat"], args.userDataFormat, '"cloud-config" or "eks-managed"');
-    if (args.instanceType !== undefined && !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(args.instanceType)) bad(["instanceType"], args.instanceType, 'an EC2 instance type such as "c6in.xlarge"');
-    const size = args.rootVolumeSizeGiB ?? 20;
-    if (!Number.isInteger(size) || size < 8 || size > 16384) bad(["rootVolumeSizeGiB"], size, "an integer from 8 to 16384");
-    if (args.nodeadmConfig !== undefined && !eks) bad(["nodeadmConfig"], "(set)", 'only with userDataFormat "eks-managed"');
-    if (!eks && args.imageId === undefined) bad(["imageId"], undefined, 'an AMI id (only an "eks-managed" template may leave it to EKS)');
-    for (const [k, v] of Object.entries(args.tags ?? {})) if (k.length > 128 || v.length > 256 || k.startsWith("aws:")) bad(["tags", k], v, "AWS tag keys up to 128 characters (not aws:*) and values up to 256");
-    const a = args.autoScaling;
-    if (a) {
-      if (eks) bad(["autoScaling"], "(set)", 'not with "eks-managed": the managed node group owns the ASG');
-      if (!a.subnetIds?.length) bad(["autoScaling", "subnetIds"], a.subnetIds, "at least one subnet");
-      const min = a.minSize ?? 1, max = a.maxSize ?? 3, want = a.desiredCapacity ?? min;
-      if (!(Number.isInteger(min) && Number.isInteger(max) && Number.isInteger(want) && min >= 0 && min <= want && want <= max)) bad(["autoScaling"], { minSize: min, desiredCapacity: want, maxSize: max }, "integers with 0 <= minSize <= desiredCapacity <= maxSize");
-    }
-    const ci = renderCloudInit(args.profile, { format: eks ? "mime-multipart" : "cloud-config", nodeadmConfig: args.nodeadmConfig });
-    if (ci.userData.length > USER_DATA_MAX_BYTES) bad(["profile"], `${ci.userData.length} bytes of user-data`, `at most ${USER_DATA_MAX_BYTES} bytes (EC2's limit)`);
+    const issues = checkAwsTunedNodeGroupArgs(args, []);
     if (issues.length) throw new ValidationError(issues, `AwsTunedNodeGroup "${name}": invalid args`);
+    const eks = args.userDataFormat === "eks-managed";
+    const size = args.rootVolumeSizeGiB ?? 20;
+    const a = args.autoScaling;
+    const ci = renderCloudInit(args.profile, { format: eks ? "mime-multipart" : "cloud-config", nodeadmConfig: args.nodeadmConfig });
 
     this.rebootRequiredFor = ci.rebootRequiredFor;
     const tags = { "app.kubernetes.io/part-of": "edgetune", "edgetune:profile": args.profile.name, ...args.tags };

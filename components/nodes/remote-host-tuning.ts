@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { formatPath, show, ValidationError, type ValidationIssue } from "../tuning/profile";
+import { formatPath, show, ValidationError, type PathSegment, type ValidationIssue } from "../tuning/profile";
 import type { ResolvedProfile } from "../tuning/types";
 import { checkRemoteOptions, parseApplySummary, REMOTE_DEFAULTS, renderRemoteCommands, type ApplySummary } from "./remote-script";
 
@@ -31,6 +31,24 @@ export interface RemoteHostTuningArgs {
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$/;
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 
+/** Every problem with the arguments, paths under `prefix` (the stack loader passes `nodeGroups[i].ssh`). */
+export function checkRemoteHostTuningArgs(args: Omit<RemoteHostTuningArgs, "profile">, prefix: readonly PathSegment[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const bad = (path: Array<string | number>, value: unknown, allowed: string) => issues.push({ path: formatPath([...prefix, ...path]), message: `got ${show(value)}; allowed: ${allowed}` });
+  if (!Array.isArray(args.hosts) || args.hosts.length === 0) bad(["hosts"], args.hosts, "at least one host");
+  const seen = new Set<string>();
+  (args.hosts ?? []).forEach((h, i) => {
+    if (!HOST.test(h.host ?? "")) bad(["hosts", i, "host"], h.host, "an IP address or DNS name");
+    else if (seen.has(h.host)) bad(["hosts", i, "host"], h.host, "each host once");
+    seen.add(h.host);
+    if (h.port !== undefined && !(Number.isInteger(h.port) && h.port >= 1 && h.port <= 65535)) bad(["hosts", i, "port"], h.port, "1..65535");
+  });
+  if (!USER.test(args.user ?? "root")) bad(["user"], args.user, "a POSIX user name");
+  if (args.privateKey === undefined || args.privateKey === "") bad(["privateKey"], "(empty)", "an SSH private key (a Pulumi secret)");
+  issues.push(...checkRemoteOptions({ stagingDir: args.stagingDir, installPath: args.installPath }, prefix));
+  return issues;
+}
+
 /** Tunes SSH hosts: copies the rendered artifacts, applies on create/update, restores on delete. */
 export class RemoteHostTuning extends pulumi.ComponentResource {
   /** Per host: the parsed `summary:` line of tune.sh apply. */
@@ -38,21 +56,9 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
 
   constructor(name: string, args: RemoteHostTuningArgs, opts?: pulumi.ComponentResourceOptions) {
     super("edgetune:nodes:RemoteHostTuning", name, {}, opts);
-    const issues: ValidationIssue[] = [];
-    const bad = (path: Array<string | number>, value: unknown, allowed: string) => issues.push({ path: formatPath(path), message: `got ${show(value)}; allowed: ${allowed}` });
-    if (!Array.isArray(args.hosts) || args.hosts.length === 0) bad(["hosts"], args.hosts, "at least one host");
-    const seen = new Set<string>();
-    (args.hosts ?? []).forEach((h, i) => {
-      if (!HOST.test(h.host ?? "")) bad(["hosts", i, "host"], h.host, "an IP address or DNS name");
-      else if (seen.has(h.host)) bad(["hosts", i, "host"], h.host, "each host once");
-      seen.add(h.host);
-      if (h.port !== undefined && !(Number.isInteger(h.port) && h.port >= 1 && h.port <= 65535)) bad(["hosts", i, "port"], h.port, "1..65535");
-    });
-    const user = args.user ?? "root";
-    if (!USER.test(user)) bad(["user"], user, "a POSIX user name");
-    if (args.privateKey === undefined || args.privateKey === "") bad(["privateKey"], "(empty)", "an SSH private key (a Pulumi secret)");
-    issues.push(...checkRemoteOptions({ stagingDir: args.stagingDir, installPath: args.installPath }, []));
+    const issues = checkRemoteHostTuningArgs(args, []);
     if (issues.length) throw new ValidationError(issues, `RemoteHostTuning "${name}": invalid args`);
+    const user = args.user ?? "root";
 
     const cmds = renderRemoteCommands(args.profile, {
       stagingDir: args.stagingDir ?? REMOTE_DEFAULTS.stagingDir,

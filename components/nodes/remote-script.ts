@@ -127,7 +127,9 @@ export interface ApplySummary {
 }
 
 /** Parses the last apply summary line of tune.sh output; undefined when there is none. */
-export function parseApplySummary(output: string): ApplySummary | undefined {
+export function parseApplySummary(output: string | undefined): ApplySummary | undefined {
+  // A mocked or failed command may have no stdout at all.
+  if (typeof output !== "string") return undefined;
   const line = output.split("\n").reverse().find((l) => /^summary: status=/.test(l));
   if (!line) return undefined;
   const kv = Object.fromEntries([...line.matchAll(/(\w+)=("[^"]*"|\S+)/g)].map((m) => [m[1], m[2].replace(/^"|"$/g, "")]));

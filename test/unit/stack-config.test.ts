@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { parseStack } from "../../infra/stack-config";
+import { ValidationError } from "../../components/tuning/profile";
+
+const profiles = { edge: { extends: "recommended" } };
+const problems = (config: Record<string, unknown>): string[] => {
+  try {
+    parseStack("t", config);
+  } catch (e) {
+    if (e instanceof ValidationError) return e.issues.map((i) => `${i.path}: ${i.message}`);
+    throw e;
+  }
+  return [];
+};
+
+describe("stack config: per-target sections", () => {
+  it("refuses a plain-text SSH key, naming the command that makes it secure, without echoing it", () => {
+    const key = "not-really-a-key-but-plain-text";
+    const p = problems({ profiles, nodeGroups: [{ name: "h", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: key } }] });
+    expect(p).toEqual([expect.stringMatching(/^nodeGroups\[0\]\.ssh\.privateKey: not a secure value; .*pulumi config set --secret --path 'nodeGroups\[0\]\.ssh\.privateKey'/)]);
+    expect(p.join("")).not.toContain(key);
+  });
+
+  it("accepts a secure value and keeps only where it is, never its text", () => {
+    const plan = parseStack("t", { profiles, nodeGroups: [{ name: "h", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "v1:abc" } } }] });
+    expect(plan.nodeGroups[0].ssh?.privateKey).toEqual({ secure: true, configKey: "nodeGroups", path: [0, "ssh", "privateKey"] });
+    expect(JSON.stringify(plan.nodeGroups)).not.toContain("v1:abc");
+  });
+
+  it("lists every problem by config path across targets, sections and top-level keys", () => {
+    const p = problems({
+      profiles,
+      nodeGroups: [
+        { name: "a", target: "aws", profile: "edge", aws: { amiId: "ami-1", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } }, ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "x" } } },
+        { name: "k", target: "kubernetes", profile: "edge" },
+        { name: "t", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:latest", verifyIntervalSeconds: 1 } },
+        { name: "l", target: "local", profile: "edge" },
+      ],
+      capacity: { peakGbps: 100, perProxyGbps: 40, peakRps: 5 },
+      typo: 1,
+    });
+    expect(p.map((x) => x.split(":")[0])).toEqual(["(root)"]); // an unknown top-level key stops here: nothing else is trustworthy
+    const q = problems({
+      profiles,
+      nodeGroups: [
+        { name: "a", target: "aws", profile: "edge", aws: { amiId: "ami-1", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } }, ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "x" } } },
+        { name: "k", target: "kubernetes", profile: "edge" },
+        { name: "t", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:latest", verifyIntervalSeconds: 1 } },
+        { name: "l", target: "local", profile: "edge" },
+      ],
+      capacity: { peakGbps: 100, perProxyGbps: 40, peakRps: 5 },
+    });
+    expect(q.map((x) => x.split(": ")[0]).sort()).toEqual(
+      [
+        "capacity.perProxyRps",
+        "nodeGroups[0].ssh",
+        "nodeGroups[0].aws.autoScaling.subnetIds",
+        "nodeGroups[0].aws.autoScaling",
+        "nodeGroups[1].kubernetes.tunerImage",
+        "nodeGroups[2].kubernetes.tunerImage",
+        "nodeGroups[2].kubernetes.verifyIntervalSeconds",
+        "nodeGroups[3].target",
+      ].sort(),
+    );
+  });
+});
