@@ -27,3 +27,8 @@ if [ -n "$missing" ]; then
 fi
 
 npm ci --no-audit --no-fund
+
+# examples/consumer: a separate Pulumi project that uses edgetune by path; `npm test` runs its test.
+# After the root install: npm packs edgetune for it (install-links, see its .npmrc), which builds
+# dist/ with the root's devDependencies.
+(cd examples/consumer && npm ci --no-audit --no-fund)
