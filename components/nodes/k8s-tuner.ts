@@ -1,3 +1,4 @@
+import { privilegedNamespace } from "../k8s-namespace";
 import { createHash } from "node:crypto";
 import { renderTuneSh } from "../tuning/render";
 import { formatPath, show, type PathSegment, type ValidationIssue } from "../tuning/profile";
@@ -163,23 +164,7 @@ export function renderTunerObjects(profile: ResolvedProfile, o: TunerOptions): T
     EDGETUNE_SCOPE: "all",
   };
   const checksum = `sha256:${createHash("sha256").update(JSON.stringify({ data, env, image: o.image })).digest("hex")}`;
-  const namespace = {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: {
-      name: o.namespace,
-      labels: {
-        ...labels,
-        // Only this namespace admits privileged pods; warn/audit still flag them to whoever applies.
-        "pod-security.kubernetes.io/enforce": "privileged",
-        "pod-security.kubernetes.io/enforce-version": o.podSecurityVersion,
-        "pod-security.kubernetes.io/warn": "baseline",
-        "pod-security.kubernetes.io/warn-version": o.podSecurityVersion,
-        "pod-security.kubernetes.io/audit": "baseline",
-        "pod-security.kubernetes.io/audit-version": o.podSecurityVersion,
-      },
-    },
-  };
+  const namespace = privilegedNamespace(o.namespace, labels, o.podSecurityVersion);
   const configMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: o.namespace, labels }, data };
   const hostPath = (n: string, path: string, type: string) => ({ name: n, hostPath: { path, type } });
   const daemonSet = {

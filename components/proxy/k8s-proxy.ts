@@ -2,6 +2,7 @@
  * The proxy's Kubernetes objects as plain specs (pure): used by the
  * ProxyDaemonSet component and by `edgetune render`.
  */
+import { privilegedNamespace } from "../k8s-namespace";
 import { createHash } from "node:crypto";
 import { renderTuneSh } from "../tuning/render";
 import { formatPath, show, ValidationError, type PathSegment, type ValidationIssue } from "../tuning/profile";
@@ -131,23 +132,7 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
   const lowPorts = privilegedPorts(spec);
   const scrape = o.prometheusScrapeAnnotations ? { "prometheus.io/scrape": "true", "prometheus.io/port": String(metricsPort), "prometheus.io/path": METRICS_PATH } : {};
 
-  const namespace = {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: {
-      name: o.namespace,
-      labels: {
-        ...labels,
-        // The tuning init container is privileged, so the namespace must admit it; warn/audit flag it to whoever applies.
-        "pod-security.kubernetes.io/enforce": "privileged",
-        "pod-security.kubernetes.io/enforce-version": o.podSecurityVersion,
-        "pod-security.kubernetes.io/warn": "baseline",
-        "pod-security.kubernetes.io/warn-version": o.podSecurityVersion,
-        "pod-security.kubernetes.io/audit": "baseline",
-        "pod-security.kubernetes.io/audit-version": o.podSecurityVersion,
-      },
-    },
-  };
+  const namespace = privilegedNamespace(o.namespace, labels, o.podSecurityVersion);
   const configMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: o.namespace, labels }, data };
   const probe = (initialDelaySeconds: number, failureThreshold: number) => ({ httpGet: { path: HEALTH_PATH, port: healthPort }, initialDelaySeconds, periodSeconds: 5, timeoutSeconds: 2, failureThreshold });
   const daemonSet = {

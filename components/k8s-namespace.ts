@@ -1,0 +1,23 @@
+/**
+ * A namespace that admits privileged pods (the tuning container writes /proc/sys and runs
+ * ethtool) while Pod Security warn/audit still flag them to whoever applies.
+ * Shared by the tuner DaemonSet and the proxy DaemonSet (pure).
+ */
+export function privilegedNamespace(name: string, labels: Record<string, string>, podSecurityVersion: string) {
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name,
+      labels: {
+        ...labels,
+        "pod-security.kubernetes.io/enforce": "privileged",
+        "pod-security.kubernetes.io/enforce-version": podSecurityVersion,
+        "pod-security.kubernetes.io/warn": "baseline",
+        "pod-security.kubernetes.io/warn-version": podSecurityVersion,
+        "pod-security.kubernetes.io/audit": "baseline",
+        "pod-security.kubernetes.io/audit-version": podSecurityVersion,
+      },
+    },
+  };
+}
