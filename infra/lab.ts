@@ -52,6 +52,10 @@ export interface PathComparison {
   proxyOverForward?: number;
   /** The reference run saturated its load generator: the ratio is an upper bound. */
   referenceClientBound?: boolean;
+  /** l4 only: spliced / copied through user space, same proxy and profile */
+  spliceOverCopy?: number;
+  /** l4 only: HAProxy CPU seconds per GB moved, spliced and copied */
+  proxyCpuSecondsPerGB?: { splice?: number; copy?: number };
 }
 
 export interface LabReport {
@@ -99,6 +103,7 @@ export function labProxySpec(plan: StackPlan, a: LabAddresses, t: LabTopology): 
       { name: "http_in", mode: "http", port: t.httpPort, address: a.proxy, backend: "web" },
       { name: "l4_in", mode: "tcp", port: t.iperfPort, address: a.proxy, backend: "iperf", splice: "always" },
       { name: "churn", mode: "tcp", port: 81, address: a.proxy, backend: "web_tcp", splice: "off" },
+      { name: "l4_copy", mode: "tcp", port: 444, address: a.proxy, backend: "iperf", splice: "off" },
     ],
     backends: [
       { name: "web", servers: [{ name: "nginx", address: a.backend, port: t.httpPort }] },
@@ -197,6 +202,13 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
           }
           await checkInterrupt();
         }
+        // Splice against copying through user space, same proxy, same profile.
+        const copy = noSpliceListener(spec);
+        const l4 = selected.find((sc) => sc.name === "l4-throughput");
+        if (copy && l4 && v.label === "tuned") {
+          for (const res of runScenario(l4, { host: a.proxy, port: copy.port, label: "no-splice", run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, target: "proxy" })) record(r, "no-splice", res);
+          await checkInterrupt();
+        }
         step("down");
       }
       // The physical limit on this path: the same scenario without the proxy.
@@ -251,6 +263,12 @@ function listenerPort(spec: ProxySpec, mode: "http" | "tcp"): number {
  */
 function churnPort(spec: ProxySpec): number {
   return spec.listeners.find((l) => l.mode === "tcp" && l.name === "churn")?.port ?? listenerPort(spec, "tcp");
+}
+
+/** A tcp listener with splice off to the same backend as the spliced one: the no-splice comparison. */
+function noSpliceListener(spec: ProxySpec): ProxySpec["listeners"][number] | undefined {
+  const spliced = spec.listeners.find((l) => l.mode === "tcp" && l.splice !== "off" && l.name !== "churn");
+  return spliced ? spec.listeners.find((l) => l.mode === "tcp" && l.splice === "off" && l.backend === spliced.backend) : undefined;
 }
 
 function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
@@ -316,7 +334,8 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
   // The tool's CPU: the wrapping shell's cutime+cstime after it waited for the tool.
   const wrapped = sh("ip", ["netns", "exec", nsClient, "sh", "-c", '"$@"; rc=$?; awk \'{ print "EDGETUNE_CHILD_TICKS", $16 + $17 }\' /proc/$$/stat; exit $rc', "sh", ...inv.argv]);
   const proxyAfter = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
-  const counters = parseNstat(sh("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-az"]).stdout);
+  // -z without -a: deltas since the `nstat -n` above, zeros included (-a would be absolute counts).
+  const counters = parseNstat(sh("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-z"]).stdout);
   const ticks = Number(/EDGETUNE_CHILD_TICKS (\d+)/.exec(wrapped.stdout)?.[1] ?? NaN);
   const output = wrapped.stdout.replace(/^EDGETUNE_CHILD_TICKS.*$/m, "");
   const threads = inv.tool === "iperf3" ? 1 : Number(/^-t(\d+)$/.exec(inv.argv.find((x) => /^-t\d+$/.test(x)) ?? "-t1")?.[1] ?? 1);
@@ -364,12 +383,23 @@ export function pathComparisons(results: readonly BenchResult[]): PathComparison
     const tuned = pick("tuned");
     const direct = pick("direct");
     const forward = pick("forward");
+    const copy = pick("no-splice");
+    // CPU-s per GB = (CPU % / 100) × seconds / (Gbit/s × seconds / 8)
+    const cpuPerGB = (label: string) => {
+      const v = results
+        .filter((r) => r.scenario === scenario && `${r.concurrency ?? ""}` === c && r.profile === label && r.gbps && r.validity.proxyCpuPercent !== undefined)
+        .map((r) => r.validity.proxyCpuPercent! / 100 / (r.gbps! / 8));
+      return v.length ? median(v) : undefined;
+    };
+    const cpu = scenario === "l4-throughput" ? { splice: cpuPerGB("tuned"), copy: cpuPerGB("no-splice") } : undefined;
     out.push({
       scenario: scenario as ScenarioName,
       ...(c ? { concurrency: Number(c) } : {}),
       ...(tuned.value !== undefined && direct.value ? { proxyOverDirect: tuned.value / direct.value } : {}),
       ...(tuned.value !== undefined && forward.value ? { proxyOverForward: tuned.value / forward.value } : {}),
       ...(direct.clientBound || forward.clientBound ? { referenceClientBound: true } : {}),
+      ...(tuned.value !== undefined && copy.value ? { spliceOverCopy: tuned.value / copy.value } : {}),
+      ...(cpu && (cpu.splice !== undefined || cpu.copy !== undefined) ? { proxyCpuSecondsPerGB: cpu } : {}),
     });
   }
   return out;
@@ -382,9 +412,12 @@ function renderLabMarkdown(report: LabReport): string {
     "",
     `Machine: ${m.cpus} CPUs, Linux ${m.kernel}, HAProxy ${m.haproxy}, nofile ${m.nofile}; ${report.repeat} repeat(s)${report.quick ? ", quick mode (figures for smoke testing, not conclusions)" : ""}.`,
     "",
-    "| scenario | conc. | proxy / direct | proxy / kernel forwarding |",
-    "|---|---|---|---|",
-    ...report.paths.map((p) => `| ${p.scenario} | ${p.concurrency ?? ""} | ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.referenceClientBound ? " ≤" : ""} | ${p.proxyOverForward?.toFixed(2) ?? "–"}${p.referenceClientBound ? " ≤" : ""} |`),
+    "| scenario | conc. | proxy / direct | proxy / kernel forwarding | splice / no splice | HAProxy CPU-s per GB (splice / no splice) |",
+    "|---|---|---|---|---|---|",
+    ...report.paths.map(
+      (p) =>
+        `| ${p.scenario} | ${p.concurrency ?? ""} | ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.referenceClientBound ? " ≤" : ""} | ${p.proxyOverForward?.toFixed(2) ?? "–"}${p.referenceClientBound ? " ≤" : ""} | ${p.spliceOverCopy?.toFixed(2) ?? "–"} | ${p.proxyCpuSecondsPerGB ? `${p.proxyCpuSecondsPerGB.splice?.toFixed(2) ?? "–"} / ${p.proxyCpuSecondsPerGB.copy?.toFixed(2) ?? "–"}` : "–"} |`,
+    ),
     "",
     "≤: the reference run without the proxy was limited by its load generator (client CPU ≥ 90 %), so the true ratio is at most this.",
     "",
@@ -397,6 +430,6 @@ export function renderLabTable(report: LabReport): string {
   const lines = [renderTable(report.results)];
   const cmp = report.comparisons;
   if (cmp.length) lines.push("tuned / baseline (medians of valid runs):", ...cmp.map((c) => `  ${c.scenario.padEnd(16)} ${c.concurrency ? `c${c.concurrency}`.padEnd(7) : "".padEnd(7)} ${c.ratio.toFixed(2)}  (spread ${(c.spread * 100).toFixed(0)} %${c.p99RatioTunedOverBaseline !== undefined ? `, p99 ratio ${c.p99RatioTunedOverBaseline.toFixed(2)}` : ""})`), "");
-  if (report.paths.length) lines.push("proxy (tuned) / path without the proxy:", ...report.paths.map((p) => `  ${p.scenario.padEnd(16)} ${p.concurrency ? `c${p.concurrency}`.padEnd(7) : "".padEnd(7)} direct ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.proxyOverForward !== undefined ? `  kernel forwarding ${p.proxyOverForward.toFixed(2)}` : ""}${p.referenceClientBound ? "  (reference client-bound: upper bound)" : ""}`), "");
+  if (report.paths.length) lines.push("proxy (tuned) / path without the proxy:", ...report.paths.map((p) => `  ${p.scenario.padEnd(16)} ${p.concurrency ? `c${p.concurrency}`.padEnd(7) : "".padEnd(7)} direct ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.proxyOverForward !== undefined ? `  kernel forwarding ${p.proxyOverForward.toFixed(2)}` : ""}${p.referenceClientBound ? "  (reference client-bound: upper bound)" : ""}${p.spliceOverCopy !== undefined ? `  splice/no-splice ${p.spliceOverCopy.toFixed(2)}` : ""}${p.proxyCpuSecondsPerGB ? `  HAProxy CPU-s/GB ${p.proxyCpuSecondsPerGB.splice?.toFixed(2) ?? "–"} vs ${p.proxyCpuSecondsPerGB.copy?.toFixed(2) ?? "–"}` : ""}`), "");
   return lines.join("\n");
 }
