@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages, each for a reason:
 #   iproute2 ethtool procps kmod util-linux  network namespaces, veth, NIC settings, sysctl, unshare/setpriv
-#   shellcheck dash busybox                  tune.sh portability checks (POSIX sh under dash and busybox)
+#   dash busybox shellcheck                  tune.sh portability checks (POSIX sh under dash and busybox)
 #   haproxy nginx iperf3 wrk curl            the proxy, the lab backend and load generators
 #   cloud-init                               `cloud-init schema` for the EC2 user-data
 #   nftables iptables                        conntrack NOTRACK rules
@@ -22,8 +22,17 @@ if [ -n "$missing" ]; then
     exit 1
   fi
   apt-get update -qq
-  # No service starts on install: the tests start their own nginx/haproxy inside namespaces.
+  # edgetune starts its own nginx and haproxy inside network namespaces; the packages'
+  # services must not start on the host at install (policy-rc.d 101 = "action forbidden").
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
+  # shellcheck disable=SC2086 # one word per package on purpose
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  if [ -n "$policy" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 npm ci --no-audit --no-fund
