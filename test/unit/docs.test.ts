@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { run } from "../helpers/system";
 import { SYSCTL_CATALOG } from "../../components";
 
 const ROOT = join(__dirname, "..", "..");
@@ -18,5 +19,11 @@ describe("the README stays true", () => {
     expect(command).toBeDefined();
     const ci = readFileSync(join(ROOT, ".ci/run"), "utf8").split("\n");
     expect(ci).toContain(command);
+  });
+
+  it("the setup and CI scripts are shellcheck clean", () => {
+    const r = run("shellcheck", [join(ROOT, "scripts/setup.sh"), join(ROOT, ".ci/run")]);
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.code).toBe(0);
   });
 });
