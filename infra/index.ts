@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BenchmarkSuite } from "../components/bench/benchmark-suite";
 import { profileDigest } from "../components/tuning/render";
-import { loadStack, type NodeGroupPlan } from "./stack-config";
+import { abSwitchProfile, loadStack, type NodeGroupPlan } from "./stack-config";
 import { wireAws } from "./targets/aws";
 import { wireKubernetesGroup, wireKubernetesProxy } from "./targets/kubernetes";
 import { wireLocal } from "./targets/local";
@@ -19,14 +19,23 @@ const hasKubernetes = plan.nodeGroups.some((g) => g.target === "kubernetes");
 // proxy.kubernetes on a stack without Kubernetes nodes (the local stack) is rendered, not deployed.
 const k8sProxy = plan.proxy?.kubernetes && hasKubernetes ? wireKubernetesProxy(plan, { ...plan.proxy, kubernetes: plan.proxy.kubernetes }) : undefined;
 
+// A/B on one set of nodes: the groups on the benchmark's last profile are tuned only after the
+// earlier profiles' runs are collected (see BenchmarkSuite.beforeProfile below).
+const abProfile = abSwitchProfile(plan.benchmark);
+const deferred = (g: NodeGroupPlan) => abProfile !== undefined && g.target === "kubernetes" && g.kubernetes?.tuner !== undefined && g.profile.name === abProfile;
+const deferredOutputs: Record<string, Record<string, unknown>> = {};
+
 function wire(g: NodeGroupPlan): Record<string, unknown> {
+  if (deferred(g)) return { tunedBy: "tuner DaemonSet, after the baseline runs" };
   switch (g.target) {
     case "aws":
       return g.aws ? wireAws({ ...g, aws: g.aws }) : {};
     case "ssh":
       return g.ssh ? wireSsh({ ...g, ssh: g.ssh }) : {};
-    case "kubernetes":
-      return wireKubernetesGroup(g);
+    case "kubernetes": {
+      const { component: _tuner, ...outputs } = wireKubernetesGroup(g);
+      return outputs;
+    }
     case "local":
       return plan.proxy ? wireLocal(g, plan.proxy) : {};
   }
@@ -46,5 +55,21 @@ export const proxy = plan.proxy
   : undefined;
 
 // Benchmark stacks: run the suite against the deployed proxy and export its verdict for scripts/check-bench.js.
-const benchSuite = plan.benchmark ? new BenchmarkSuite("bench", plan.benchmark, k8sProxy ? { dependsOn: [k8sProxy.component] } : undefined) : undefined;
-export const benchmark = benchSuite ? { passed: benchSuite.passed, violations: benchSuite.violations, results: benchSuite.results } : undefined;
+const benchSuite = plan.benchmark
+  ? new BenchmarkSuite(
+      "bench",
+      {
+        ...plan.benchmark,
+        beforeProfile: (profile, finishedSoFar) =>
+          profile !== abProfile
+            ? []
+            : plan.nodeGroups.filter(deferred).map((g) => {
+                const { component, ...outputs } = wireKubernetesGroup(g, { dependsOn: finishedSoFar });
+                deferredOutputs[g.name] = outputs;
+                return component!;
+              }),
+      },
+      k8sProxy ? { dependsOn: [k8sProxy.component] } : undefined,
+    )
+  : undefined;
+export const benchmark = benchSuite ? { passed: benchSuite.passed, violations: benchSuite.violations, results: benchSuite.results, ...(abProfile ? { switchedTo: abProfile, tuners: deferredOutputs } : {}) } : undefined;

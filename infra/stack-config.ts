@@ -230,6 +230,7 @@ export function parseStack(stack: string, config: Record<string, unknown>): Stac
     else issues.push(...zodIssues(c.error, ["capacity"]));
   }
   const groups = checkNodeGroups(parsed.data.nodeGroups, parsed.data.profiles, profiles, proxy, issues);
+  if (benchmark) checkAbSwitch(benchmark, proxy, groups, issues);
   if (issues.length) throw new ValidationError(issues, what);
   return {
     stack,
@@ -317,6 +318,7 @@ function checkNodeGroups(
         } else {
           // Without a tuner DaemonSet only the proxy's init container can tune these nodes, and it applies the proxy's profile.
           if (!proxy?.kubernetes) issues.push({ path: at("kubernetes", "tunerImage"), message: "required: nothing else tunes this group (no proxy.kubernetes section whose init container would)" });
+          else if (proxy.kubernetes.tuneNodes === false) issues.push({ path: at("kubernetes", "tunerImage"), message: "required: proxy.kubernetes.tuneNodes is false, so nothing else tunes this group" });
           else if (proxy.profile !== g.profile) issues.push({ path: at("kubernetes", "tunerImage"), message: `required: the proxy's init container applies profile ${show(proxy.profile)}, not ${show(g.profile)}` });
           else if (Object.keys(rest).length) issues.push({ path: at("kubernetes"), message: "tuner options without tunerImage: the proxy's init container tunes this group; set tunerImage for a tuner DaemonSet" });
           plan.kubernetes = {};
@@ -375,4 +377,26 @@ function checkProxySection(input: unknown, profiles: Record<string, ResolvedProf
     issues.push(...checkProxyK8sOptions(k8s, ["proxy", "kubernetes"]));
   }
   return r.spec ? { profile: profile as string, spec: r.spec, ...(k8s ? { kubernetes: k8s } : {}) } : undefined;
+}
+
+/**
+ * The profile a benchmark A/B switches the nodes to: with `benchmark.profiles` [first, …, last],
+ * the runs of the earlier profiles happen on untuned nodes and the tuner DaemonSets of the
+ * groups on `last` start only after them. undefined when there is no A/B.
+ */
+export function abSwitchProfile(benchmark: BenchmarkConfig | undefined): string | undefined {
+  return benchmark && benchmark.profiles.length > 1 ? benchmark.profiles[benchmark.profiles.length - 1] : undefined;
+}
+
+/** An A/B on one set of nodes needs something to switch them, and nothing tuning them early. */
+function checkAbSwitch(benchmark: BenchmarkConfig, proxy: ProxyPlan | undefined, groups: NodeGroupPlan[], issues: ValidationIssue[]): void {
+  const last = abSwitchProfile(benchmark);
+  if (!last) return;
+  const first = benchmark.profiles[0];
+  if (proxy?.kubernetes && proxy.kubernetes.tuneNodes !== false) {
+    issues.push({ path: "proxy.kubernetes.tuneNodes", message: `must be false: benchmark.profiles runs ${show(first)} before ${show(last)} on the same nodes, and the proxy's init container would tune them before the first run; a tuner DaemonSet (kubernetes.tunerImage on the node group) switches them after it` });
+  }
+  if (!groups.some((g) => g.target === "kubernetes" && g.kubernetes?.tuner && g.profile.name === last)) {
+    issues.push({ path: "benchmark.profiles", message: `nothing switches the nodes to ${show(last)}: give a kubernetes node group with profile ${show(last)} a kubernetes.tunerImage` });
+  }
 }

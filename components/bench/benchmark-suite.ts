@@ -16,10 +16,13 @@ export interface BenchmarkSuiteArgs {
    */
   profiles?: string[];
   /**
-   * Resources that must be ready before a profile's Jobs start, e.g. the node
-   * tuning that puts the proxy nodes on that profile. Default: none.
+   * Called before a profile's Jobs are created, with the collect steps of every run
+   * so far: returns resources the profile's Jobs wait for. This is where the A/B
+   * switch goes — e.g. a KubernetesNodeTuner for the tuned profile that itself
+   * depends on `finishedSoFar`, so the baseline is measured on untuned nodes and the
+   * tuned runs start once the nodes are tuned. Default: no gates.
    */
-  profileGates?: Record<string, pulumi.Resource[]>;
+  beforeProfile?: (profile: string, finishedSoFar: pulumi.Resource[]) => pulumi.Resource[];
   /** Short durations (`--quick` variants); default false. */
   quick?: boolean;
   /** The proxy's Service name (or node address) as the load generator reaches it. */
@@ -57,6 +60,7 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
     const environment = args.kubeconfigPath ? { KUBECONFIG: args.kubeconfigPath } : undefined;
     const collected: pulumi.Output<BenchResult[]>[] = [];
     let previous: pulumi.Resource[] = [];
+    const finished: pulumi.Resource[] = [];
     let shared: { configMap: k8s.core.v1.ConfigMap; backend: k8s.apps.v1.Deployment; service: k8s.core.v1.Service } | undefined;
 
     for (const profile of profiles) {
@@ -78,7 +82,8 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
         backend: new k8s.apps.v1.Deployment(`${name}-backend`, m.backend as unknown as k8s.apps.v1.DeploymentArgs, { parent: this }),
         service: new k8s.core.v1.Service(`${name}-backend`, m.backendService as k8s.core.v1.ServiceArgs, { parent: this }),
       };
-      const base = [shared.configMap, shared.backend, shared.service, ...(args.profileGates?.[profile] ?? [])];
+      const gates = args.beforeProfile?.(profile, [...finished]) ?? [];
+      const base = [shared.configMap, shared.backend, shared.service, ...gates];
       for (const j of m.jobs) {
         // One Job at a time: two load generators would measure each other.
         const deps = [...base, ...previous];
@@ -104,6 +109,7 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
           : pulumi.output(undefined);
         collected.push(pulumi.all([collect.stdout, counterLog]).apply(([log, c]) => parseJobLog(log, { scenario: j.scenario, profile, target: args.proxyHost, counters: c })));
         previous = [collect];
+        finished.push(collect);
       }
     }
 

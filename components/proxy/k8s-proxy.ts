@@ -28,8 +28,15 @@ export interface ProxyK8sOptions {
   namespace?: string;
   /** Proxy image (proxy-image/ `proxy` target), pinned by tag or digest. */
   image: string;
-  /** Tuner image (proxy-image/ `tuner` target) for the init container, pinned by tag or digest. */
-  tunerImage: string;
+  /** Tuner image (proxy-image/ `tuner` target) for the init container, pinned by tag or digest. Required unless `tuneNodes` is false. */
+  tunerImage?: string;
+  /**
+   * Tune the node in a privileged init container before HAProxy starts. false: something
+   * else tunes the nodes (a KubernetesNodeTuner — e.g. a benchmark stack that measures the
+   * baseline first and tunes afterwards); the pod then has no privileged container at all.
+   * @default true
+   */
+  tuneNodes?: boolean;
   /** @default "fail" */
   onTuningFailure?: TuningFailurePolicy;
   /** @default { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } } */
@@ -76,9 +83,11 @@ export function checkProxyK8sOptions(o: ProxyK8sOptions, prefix: readonly PathSe
   if (!DNS_LABEL.test(o.name) || o.name.length > 40) bad("name", o.name, "a DNS label of at most 40 characters");
   if (o.namespace !== undefined && !DNS_LABEL.test(o.namespace)) bad("namespace", o.namespace, "a DNS label");
   for (const key of ["image", "tunerImage"] as const) {
+    if (key === "tunerImage" && o.tuneNodes === false && o.tunerImage === undefined) continue;
     const p = imageProblem(o[key]);
     if (p) bad(key, o[key], `an image pinned by tag or digest (${p})`);
   }
+  if (o.tuneNodes !== undefined && typeof o.tuneNodes !== "boolean") bad("tuneNodes", o.tuneNodes, "true or false");
   if (o.onTuningFailure !== undefined && !["fail", "continue"].includes(o.onTuningFailure)) bad("onTuningFailure", o.onTuningFailure, '"fail" or "continue"');
   if (o.minReadySeconds !== undefined && !(Number.isInteger(o.minReadySeconds) && o.minReadySeconds >= 0 && o.minReadySeconds <= 3600)) bad("minReadySeconds", o.minReadySeconds, "an integer 0..3600");
   if (o.maxUnavailable !== undefined && !COUNT_OR_PERCENT(o.maxUnavailable)) bad("maxUnavailable", o.maxUnavailable, 'an integer >= 1 or "1%".."100%" (0 would block every roll: maxSurge must be 0 with host ports)');
@@ -125,7 +134,8 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
   };
   const selector = { "app.kubernetes.io/name": labels["app.kubernetes.io/name"], "app.kubernetes.io/instance": o.name };
   const data = { "haproxy.cfg": haproxyCfg, "tune.sh": renderTuneSh(profile) };
-  const checksum = `sha256:${createHash("sha256").update(JSON.stringify({ data, image: o.image, tunerImage: o.tunerImage, policy: o.onTuningFailure })).digest("hex")}`;
+  const tuneNodes = o.tuneNodes !== false;
+  const checksum = `sha256:${createHash("sha256").update(JSON.stringify({ data, image: o.image, tunerImage: o.tunerImage, policy: o.onTuningFailure, tuneNodes })).digest("hex")}`;
   const metricsPort = spec.metricsPort ?? DEFAULT_METRICS_PORT;
   const healthPort = spec.healthPort ?? DEFAULT_HEALTH_PORT;
   const runtimeDir = spec.runtimeDir ?? DEFAULT_RUNTIME_DIR;
@@ -154,7 +164,9 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
           dnsPolicy: "ClusterFirstWithHostNet",
           automountServiceAccountToken: false,
           terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
-          initContainers: [
+          ...(tuneNodes
+            ? {
+                initContainers: [
             {
               name: "tuning",
               image: o.tunerImage,
@@ -176,6 +188,8 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
               ],
             },
           ],
+              }
+            : {}),
           containers: [
             {
               name: "haproxy",
@@ -212,8 +226,12 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
           ],
           volumes: [
             { name: "config", configMap: { name, defaultMode: 0o444 } },
-            { name: "host-etc", hostPath: { path: "/etc", type: "Directory" } },
-            { name: "state", hostPath: { path: "/var/lib/edgetune", type: "DirectoryOrCreate" } },
+            ...(tuneNodes
+              ? [
+                  { name: "host-etc", hostPath: { path: "/etc", type: "Directory" } },
+                  { name: "state", hostPath: { path: "/var/lib/edgetune", type: "DirectoryOrCreate" } },
+                ]
+              : []),
             // The only writable path of the proxy: admin and master sockets.
             { name: "runtime", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
           ],

@@ -32,6 +32,27 @@ const options: ProxyK8sOptions = { name: "edge", image: "ghcr.io/org/edgetune-pr
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 type Any = Record<string, any>;
 
+describe("renderProxyObjects with tuneNodes: false (nodes tuned by a tuner DaemonSet)", () => {
+  const { tunerImage: _t, ...noTuner } = options;
+  const o = renderProxyObjects(spec, profile, { ...noTuner, tuneNodes: false });
+  const pod = (o.daemonSet as Any).spec.template.spec;
+
+  it("has no init container, no host paths and no privileged container, and still validates and passes the policies", () => {
+    expect(pod.initContainers).toBeUndefined();
+    expect(pod.volumes.filter((v: Any) => v.hostPath)).toEqual([]);
+    expect(JSON.stringify(pod)).not.toMatch(/"privileged":true/);
+    expect(() => new DaemonSet(o.daemonSet as never).validate()).not.toThrow();
+    expect(checkProxyPolicies([o.namespace, o.configMap, o.daemonSet])).toEqual([]);
+    // The config still comes from the profile: only who tunes the node changed.
+    expect((o.configMap as Any).data["haproxy.cfg"]).toBe(renderHaproxyConfig(spec, { profile }));
+  });
+
+  it("rolls the pods when the choice changes, and needs the tuner image only when it tunes", () => {
+    expect(o.checksum).not.toBe(renderProxyObjects(spec, profile, options).checksum);
+    expect(() => renderProxyObjects(spec, profile, noTuner)).toThrow(/proxy\.tunerImage/);
+  });
+});
+
 describe("renderProxyObjects", () => {
   const o = renderProxyObjects(spec, profile, options, { cpus: 4, nofileLimit: 1048576 });
   const pod = (o.daemonSet as Any).spec.template.spec;

@@ -64,3 +64,19 @@ describe("stack config: per-target sections", () => {
     );
   });
 });
+
+describe("stack config: a benchmark A/B on one set of nodes", () => {
+  it("refuses an init container that would tune the nodes before the baseline runs, and a missing switch", async () => {
+    const { readStackConfig } = await import("../../infra/stack-config");
+    const { join } = await import("node:path");
+    const bench = readStackConfig("bench", join(__dirname, "..", ".."));
+    const nodeGroups = [{ name: "proxy-nodes", target: "kubernetes", profile: "tuned" }];
+    const proxy = { ...(bench.proxy as Record<string, unknown>), kubernetes: { image: "ghcr.io/edgetune/edgetune-proxy:0.1.0", tunerImage: "ghcr.io/edgetune/edgetune-tuner:0.1.0" } };
+    expect(problems({ ...bench, nodeGroups, proxy })).toEqual([
+      expect.stringMatching(/^proxy\.kubernetes\.tuneNodes: must be false: benchmark\.profiles runs "baseline" before "tuned" on the same nodes/),
+      expect.stringMatching(/^benchmark\.profiles: nothing switches the nodes to "tuned": give a kubernetes node group with profile "tuned" a kubernetes\.tunerImage/),
+    ]);
+    // The shipped bench stack has both: no init container, a tuner on the tuned profile.
+    expect(problems(bench)).toEqual([]);
+  });
+});

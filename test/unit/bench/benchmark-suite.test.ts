@@ -6,11 +6,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 
 const fixture = (name: string) => readFileSync(join(__dirname, "../../fixtures/bench", name), "utf8");
 const created: { type: string; name: string; inputs: any }[] = [];
+/** Resources whose registration the test completes by hand (to see what waits for them). */
+const held = new Map<string, Promise<void>>();
 
 // Mocks first, then the component: it must bind to the mocked runtime.
 pulumi.runtime.setMocks(
   {
-    newResource: (a) => {
+    newResource: async (a) => {
+      await held.get(a.name);
       created.push({ type: a.type, name: a.name, inputs: a.inputs });
       const state = { ...a.inputs } as Record<string, unknown>;
       if (a.type === "command:local:Command") {
@@ -76,5 +79,54 @@ describe("BenchmarkSuite", () => {
     expect(cmd.inputs.create).toBe("kubectl wait -n bench --for=condition=complete --timeout=200s job/edgetune-bench-tuned-conn-burst; rc=$?; kubectl logs -n bench job/edgetune-bench-tuned-conn-burst; exit $rc");
     expect(cmd.inputs.environment).toEqual({ KUBECONFIG: "/home/ci/.kube/config" });
     expect(created.filter((c) => c.type === "kubernetes:apps/v1:Deployment").map((c) => c.inputs.spec.template.spec.containers.map((x: any) => x.image))).toEqual([["fortio/fortio:1.69.5", "registry.example/edgetune-loadgen:2025.1"]]);
+  });
+});
+
+describe("BenchmarkSuite A/B gate", () => {
+  it("asks for each profile's gates with every collect step so far, and the tuned Jobs come after the gate", async () => {
+    const { BenchmarkSuite } = await import("../../../components/bench/benchmark-suite");
+    const calls: Array<{ profile: string; finished: string[] }> = [];
+    const names = (rs: pulumi.Resource[]) => Promise.all(rs.map((r) => out((r as pulumi.CustomResource).urn)));
+    let gate: pulumi.CustomResource | undefined;
+    const pending: Promise<void>[] = [];
+    let release!: () => void;
+    held.set("ab-node-tuning", new Promise<void>((res) => (release = res)));
+    const first = created.length;
+    new BenchmarkSuite("ab", {
+      namespace: "bench",
+      scenarios: ["conn-rate", "conn-burst"],
+      profiles: ["baseline", "tuned"],
+      proxyHost: "edgetune-proxy",
+      proxyPodLabels: { "app.kubernetes.io/name": "edgetune-proxy" },
+      images: { loadgen: "registry.example/edgetune-loadgen:2025.1" },
+      beforeProfile: (profile, finished) => {
+        const entry = { profile, finished: [] as string[] };
+        calls.push(entry);
+        pending.push(names(finished).then((urns) => void entry.finished.push(...urns.map((u) => u.split("::").pop()!))));
+        if (profile !== "tuned") return [];
+        // Stands in for the node tuner: any resource works as a gate.
+        class Gate extends pulumi.CustomResource {
+          constructor(n: string) {
+            super("test:index:Gate", n, {});
+          }
+        }
+        gate = new Gate("ab-node-tuning");
+        return [gate];
+      },
+    });
+    await Promise.all(pending);
+    expect(calls.map((c) => c.profile)).toEqual(["baseline", "tuned"]);
+    expect(calls[0].finished).toEqual([]);
+    // The tuning gate waits for every baseline run to be collected.
+    expect(calls[1].finished).toEqual(["edgetune-bench-baseline-conn-rate-collect", "edgetune-bench-baseline-conn-burst-collect"]);
+    // Nothing of the tuned profile is registered while the gate is not.
+    await new Promise((res) => setTimeout(res, 200));
+    const names2 = () => created.slice(first).map((c) => c.name);
+    expect(names2()).toContain("edgetune-bench-baseline-conn-burst");
+    expect(names2().filter((n) => n.includes("-tuned-"))).toEqual([]);
+    release();
+    await new Promise((res) => setTimeout(res, 200));
+    expect(names2()).toContain("edgetune-bench-tuned-conn-rate");
+    expect(gate).toBeDefined();
   });
 });
