@@ -112,7 +112,7 @@ export function renderMarkdown(results: readonly BenchResult[], opts: { title?: 
 // ---------------------------------------------------------------- SVG ----
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-const COLORS = { baseline: "#9aa5b1", tuned: "#2f6fdf" } as const;
+const COLORS = { baseline: "#9aa5b1", tuned: "#2f6fdf", worse: "#d9822b" } as const;
 
 /**
  * Two panels: primary rate per scenario as tuned vs baseline (baseline = 100 %,
@@ -123,53 +123,64 @@ export function renderSvgChart(results: readonly BenchResult[], opts: { baseline
   const baseline = opts.baseline ?? "baseline";
   const tuned = opts.tuned ?? "tuned";
   const cmp: Comparison[] = compareProfiles(results, baseline, tuned);
-  const W = 760;
-  const left = 170;
+  const W = 820;
+  const left = 215;
   // Room on the right for the value labels, so the longest bar's label stays inside.
   const plotW = W - left - 165;
   const parts: string[] = [];
   let y = 40;
   parts.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(opts.title ?? "edgetune: tuned vs baseline")}</text>`);
-  parts.push(legend(W - 230, 40, baseline, tuned));
+  parts.push(legend(W - 300, 40, baseline, tuned));
   y += 30;
 
-  // Panel 1: relative rate.
-  parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">Throughput, ${esc(tuned)} relative to ${esc(baseline)} (= 100 %)</text>`);
+  // Panel 1: tuned / baseline on a log scale around 100 %: 2x better and 2x worse are the
+  // same length, and one scenario at 70x does not flatten every other bar.
+  parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">Throughput, ${esc(tuned)} / ${esc(baseline)} (log scale, 100 % = no change)</text>`);
   y += 12;
   if (!cmp.length) {
     parts.push(`<text x="${left}" y="${y + 20}" font-size="12" fill="#555">no scenario has valid ${esc(baseline)} and ${esc(tuned)} runs</text>`);
     y += 40;
   } else {
-    const maxPct = Math.max(150, ...cmp.map((c) => Math.ceil((c.ratio * 100) / 50) * 50));
-    const x = (pct: number) => left + (pct / maxPct) * plotW;
+    const ratios = cmp.map((c) => Math.max(c.ratio, 1e-3));
+    const span = Math.max(2, ...ratios.map((r) => Math.pow(2, Math.ceil(Math.abs(Math.log2(r))))));
+    const x = (ratio: number) => left + ((Math.log2(Math.min(Math.max(ratio, 1 / span), span)) + Math.log2(span)) / (2 * Math.log2(span))) * plotW;
     const top = y;
-    for (const c of cmp) {
+    for (const [i, c] of cmp.entries()) {
       const label = `${c.scenario}${c.concurrency !== undefined ? ` ×${c.concurrency}` : ""}`;
       parts.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end" font-size="12">${esc(label)}</text>`);
-      parts.push(`<rect x="${left}" y="${y + 3}" width="${(x(100) - left).toFixed(1)}" height="10" fill="${COLORS.baseline}"><title>${esc(`${baseline}: ${num(c.baseline)} ${UNIT[c.metric]}`)}</title></rect>`);
-      const tw = Math.max(0, x(c.ratio * 100) - left);
-      parts.push(`<rect x="${left}" y="${y + 15}" width="${tw.toFixed(1)}" height="10" fill="${COLORS.tuned}"><title>${esc(`${tuned}: ${num(c.tuned)} ${UNIT[c.metric]}`)}</title></rect>`);
-      parts.push(`<text x="${(left + tw + 4).toFixed(1)}" y="${y + 24}" font-size="11">${(c.ratio * 100).toFixed(0)} % (${esc(num(c.tuned))} ${UNIT[c.metric]})</text>`);
-      y += 32;
+      const x0 = x(1);
+      const x1 = x(ratios[i]);
+      const better = ratios[i] >= 1;
+      parts.push(`<rect x="${Math.min(x0, x1).toFixed(1)}" y="${y + 6}" width="${Math.max(1, Math.abs(x1 - x0)).toFixed(1)}" height="14" fill="${better ? COLORS.tuned : COLORS.worse}"><title>${esc(`${baseline}: ${num(c.baseline)} ${UNIT[c.metric]}; ${tuned}: ${num(c.tuned)} ${UNIT[c.metric]}; spread ${(c.spread * 100).toFixed(0)} %`)}</title></rect>`);
+      const tx = better ? Math.max(x0, x1) + 4 : Math.min(x0, x1) - 4;
+      parts.push(`<text x="${tx.toFixed(1)}" y="${y + 17}" font-size="11" text-anchor="${better ? "start" : "end"}">${(c.ratio * 100).toFixed(0)} % (${esc(num(c.tuned))} ${UNIT[c.metric]})</text>`);
+      y += 28;
     }
-    // At most ~8 gridlines whatever the largest ratio.
-    const step = [50, 100, 200, 250, 500, 1000, 2000, 5000].find((st) => maxPct / st <= 8) ?? Math.ceil(maxPct / 8 / 1000) * 1000;
-    for (let p = 0; p <= maxPct; p += step) {
-      parts.push(`<line x1="${x(p).toFixed(1)}" y1="${top}" x2="${x(p).toFixed(1)}" y2="${y}" stroke="${p === 100 ? "#333" : "#ddd"}" stroke-dasharray="${p === 100 ? "" : "2,3"}"/>`);
-      parts.push(`<text x="${x(p).toFixed(1)}" y="${y + 14}" text-anchor="middle" font-size="10" fill="#555">${p} %</text>`);
+    // At most ~9 labelled gridlines: every power of two while they fit, then every k-th.
+    const stepE = Math.max(1, Math.ceil((2 * Math.log2(span) + 1) / 9));
+    for (let e = -Math.log2(span); e <= Math.log2(span); e++) {
+      if (e % stepE !== 0) continue;
+      const r = Math.pow(2, e);
+      parts.push(`<line x1="${x(r).toFixed(1)}" y1="${top}" x2="${x(r).toFixed(1)}" y2="${y}" stroke="${e === 0 ? "#333" : "#ddd"}" stroke-dasharray="${e === 0 ? "" : "2,3"}"/>`);
+      parts.push(`<text x="${x(r).toFixed(1)}" y="${y + 14}" text-anchor="middle" font-size="10" fill="#555">${num(r * 100)} %</text>`);
     }
     y += 34;
   }
 
   // Panel 2: latency percentiles, log scale (p50 and p99.9 differ by orders of magnitude under a burst).
   const PCTS = [["p50Ms", "p50"], ["p90Ms", "p90"], ["p99Ms", "p99"], ["p999Ms", "p99.9"]] as const;
-  const lat = SCENARIO_NAMES.flatMap((s) =>
-    [baseline, tuned].flatMap((profile) => {
-      const rs = results.filter((r) => r.scenario === s && r.profile === profile && r.validity.valid && r.latency);
-      if (!rs.length) return [];
-      return [{ scenario: s, profile, values: PCTS.map(([k]) => median(rs.map((r) => r.latency![k]))) }];
-    }),
-  );
+  const lat = SCENARIO_NAMES.flatMap((s) => {
+    // One row per concurrency: a burst at 8000 and at 2000 are different experiments.
+    const levels = [...new Set(results.filter((r) => r.scenario === s).map((r) => r.concurrency))].sort((a, b) => (a ?? 0) - (b ?? 0));
+    return levels.flatMap((c) =>
+      [baseline, tuned].flatMap((profile) => {
+        const rs = results.filter((r) => r.scenario === s && r.concurrency === c && r.profile === profile && r.validity.valid && r.latency);
+        if (!rs.length) return [];
+        const name = levels.length > 1 && c !== undefined ? `${s} ×${c}` : s;
+        return [{ scenario: name, profile, values: PCTS.map(([k]) => median(rs.map((r) => r.latency![k]))) }];
+      }),
+    );
+  });
   parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">Latency percentiles, ms (log scale)</text>`);
   y += 12;
   if (!lat.length) {
@@ -215,5 +226,7 @@ function legend(x: number, y: number, baseline: string, tuned: string): string {
     `<text x="${x + 16}" y="${y}" font-size="12">${esc(baseline)}</text>`,
     `<rect x="${x + 100}" y="${y - 9}" width="12" height="10" fill="${COLORS.tuned}"/>`,
     `<text x="${x + 116}" y="${y}" font-size="12">${esc(tuned)}</text>`,
+    `<rect x="${x + 170}" y="${y - 9}" width="12" height="10" fill="${COLORS.worse}"/>`,
+    `<text x="${x + 186}" y="${y}" font-size="12">${esc(tuned)}, lower</text>`,
   ].join("\n");
 }
