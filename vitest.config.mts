@@ -7,6 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
+    globalSetup: ["./test/helpers/global-setup.ts"],
     projects: [
       { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts", "examples/**/test/**/*.test.ts"] } },
       { extends: true, test: { name: "kernel", include: ["test/kernel/**/*.test.ts"] } },
