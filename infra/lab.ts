@@ -96,8 +96,7 @@ export function labPreflight(): string[] {
  * on 5201 to iperf3 with splice.
  */
 export function labProxySpec(plan: StackPlan, a: LabAddresses, t: LabTopology): ProxySpec {
-  const fromStack = (plan as { proxy?: { spec?: ProxySpec } }).proxy?.spec;
-  if (fromStack) return fromStack;
+  if (plan.proxy) return plan.proxy.spec;
   return {
     listeners: [
       { name: "http_in", mode: "http", port: t.httpPort, address: a.proxy, backend: "web" },
