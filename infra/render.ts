@@ -5,7 +5,7 @@ import type { ResolvedProfile } from "../components/tuning/types";
 import type { SysctlScope } from "../components/tuning/catalog";
 import { renderCloudInit, UNIT_NAME } from "../components/nodes/cloud-init";
 import { REMOTE_DEFAULTS, renderRemoteCommands } from "../components/nodes/remote-script";
-import { renderTunerObjects, TUNER_DEFAULTS } from "../components/nodes/k8s-tuner";
+import { renderTunerObjects, TUNER_DEFAULTS, tunerOptions } from "../components/nodes/k8s-tuner";
 import { renderLocalLabSteps } from "../components/lab/local-lab";
 import { estimateCapacity } from "../components/proxy/capacity";
 import { dump } from "js-yaml";
@@ -67,20 +67,7 @@ function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan): Record<string, st
     case "kubernetes": {
       const t = g.kubernetes?.tuner;
       if (!t) return {};
-      const o = renderTunerObjects(g.profile, {
-        name: g.name,
-        image: t.image,
-        namespace: t.namespace ?? TUNER_DEFAULTS.namespace,
-        nodeSelector: t.nodeSelector,
-        tolerations: t.tolerations,
-        verifyIntervalSeconds: t.verifyIntervalSeconds ?? TUNER_DEFAULTS.verifyIntervalSeconds,
-        reapplyOnDrift: t.reapplyOnDrift ?? TUNER_DEFAULTS.reapplyOnDrift,
-        restoreOnDelete: t.restoreOnDelete ?? TUNER_DEFAULTS.restoreOnDelete,
-        maxUnavailable: t.maxUnavailable ?? TUNER_DEFAULTS.maxUnavailable,
-        hostNetwork: t.hostNetwork ?? TUNER_DEFAULTS.hostNetwork,
-        podSysctls: t.podSysctls,
-        podSecurityVersion: t.podSecurityVersion ?? TUNER_DEFAULTS.podSecurityVersion,
-      });
+      const o = renderTunerObjects(g.profile, tunerOptions(g.name, t));
       return { "kubernetes/tuner.yaml": yamlDocs([o.namespace, o.configMap, o.daemonSet]) };
     }
     case "local": {

@@ -10,7 +10,7 @@ import { checkBenchmarkConfig, type BenchmarkConfig } from "../components/bench/
 import { checkAwsTunedNodeGroupArgs, type AwsTunedNodeGroupArgs } from "../components/nodes/aws-tuned-node-group";
 import { checkRemoteHostTuningArgs, type RemoteHost } from "../components/nodes/remote-host-tuning";
 import type { KubernetesNodeTunerArgs } from "../components/nodes/kubernetes-node-tuner";
-import { checkTunerOptions, TUNER_DEFAULTS } from "../components/nodes/k8s-tuner";
+import { checkTunerOptions, tunerOptions } from "../components/nodes/k8s-tuner";
 
 export const PROJECT = "edgetune";
 
@@ -311,9 +311,8 @@ function checkNodeGroups(
         const { tunerImage, ...rest } = g.kubernetes ?? {};
         if (tunerImage !== undefined) {
           const tuner = { ...rest, image: tunerImage };
-          const defaults = { namespace: TUNER_DEFAULTS.namespace, verifyIntervalSeconds: TUNER_DEFAULTS.verifyIntervalSeconds, maxUnavailable: TUNER_DEFAULTS.maxUnavailable, hostNetwork: TUNER_DEFAULTS.hostNetwork };
           const imagePath = at("kubernetes", "image");
-          issues.push(...checkTunerOptions({ name: g.name, ...defaults, ...tuner }, ["nodeGroups", i, "kubernetes"]).map((x) => (x.path === imagePath ? { ...x, path: at("kubernetes", "tunerImage") } : x)));
+          issues.push(...checkTunerOptions(tunerOptions(g.name, tuner), ["nodeGroups", i, "kubernetes"]).map((x) => (x.path === imagePath ? { ...x, path: at("kubernetes", "tunerImage") } : x)));
           plan.kubernetes = { tuner };
         } else {
           // Without a tuner DaemonSet only the proxy's init container can tune these nodes, and it applies the proxy's profile.

@@ -35,6 +35,27 @@ export const TUNER_DEFAULTS = {
   podSecurityVersion: "v1.33",
 } as const;
 
+/** What a caller gives: the image, and any option to override a default. */
+export type TunerInput = Partial<Omit<TunerOptions, "name" | "image">> & { image: string };
+
+/** TunerOptions with TUNER_DEFAULTS applied, for the component, render and the stack loader alike. */
+export function tunerOptions(name: string, o: TunerInput): TunerOptions {
+  return {
+    name,
+    image: o.image,
+    namespace: o.namespace ?? TUNER_DEFAULTS.namespace,
+    nodeSelector: o.nodeSelector,
+    tolerations: o.tolerations,
+    verifyIntervalSeconds: o.verifyIntervalSeconds ?? TUNER_DEFAULTS.verifyIntervalSeconds,
+    reapplyOnDrift: o.reapplyOnDrift ?? TUNER_DEFAULTS.reapplyOnDrift,
+    restoreOnDelete: o.restoreOnDelete ?? TUNER_DEFAULTS.restoreOnDelete,
+    maxUnavailable: o.maxUnavailable ?? TUNER_DEFAULTS.maxUnavailable,
+    hostNetwork: o.hostNetwork ?? TUNER_DEFAULTS.hostNetwork,
+    podSysctls: o.podSysctls,
+    podSecurityVersion: o.podSecurityVersion ?? TUNER_DEFAULTS.podSecurityVersion,
+  };
+}
+
 export const CHECKSUM_ANNOTATION = "edgetune.io/artifacts-checksum";
 export const STATUS_FILE = "/run/edgetune/status";
 

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ValidationError } from "../tuning/profile";
 import type { ResolvedProfile } from "../tuning/types";
-import { checkTunerOptions, renderTunerObjects, TUNER_DEFAULTS, type TunerOptions } from "./k8s-tuner";
+import { checkTunerOptions, renderTunerObjects, tunerOptions } from "./k8s-tuner";
 
 export interface KubernetesNodeTunerArgs {
   /** The resolved profile to apply (see `resolveProfile`). */
@@ -40,20 +40,7 @@ export class KubernetesNodeTuner extends pulumi.ComponentResource {
 
   constructor(name: string, args: KubernetesNodeTunerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("edgetune:nodes:KubernetesNodeTuner", name, {}, opts);
-    const o: TunerOptions = {
-      name,
-      image: args.image,
-      namespace: args.namespace ?? TUNER_DEFAULTS.namespace,
-      nodeSelector: args.nodeSelector,
-      tolerations: args.tolerations,
-      verifyIntervalSeconds: args.verifyIntervalSeconds ?? TUNER_DEFAULTS.verifyIntervalSeconds,
-      reapplyOnDrift: args.reapplyOnDrift ?? TUNER_DEFAULTS.reapplyOnDrift,
-      restoreOnDelete: args.restoreOnDelete ?? TUNER_DEFAULTS.restoreOnDelete,
-      maxUnavailable: args.maxUnavailable ?? TUNER_DEFAULTS.maxUnavailable,
-      hostNetwork: args.hostNetwork ?? TUNER_DEFAULTS.hostNetwork,
-      podSysctls: args.podSysctls,
-      podSecurityVersion: args.podSecurityVersion ?? TUNER_DEFAULTS.podSecurityVersion,
-    };
+    const o = tunerOptions(name, args);
     const issues = checkTunerOptions(o, []);
     if (issues.length) throw new ValidationError(issues, `KubernetesNodeTuner "${name}": invalid args`);
     const objs = renderTunerObjects(args.profile, o);
