@@ -3,25 +3,14 @@ import { existsSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { SCENARIO_NAMES, SYSCTL_CATALOG } from "../../components";
+import { SCENARIO_NAMES } from "../../components";
 import type { LabReport } from "../../infra/lab";
+import { hostSysctls, labNamespaces, processesUnder } from "../helpers/lab";
 import { describeSystem, run } from "../helpers/system";
 
 const ROOT = join(__dirname, "..", "..");
 const CLI = join(ROOT, "bin", "edgetune.js");
 
-/** Every host sysctl the lab could touch, read from the host's own namespace. */
-function hostSysctls(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of Object.keys(SYSCTL_CATALOG)) {
-    const r = run("cat", [`/proc/sys/${key.replace(/\./g, "/")}`]);
-    if (r.code === 0) out[key] = r.stdout.trim();
-  }
-  return out;
-}
-
-const labNamespaces = () => run("ip", ["netns", "list"]).stdout.split("\n").filter((l) => l.startsWith("edgetune-"));
-const processesUnder = (dir: string) => run("pgrep", ["-f", dir]).stdout.trim();
 
 describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk", "curl", "nstat", "setpriv"], () => {
   it("runs every scenario for baseline and tuned, reports valid figures, and leaves the machine as it was", () => {

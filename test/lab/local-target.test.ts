@@ -2,21 +2,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { labAddresses, localLabEnvironment, parseApplySummary, renderLocalLabSteps, SYSCTL_CATALOG } from "../../components";
+import { labAddresses, localLabEnvironment, parseApplySummary, renderLocalLabSteps } from "../../components";
 import { loadStack } from "../../infra/stack-config";
+import { hostSysctls, labNamespaces, processesUnder } from "../helpers/lab";
 import { describeSystem, run } from "../helpers/system";
 
 const ROOT = join(__dirname, "..", "..");
 
-function hostSysctls(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of Object.keys(SYSCTL_CATALOG)) {
-    const r = run("cat", [`/proc/sys/${key.replace(/\./g, "/")}`]);
-    if (r.code === 0) out[key] = r.stdout.trim();
-  }
-  return out;
-}
-const labNamespaces = () => run("ip", ["netns", "list"]).stdout.split("\n").filter((l) => l.startsWith("edgetune-"));
 
 describeSystem("the local target's commands (what pulumi up / destroy -s local run)", ["ip", "haproxy", "nginx", "iperf3", "curl"], () => {
   it("create builds, tunes and starts the lab; delete leaves the machine exactly as before", () => {
@@ -42,7 +34,7 @@ describeSystem("the local target's commands (what pulumi up / destroy -s local r
       expect(del.code, del.stderr).toBe(0);
     }
     expect(labNamespaces()).toEqual([]);
-    expect(run("pgrep", ["-f", labDir]).stdout.trim()).toBe("");
+    expect(processesUnder(labDir)).toBe("");
     expect(hostSysctls()).toEqual(before);
     // A second destroy (e.g. after a failed one) is harmless.
     expect(run("/bin/sh", ["-c", steps.delete], { env }).code).toBe(0);
