@@ -236,10 +236,14 @@ sysctl_item() { # key value compare scope
       else
         report drift sysctl "$_key" "live=\"$_live\" profile=\"$_want\" ($_cmp)"
       fi
-      sysctl_overrides "$_key" "$_target" | while read -r _of _ov; do
-        printf '%-16s %-9s %s %s\n' overridden sysctl "$_key" "by $_of (sets \"$_ov\"; sysctl --system reads it after $EDGETUNE_SYSCTL_NAME)"
-      done
-      if [ -n "$(sysctl_overrides "$_key" "$_target")" ]; then n_drift=$((n_drift + 1)); fi
+      # Scanned once: the lines are printed in a pipe (a subshell), the count kept here.
+      _ovr=$(sysctl_overrides "$_key" "$_target")
+      if [ -n "$_ovr" ]; then
+        printf '%s\n' "$_ovr" | while read -r _of _ov; do
+          printf '%-16s %-9s %s %s\n' overridden sysctl "$_key" "by $_of (sets \"$_ov\"; sysctl --system reads it after $EDGETUNE_SYSCTL_NAME)"
+        done
+        n_drift=$((n_drift + 1))
+      fi
       ;;
     apply)
       sysctl_lines="$sysctl_lines$_key = $_target$nl"

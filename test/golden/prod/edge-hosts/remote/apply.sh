@@ -1,9 +1,9 @@
 #!/bin/sh
 # edgetune: apply profile 'edge' on this host.
 set -u
-staged='/var/tmp/edgetune/2de80e70d5efacad/tune.sh'
+staged='/var/tmp/edgetune/d7e698d73be58aa7/tune.sh'
 installed='/usr/local/lib/edgetune/tune.sh'
-if ! printf '%s  %s\n' '2de80e70d5efacada6a0bc42a0b8b0c5da8734c87cf87bfd4a20d1b2490fbc54' "$staged" | sha256sum -c --status; then
+if ! printf '%s  %s\n' 'd7e698d73be58aa74dc3ec8fc4af46867623ac76cf2fed1c6868df643ea7451b' "$staged" | sha256sum -c --status; then
   echo "edgetune: $staged is missing or differs from the rendered tune.sh; not running it" >&2
   exit 1
 fi
