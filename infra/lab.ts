@@ -9,7 +9,7 @@
  * Pulumi `local` target runs. This module only sequences them and measures.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus as osCpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseIperf3, parseNstat, parseWrk, nstatValidity } from "../components/bench/parsers";
@@ -299,7 +299,12 @@ function namespaceCpuTicks(ns: string): number {
   const pids = sh("ip", ["netns", "pids", ns]).stdout.split("\n").filter(Boolean);
   let ticks = 0;
   for (const pid of pids) {
-    const stat = sh("cat", [`/proc/${pid}/stat`]).stdout;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // exited between the listing and the read
+    }
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // fields[11], [12] = utime, stime (stat fields 14 and 15)
     ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
