@@ -15,6 +15,7 @@ export * from "./bench/result";
 export * from "./bench/parsers";
 export * from "./bench/thresholds";
 export * from "./bench/report";
+export * from "./bench/job-log";
 export * from "./bench/k8s-jobs";
 export * from "./bench/benchmark-suite";
 export * from "./bench/config";

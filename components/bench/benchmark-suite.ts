@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { buildBenchManifests, collectCommand, parseJobLog, type BenchImages } from "./k8s-jobs";
+import { readResultLine } from "./job-log";
+import { buildBenchManifests, collectCommand, type BenchImages } from "./k8s-jobs";
 import type { BenchResult, ScenarioName } from "./result";
 import { evaluateThresholds, type Thresholds, type Violation } from "./thresholds";
 
@@ -107,7 +108,7 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
               logging: "stderr",
             }, { parent: this, dependsOn: [counterJob!, collect] }).stdout
           : pulumi.output(undefined);
-        collected.push(pulumi.all([collect.stdout, counterLog]).apply(([log, c]) => parseJobLog(log, { scenario: j.scenario, profile, target: args.proxyHost, counters: c })));
+        collected.push(pulumi.all([collect.stdout, counterLog]).apply(([log, c]) => readResultLine(log, { scenario: j.scenario, profile, counters: c })));
         previous = [collect];
         finished.push(collect);
       }

@@ -1,22 +1,26 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BenchParseError, nstatValidity, parseFortio, parseIperf3, parseNstat, parseWrk } from "./parsers";
-import type { BenchResult, ScenarioName } from "./result";
-import { SCENARIOS, scenarioInvocations, type Invocation } from "./scenarios";
+import { BENCH_SCRIPT_DIR, jobScript, NORMALIZER_FILE } from "./job-log";
+import type { ScenarioName } from "./result";
+import { SCENARIOS, scenarioInvocations } from "./scenarios";
 
 /**
  * Pure builder of the benchmark's Kubernetes objects (plain specs, no Pulumi):
  * one Job per scenario and profile, the backend (HTTP echo + iperf3 server),
- * and the Lua scripts as a ConfigMap. BenchmarkSuite wires them; `edgetune
- * render` prints them.
+ * and a ConfigMap with the Lua scripts and the bundled normalizer. Every Job's
+ * log ends with its normalized results as one JSON line (see job-log.ts).
+ * BenchmarkSuite wires them; `edgetune render` prints them.
  */
 
 type Obj = Record<string, unknown>;
 
 export interface BenchImages {
-  /** wrk, iperf3, nstat (iproute2) and a POSIX sh, e.g. debian:bookworm-slim + `apt-get install wrk iperf3 iproute2`. */
+  /**
+   * Runs every Job: wrk, iperf3, fortio, nstat (iproute2), node >= 18 and a POSIX sh.
+   * proxy-image/Dockerfile's `loadgen` target builds it.
+   */
   loadgen: string;
-  /** fortio, for http-latency (constant qps) and the HTTP echo backend. Default fortio/fortio:1.69.5. */
+  /** The backend's HTTP echo server (`fortio server`). Default fortio/fortio:1.69.5. */
   fortio?: string;
 }
 
@@ -49,9 +53,8 @@ export interface BenchJobsOptions {
 }
 
 export const DEFAULT_FORTIO_IMAGE = "fortio/fortio:1.69.5";
-export const LUA_DIR = "/etc/edgetune-bench";
+export const LUA_DIR = BENCH_SCRIPT_DIR;
 const NAME = "edgetune-bench";
-const MARK = "### edgetune";
 // Pulumi would otherwise hold a Job's creation until it completes; the counter Job must
 // be running *during* the load Job, and the collect command does the waiting for both.
 const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
@@ -77,17 +80,6 @@ function labels(component: string, profile?: string): Record<string, string> {
 
 const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-/** The Job's shell script: markers around each invocation so the collector can split the log. */
-export function jobScript(invocations: Invocation[]): string {
-  const lines = ["set -u", `echo "${MARK}-nproc $(nproc)"`, "rc=0"];
-  for (const inv of invocations) {
-    const meta = JSON.stringify({ scenario: inv.scenario, tool: inv.tool, run: inv.run, concurrency: inv.concurrency, durationSeconds: inv.durationSeconds });
-    lines.push(`echo ${shq(`${MARK}-run ${meta}`)}`, `${inv.argv.map(shq).join(" ")} || rc=$?`, `echo "${MARK}-times"`, "times");
-  }
-  lines.push(`echo "${MARK}-end $rc"`, "exit $rc");
-  return lines.join("\n");
-}
-
 export interface BenchManifests {
   configMap: Obj;
   backend: Obj;
@@ -108,12 +100,12 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
   const ns = o.namespace;
   const awayFromProxy = { labelSelector: { matchLabels: o.proxyPodLabels }, topologyKey: "kubernetes.io/hostname" };
 
-  const luaFiles = ["wrk-report.lua", "wrk-paced.lua"];
+  const files = ["wrk-report.lua", "wrk-paced.lua", NORMALIZER_FILE];
   const configMap = {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: `${NAME}-scripts`, namespace: ns, labels: labels("scripts") },
-    data: Object.fromEntries(luaFiles.map((f) => [f, readFileSync(join(__dirname, f), "utf8")])),
+    data: Object.fromEntries(files.map((f) => [f, readFileSync(join(__dirname, f), "utf8")])),
   };
 
   const backendLabels = labels("backend");
@@ -161,16 +153,20 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
     const deadlineSeconds = runSeconds + slack;
     const name = `${NAME}-${o.profile}-${scenarioName}`;
     const jobLabels = labels("loadgen", o.profile);
-    const image = scenario.tool.cluster === "fortio" ? fortio : o.images.loadgen;
-    // fortio's image has no shell: run it directly, its JSON is the whole log.
-    const container: Obj =
-      scenario.tool.cluster === "fortio"
-        ? { name: "loadgen", image, command: [invocations[0].argv[0]], args: invocations[0].argv.slice(1) }
-        : { name: "loadgen", image, command: ["/bin/sh", "-c", jobScript(invocations)], volumeMounts: [{ name: "scripts", mountPath: LUA_DIR, readOnly: true }] };
     const cpu = o.loadgenCpu ?? "1";
     const memory = o.loadgenMemory ?? "256Mi";
-    container.resources = { requests: { cpu, memory }, limits: { cpu, memory } };
-    container.securityContext = { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } };
+    const container: Obj = {
+      name: "loadgen",
+      image: o.images.loadgen,
+      command: ["/bin/sh", "-c", jobScript(invocations, { scenario: scenarioName, profile: o.profile, target: o.proxyHost })],
+      volumeMounts: [
+        { name: "scripts", mountPath: LUA_DIR, readOnly: true },
+        // The script keeps the run's output here for the normalizer; the root filesystem stays read-only.
+        { name: "work", mountPath: "/tmp" },
+      ],
+      resources: { requests: { cpu, memory }, limits: { cpu, memory } },
+      securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } },
+    };
     jobs.push({
       scenario: scenarioName,
       name,
@@ -190,7 +186,10 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
               restartPolicy: "Never",
               affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [awayFromProxy] } },
               containers: [container],
-              volumes: [{ name: "scripts", configMap: { name: `${NAME}-scripts` } }],
+              volumes: [
+                { name: "scripts", configMap: { name: `${NAME}-scripts` } },
+                { name: "work", emptyDir: { sizeLimit: "64Mi" } },
+              ],
             },
           },
         },
@@ -236,40 +235,23 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
   return { configMap, backend, backendService, jobs, counterJobs };
 }
 
-/** The shell command that waits for a Job and prints its log (run by command.local.Command). */
-export function collectCommand(namespace: string, jobName: string, timeoutSeconds: number): string {
+/**
+ * The shell command that waits for a Job and prints its log (run by command.local.Command).
+ * Exit status: 0 complete, 1 failed, 124 still running after `timeoutSeconds`.
+ */
+export function collectCommand(namespace: string, jobName: string, timeoutSeconds: number, pollSeconds = 5): string {
   const ns = shq(namespace);
   const job = shq(`job/${jobName}`);
-  // `wait` exits non-zero on timeout; print the log either way so a failed run is diagnosable.
-  return `kubectl wait -n ${ns} --for=condition=complete --timeout=${timeoutSeconds}s ${job}; rc=$?; kubectl logs -n ${ns} ${job}; exit $rc`;
-}
-
-/**
- * Splits a Job log at the markers jobScript printed and parses each run with the
- * tool's parser. Client CPU comes from `times` deltas over the run's wall time.
- */
-export function parseJobLog(log: string, ctx: { scenario: ScenarioName; profile: string; target?: string; counters?: string }): BenchResult[] {
-  const scenario = SCENARIOS[ctx.scenario];
-  const proxy = ctx.counters ? nstatValidity(parseNstat(ctx.counters)) : {};
-  if (scenario.tool.cluster === "fortio") return [parseFortio(log, { scenario: ctx.scenario, profile: ctx.profile, run: 0, target: ctx.target, validity: proxy })];
-  const nproc = Number(/^### edgetune-nproc (\d+)$/m.exec(log)?.[1] ?? NaN);
-  const sections = log.split(`${MARK}-run `).slice(1);
-  if (!sections.length) throw new BenchParseError("job log", `no "${MARK}-run" marker: the Job did not run the benchmark script`);
-  let prevChildCpu = 0;
-  return sections.map((section) => {
-    const nl = section.indexOf("\n");
-    const meta = JSON.parse(section.slice(0, nl)) as { run: number; concurrency: number; durationSeconds: number; tool: string };
-    const [out, after = ""] = section.slice(nl + 1).split(`${MARK}-times\n`);
-    // `times` prints the shell's user/sys, then its children's, cumulative: "0m1.50s 0m2.25s".
-    const child = after.split("\n")[1]?.match(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/);
-    const validity = { ...proxy } as Record<string, number>;
-    if (child && Number.isFinite(nproc)) {
-      const cpu = Number(child[1]) * 60 + Number(child[2]) + Number(child[3]) * 60 + Number(child[4]);
-      const cores = meta.tool === "iperf3" ? 1 : Math.min(nproc, scenario.threads, meta.concurrency);
-      validity.clientCpuPercent = ((cpu - prevChildCpu) / (meta.durationSeconds * cores)) * 100;
-      prevChildCpu = cpu;
-    }
-    const pctx = { scenario: ctx.scenario, profile: ctx.profile, run: meta.run, target: ctx.target, concurrency: meta.concurrency, connectionClose: scenario.connectionClose, validity };
-    return meta.tool === "iperf3" ? parseIperf3(out, pctx) : parseWrk(out, pctx);
-  });
+  const polls = Math.max(1, Math.ceil(timeoutSeconds / pollSeconds));
+  // `kubectl wait --for=condition=complete` would sit out the whole timeout on a failed
+  // Job; polling both conditions returns as soon as either holds. The log is printed
+  // either way: a failed Job's last line says why.
+  const conditions = `'jsonpath={.status.conditions[?(@.status=="True")].type}'`;
+  return [
+    "rc=124; i=0",
+    `while [ "$i" -lt ${polls} ]; do c=$(kubectl get -n ${ns} ${job} -o ${conditions} 2>&1); case " $c " in *" Complete "*) rc=0; break ;; *" Failed "*) rc=1; break ;; esac; i=$((i + 1)); sleep ${pollSeconds}; done`,
+    // kubectl's own error (no such Job, no access to the cluster) is the likeliest reason for a timeout.
+    `[ "$rc" = 124 ] && echo "edgetune: ${jobName} did not finish within ${timeoutSeconds}s; kubectl's last answer: $c" >&2`,
+    `kubectl logs -n ${ns} ${job}; exit "$rc"`,
+  ].join("\n");
 }

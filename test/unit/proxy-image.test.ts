@@ -75,6 +75,17 @@ describe("proxy-image/Dockerfile shape", () => {
     expect(JSON.parse(tuner.instructions.find((i) => i.op === "ENTRYPOINT")!.args)).toEqual(["/bin/sh", "/etc/edgetune/tune.sh"]);
   });
 
+  it("builds the loadgen image with every program the benchmark Jobs run", () => {
+    const loadgen = stage("loadgen")!;
+    expect(loadgen.from).toMatch(/^node:\d+\.\d+\.\d+-bookworm-slim$/);
+    const install = loadgen.instructions.filter((i) => i.op === "RUN").map((i) => i.args).join(" ");
+    // wrk + iperf3 for the load, iproute2 for nstat (counter Jobs); node is the base image's.
+    for (const pkg of ["wrk", "iperf3", "iproute2"]) expect(install.split(/\s+/)).toContain(pkg);
+    expect(stage("fortio")!.from).toMatch(/^fortio\/fortio:\d+\.\d+\.\d+$/);
+    expect(loadgen.instructions).toContainEqual({ op: "COPY", args: "--from=fortio /usr/bin/fortio /usr/local/bin/fortio" });
+    expect(lastUser(loadgen)).toBe("65534:65534");
+  });
+
   it("the lint itself rejects what it must", () => {
     expect(imagePinProblem("haproxy:latest")).toMatch(/latest/);
     expect(imagePinProblem("haproxy")).toMatch(/no tag/);

@@ -3,6 +3,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
+import { normalizeJobLog, resultLine } from "../../../components/bench/job-log";
+import { collectCommand } from "../../../components/bench/k8s-jobs";
+import { SCENARIO_NAMES } from "../../../components/bench/result";
 
 const fixture = (name: string) => readFileSync(join(__dirname, "../../fixtures/bench", name), "utf8");
 const created: { type: string; name: string; inputs: any }[] = [];
@@ -17,11 +20,12 @@ pulumi.runtime.setMocks(
       created.push({ type: a.type, name: a.name, inputs: a.inputs });
       const state = { ...a.inputs } as Record<string, unknown>;
       if (a.type === "command:local:Command") {
-        // Stand in for kubectl logs: a recorded run in the Job log format.
+        // Stand in for kubectl logs: a recorded run in the Job log format, ending with the normalizer's line.
         const burst = a.name.includes("counters");
-        state.stdout = burst
-          ? fixture("nstat-burst.json")
-          : `### edgetune-nproc 2\n### edgetune-run {"scenario":"conn-burst","tool":"wrk","run":0,"concurrency":2000,"durationSeconds":3}\n${fixture(a.name.includes("baseline") ? "wrk-burst.txt" : "wrk-connclose.txt")}### edgetune-times\n0m0.00s 0m0.00s\n0m1.00s 0m2.00s\n### edgetune-end 0\n`;
+        const profile = a.name.includes("baseline") ? "baseline" : "tuned";
+        const log = `### edgetune-nproc 2\n### edgetune-run {"scenario":"conn-burst","tool":"wrk","run":0,"concurrency":2000,"durationSeconds":3}\n${fixture(profile === "baseline" ? "wrk-burst.txt" : "wrk-connclose.txt")}### edgetune-times\n0m0.00s 0m0.00s\n0m1.00s 0m2.00s\n### edgetune-end 0\n`;
+        const ctx = { scenario: SCENARIO_NAMES.find((n) => a.name.endsWith(`-${n}-collect`)) ?? "conn-burst", profile };
+        state.stdout = burst ? fixture("nstat-burst.json") : `${log}${resultLine(ctx, { results: normalizeJobLog(log, ctx) })}\n`;
       }
       if (a.type === "kubernetes:batch/v1:Job") state.metadata = { ...(a.inputs.metadata ?? {}), uid: `uid-${a.name}` };
       return { id: `${a.name}-id`, state };
@@ -76,7 +80,7 @@ describe("BenchmarkSuite", () => {
     expect(load.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual({ "app.kubernetes.io/name": "edgetune-proxy" });
     const cmd = created.find((c) => c.name === "edgetune-bench-tuned-conn-burst-collect")!;
     expect(cmd.type).toBe("command:local:Command");
-    expect(cmd.inputs.create).toBe("kubectl wait -n bench --for=condition=complete --timeout=200s job/edgetune-bench-tuned-conn-burst; rc=$?; kubectl logs -n bench job/edgetune-bench-tuned-conn-burst; exit $rc");
+    expect(cmd.inputs.create).toBe(collectCommand("bench", "edgetune-bench-tuned-conn-burst", 200));
     expect(cmd.inputs.environment).toEqual({ KUBECONFIG: "/home/ci/.kube/config" });
     expect(created.filter((c) => c.type === "kubernetes:apps/v1:Deployment").map((c) => c.inputs.spec.template.spec.containers.map((x: any) => x.image))).toEqual([["fortio/fortio:1.69.5", "registry.example/edgetune-loadgen:2025.1"]]);
   });

@@ -1,16 +1,17 @@
  
-import { readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { describe, expect, it } from "vitest";
-import { buildBenchManifests, checkPinnedImage, collectCommand, jobScript, parseJobLog, type BenchJobsOptions } from "../../../components/bench/k8s-jobs";
+import { buildBenchManifests, checkPinnedImage, collectCommand, type BenchJobsOptions } from "../../../components/bench/k8s-jobs";
 import { SCENARIO_NAMES } from "../../../components/bench/result";
 import { SCENARIOS, scenarioInvocations } from "../../../components/bench/scenarios";
+import { describeSystem, run } from "../../helpers/system";
 
-const fixture = (name: string) => readFileSync(join(__dirname, "../../fixtures/bench", name), "utf8");
 
 const opts: BenchJobsOptions = {
   namespace: "edgetune-bench",
@@ -70,7 +71,14 @@ describe("buildBenchManifests", () => {
     }
     // port-churn: 5 runs × 10 s + slack.
     expect(m.jobs.find((j) => j.scenario === "port-churn")!.deadlineSeconds).toBe(170);
-    expect((m.jobs.find((j) => j.scenario === "http-latency")!.job.spec as any).template.spec.containers[0].image).toBe("fortio/fortio:1.69.5");
+    // fortio runs in the loadgen image too: every Job's log ends with the normalizer's line.
+    for (const { job, scenario } of m.jobs) {
+      const c = (job.spec as any).template.spec.containers[0];
+      expect(c.image).toBe(opts.images.loadgen);
+      expect(c.command[2].split("\n").pop()).toBe(`exec node /etc/edgetune-bench/normalize.cjs --scenario ${scenario} --profile tuned --target edgetune-proxy.edgetune.svc < /tmp/edgetune-bench.log`);
+      expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    }
+    expect((m.backend.spec as any).template.spec.containers[0].image).toBe("fortio/fortio:1.69.5");
   });
 
   it("reads conn-burst's listen counters on a proxy node with a hostNetwork Job", () => {
@@ -81,9 +89,11 @@ describe("buildBenchManifests", () => {
     expect(pod.containers[0].command[2]).toMatch(/^nstat -n && sleep 35 && nstat -j -z TcpExtListenOverflows TcpExtListenDrops/);
   });
 
-  it("ships the Lua scripts the argv points at", () => {
+  it("ships the Lua scripts the argv points at and the normalizer the script ends with", () => {
     const data = m.configMap.data as Record<string, string>;
-    expect(Object.keys(data).sort()).toEqual(["wrk-paced.lua", "wrk-report.lua"]);
+    expect(Object.keys(data).sort()).toEqual(["normalize.cjs", "wrk-paced.lua", "wrk-report.lua"]);
+    // A ConfigMap holds at most 1 MiB.
+    expect(Buffer.byteLength(JSON.stringify(data))).toBeLessThan(1024 * 1024);
     expect(data["wrk-report.lua"]).toContain("done = function(summary, latency, requests)");
   });
 
@@ -98,29 +108,46 @@ describe("buildBenchManifests", () => {
 });
 
 describe("job log collection", () => {
-  it("quotes argv in the Job script and waits for the Job before reading its log", () => {
-    const script = jobScript(scenarioInvocations(SCENARIOS["conn-rate"], { environment: "cluster", host: "proxy", port: 80, luaDir: "/etc/edgetune-bench" }));
-    expect(script).toContain("wrk -t2 -c64 -d10s --timeout 2s -H 'Connection: close' -s /etc/edgetune-bench/wrk-report.lua http://proxy:80/ || rc=$?");
-    expect(collectCommand("bench", "edgetune-bench-tuned-conn-rate", 180)).toBe(
-      "kubectl wait -n bench --for=condition=complete --timeout=180s job/edgetune-bench-tuned-conn-rate; rc=$?; kubectl logs -n bench job/edgetune-bench-tuned-conn-rate; exit $rc",
-    );
+  it("quotes argv in the Job script", () => {
+    const script = (buildBenchManifests({ ...opts, scenarios: ["conn-rate"] }).jobs[0].job.spec as any).template.spec.containers[0].command[2];
+    expect(script).toContain("wrk -t2 -c64 -d10s --timeout 2s -H 'Connection: close' -s /etc/edgetune-bench/wrk-report.lua http://edgetune-proxy.edgetune.svc:80/ || rc=$?");
+  });
+});
+
+// The collect command with a stand-in kubectl whose Job status the test sets.
+describeSystem("collectCommand (waits for the Job, prints its log)", ["dash", "shellcheck"], () => {
+  const collect = (status: string, timeoutSeconds = 60) => {
+    const dir = mkdtempSync(join(tmpdir(), "edgetune-collect-"));
+    writeFileSync(join(dir, "kubectl"), `#!/bin/sh
+echo "$*" >> ${dir}/calls
+case "$1" in get) printf '%s' ${JSON.stringify(status)} ;; logs) echo "the log of $4" ;; esac
+`);
+    chmodSync(join(dir, "kubectl"), 0o755);
+    const r = run("dash", ["-c", collectCommand("bench", "edgetune-bench-tuned-conn-rate", timeoutSeconds, 1)], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    return { ...r, calls: readFileSync(join(dir, "calls"), "utf8").trim().split("\n") };
+  };
+
+  it("is shellcheck-clean POSIX sh", () => {
+    const r = run("shellcheck", ["-s", "sh", "-"], { input: `#!/bin/sh\n${collectCommand("bench", "edgetune-bench-tuned-conn-rate", 180)}\n` });
+    expect(r.code, r.stdout).toBe(0);
   });
 
-  it("splits a Job log into per-run results with client CPU from `times` and proxy counters", () => {
-    const run = (i: number, out: string, times: string) =>
-      `### edgetune-run {"scenario":"conn-burst","tool":"wrk","run":${i},"concurrency":2000,"durationSeconds":3}\n${out}### edgetune-times\n0m0.01s 0m0.00s\n${times}\n`;
-    const log = `### edgetune-nproc 4\n${run(0, fixture("wrk-burst.txt"), "0m1.20s 0m3.00s")}${run(1, fixture("wrk-connclose.txt"), "0m3.00s 0m6.90s")}### edgetune-end 0\n`;
-    const rs = parseJobLog(log, { scenario: "conn-burst", profile: "baseline", counters: fixture("nstat-burst.json") });
-    expect(rs.map((r) => r.run)).toEqual([0, 1]);
-    // run 0: 4.2 CPU-s over 3 s on 2 wrk threads = 70 %; run 1: (9.9 - 4.2) / 6 = 95 % → saturated.
-    expect(rs[0].validity.clientCpuPercent).toBeCloseTo(70, 6);
-    expect(rs[0].validity.valid).toBe(true);
-    expect(rs[1].validity.valid).toBe(false);
-    expect(rs[0].validity.listenOverflows).toBe(15333);
-    expect(rs[0].connsPerSecond).toBeGreaterThan(0);
+  it("prints the log once the Job completes", () => {
+    const r = collect("SuccessCriteriaMet Complete");
+    expect([r.code, r.stdout]).toEqual([0, "the log of job/edgetune-bench-tuned-conn-rate\n"]);
+    expect(r.calls[0]).toBe(`get -n bench job/edgetune-bench-tuned-conn-rate -o jsonpath={.status.conditions[?(@.status=="True")].type}`);
   });
 
-  it("fails clearly on a log without the benchmark markers", () => {
-    expect(() => parseJobLog("Error from server (NotFound)", { scenario: "conn-rate", profile: "tuned" })).toThrow(/no "### edgetune-run" marker/);
+  it("returns at once with status 1 and the log when the Job failed, not after the timeout", () => {
+    const r = collect("FailureTarget Failed", 600);
+    expect([r.code, r.stdout]).toEqual([1, "the log of job/edgetune-bench-tuned-conn-rate\n"]);
+    expect(r.calls).toHaveLength(2);
+  });
+
+  it("gives up after the timeout with status 124, still printing what the log has", () => {
+    const r = collect("Suspended", 2);
+    expect(r.code).toBe(124);
+    expect(r.stderr).toContain("edgetune: edgetune-bench-tuned-conn-rate did not finish within 2s; kubectl's last answer: Suspended");
+    expect(r.calls.filter((c) => c.startsWith("get"))).toHaveLength(2);
   });
 });
