@@ -18,7 +18,9 @@ commands:
                                       (tune.sh, sysctl.d, limits, modules-load, PLAN.md)
 
   lab [--stack local] [--quick] [--scenarios a,b] [--repeat N] [--duration S]
-      [--report-dir DIR] [--json]     tuned vs baseline on this machine, in network namespaces
+      [--variants a,b|none] [--report-dir DIR] [--json]
+                                      tuned vs baseline on this machine, in network namespaces,
+                                      plus the stack's lab.variants against tuned (default: all)
                                       (root; prints a table, writes results.json, report.md, chart.svg)
   lab --down                          remove a lab left behind (namespaces, processes, host sysctls)
 
@@ -41,6 +43,7 @@ export function main(argv: string[], out: NodeJS.WritableStream = process.stdout
         help: { type: "boolean", short: "h" },
         quick: { type: "boolean" },
         scenarios: { type: "string" },
+        variants: { type: "string" },
         repeat: { type: "string" },
         duration: { type: "string" },
         "report-dir": { type: "string" },
@@ -80,7 +83,12 @@ export function main(argv: string[], out: NodeJS.WritableStream = process.stdout
         return 0;
       }
       case "lab":
-        return lab(args.values, root, out, err);
+        // Async: a stack that does not validate rejects the promise, outside this try.
+        return lab(args.values, root, out, err).catch((e: unknown) => {
+          if (!(e instanceof ValidationError)) throw e;
+          err.write(`edgetune: ${e.message}\n`);
+          return 1;
+        });
       default:
         err.write(`edgetune: unknown command "${command}"\n\n${USAGE}`);
         return 2;
@@ -118,6 +126,16 @@ async function lab(v: Record<string, string | boolean | undefined>, root: string
     err.write(`edgetune lab: --scenarios ${unknown.join(",")}: unknown; allowed: ${SCENARIO_NAMES.join(", ")}\n`);
     return 2;
   }
+  let variants: string[] | undefined;
+  if (typeof v.variants === "string") {
+    variants = v.variants === "none" ? [] : v.variants.split(",").map((s) => s.trim());
+    const defined = loadStack((v.stack as string | undefined) ?? "local", root).lab?.variants.map((x) => x.name) ?? [];
+    const unknownVariants = variants.filter((n) => !defined.includes(n));
+    if (unknownVariants.length) {
+      err.write(`edgetune lab: --variants ${unknownVariants.join(",")}: not in the stack's lab.variants; allowed: ${[...defined, "none"].join(", ")}\n`);
+      return 2;
+    }
+  }
   const repeat = positiveInt("repeat", v.repeat as string | undefined, err);
   const duration = positiveInt("duration", v.duration as string | undefined, err);
   if (repeat === null || duration === null) return 2;
@@ -133,6 +151,7 @@ async function lab(v: Record<string, string | boolean | undefined>, root: string
       root,
       quick: v.quick === true,
       scenarios: scenarios as ScenarioName[] | undefined,
+      variants,
       repeat,
       durationSeconds: duration,
       reportDir: v["report-dir"] as string | undefined,

@@ -39,6 +39,8 @@ export interface LabOptions {
   /** Where results.json, report.md, chart.svg and the lab's files go. @default a new temp dir */
   reportDir?: string;
   topology?: LabTopology;
+  /** Which of the stack's `lab.variants` to run; default all, [] for none. */
+  variants?: string[];
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
 }
@@ -58,6 +60,26 @@ export interface PathComparison {
   proxyCpuSecondsPerGB?: { splice?: number; copy?: number };
 }
 
+/** A lab variant against the tuned profile: does the setting it changes hurt here? */
+export interface VariantComparison {
+  variant: string;
+  why?: string;
+  scenario: ScenarioName;
+  concurrency?: number;
+  metric: "rps" | "gbps" | "connsPerSecond";
+  tuned: number;
+  value: number;
+  /** variant / tuned, medians of valid runs */
+  ratio: number;
+  spread: number;
+  p99RatioOverTuned?: number;
+  /** ≥ 30 % either way (the lab notes' noise floor for rates), else within noise. */
+  verdict: "hurts" | "helps" | "within noise";
+}
+
+/** Rate differences below this factor are this machine's noise (lab notes: ±20–30 %). */
+export const NOISE_FACTOR = 1.3;
+
 export interface LabReport {
   stack: string;
   machine: { cpus: number; kernel: string; haproxy: string; nofile: number };
@@ -66,6 +88,7 @@ export interface LabReport {
   results: BenchResult[];
   comparisons: ReturnType<typeof compareProfiles>;
   paths: PathComparison[];
+  variants: VariantComparison[];
   files: { json: string; markdown: string; svg: string };
 }
 
@@ -113,10 +136,13 @@ export function labProxySpec(plan: StackPlan, a: LabAddresses, t: LabTopology): 
 }
 
 interface Variant {
-  label: "baseline" | "tuned";
+  label: string;
   profile: ResolvedProfile;
   tuneSh: string;
   haproxyCfg: string;
+  /** A stack variant's scenarios; baseline and tuned run every selected one. */
+  scenarios?: ScenarioName[];
+  why?: string;
 }
 
 const CLK_TCK = 100;
@@ -139,17 +165,22 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const nofile = Number(sh("sh", ["-c", "ulimit -Hn"]).stdout.trim()) || 1024;
   const cpuCount = osCpus().length;
   const spec = labProxySpec(plan, a, topology);
+  const stackVariants = plan.lab?.variants ?? [];
+  const unknownVariants = (opts.variants ?? []).filter((n) => !stackVariants.some((v) => v.name === n));
+  if (unknownVariants.length) throw new LabError(`--variants ${unknownVariants.join(",")}: not in the stack's lab.variants; allowed: ${stackVariants.map((v) => v.name).join(", ") || "(none defined)"}`);
+  const wanted = stackVariants.filter((v) => (opts.variants ?? stackVariants.map((x) => x.name)).includes(v.name));
   const variants: Variant[] = [
-    ["baseline", resolveProfile("baseline", { extends: "baseline" })] as const,
-    ["tuned", group.profile] as const,
-  ].map(([label, profile]) => {
-    const tuneSh = join(labDir, `tune-${label}.sh`);
-    const haproxyCfg = join(labDir, `haproxy-${label}.cfg`);
-    writeFileSync(tuneSh, renderTuneSh(profile), { mode: 0o755 });
+    { label: "baseline", profile: resolveProfile("baseline", { extends: "baseline" }) },
+    { label: "tuned", profile: group.profile },
+    ...wanted.map((v) => ({ label: v.name, profile: v.profile, scenarios: v.scenarios, ...(v.why ? { why: v.why } : {}) })),
+  ].map((v) => {
+    const tuneSh = join(labDir, `tune-${v.label}.sh`);
+    const haproxyCfg = join(labDir, `haproxy-${v.label}.cfg`);
+    writeFileSync(tuneSh, renderTuneSh(v.profile), { mode: 0o755 });
     // maxconn and maxpipes from the real fd limit: the lab machine's, not the profile's wish.
-    const cfg = renderHaproxyConfig({ ...spec, runtimeDir: join(labDir, "haproxy-run") }, { profile, cpus: cpuCount, nofileLimit: nofile });
+    const cfg = renderHaproxyConfig({ ...spec, runtimeDir: join(labDir, "haproxy-run") }, { profile: v.profile, cpus: cpuCount, nofileLimit: nofile });
     writeFileSync(haproxyCfg, cfg);
-    return { label, profile, tuneSh, haproxyCfg };
+    return { ...v, tuneSh, haproxyCfg };
   });
   const labSh = join(labDir, "lab.sh");
   writeFileSync(labSh, renderLabScript(topology), { mode: 0o755 });
@@ -183,8 +214,11 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     progress(`lab: working in ${labDir}`);
     for (let r = 0; r < repeat; r++) {
       // Alternate the order so drift over time does not favour one profile (lab notes: ±20-30 % per hour).
-      const order = r % 2 === 0 ? variants : [...variants].reverse();
+      const [baseline, tuned, ...extra] = variants;
+      const order = [...(r % 2 === 0 ? [baseline, tuned] : [tuned, baseline]), ...extra];
       for (const v of order) {
+        const scenarios = v.scenarios ? selected.filter((sc) => v.scenarios!.includes(sc.name)) : selected;
+        if (!scenarios.length) continue;
         // Fresh namespaces per profile: TIME_WAIT sockets and counters of one run must not
         // carry into the next (they would decide port-churn for whichever runs second).
         step("up");
@@ -193,7 +227,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         waitForProxy(a, spec);
         await checkInterrupt();
         let maxRps: number | undefined;
-        for (const sc of selected) {
+        for (const sc of scenarios) {
           const port = sc.name === "port-churn" ? churnPort(spec) : sc.listener === "http" ? listenerPort(spec, "http") : listenerPort(spec, "tcp");
           for (const res of runScenario(sc, { host: a.proxy, port, label: v.label, run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, maxRps, target: "proxy" })) {
             record(r, v.label, res);
@@ -235,6 +269,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
 
   const comparisons = compareProfiles(results, "baseline", "tuned");
   const paths = pathComparisons(results);
+  const variantResults = variantComparisons(results, variants.slice(2));
   const files = { json: join(reportDir, "results.json"), markdown: join(reportDir, "report.md"), svg: join(reportDir, "chart.svg") };
   const machine = {
     cpus: cpuCount,
@@ -242,7 +277,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     haproxy: /version (\S+)/.exec(sh("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
     nofile,
   };
-  const report: LabReport = { stack: opts.stack, machine, repeat, quick, results, comparisons, paths, files };
+  const report: LabReport = { stack: opts.stack, machine, repeat, quick, results, comparisons, paths, variants: variantResults, files };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
   writeFileSync(files.markdown, renderLabMarkdown(report));
@@ -409,6 +444,30 @@ export function pathComparisons(results: readonly BenchResult[]): PathComparison
   return out;
 }
 
+/** Each variant against the tuned profile, per scenario and concurrency it ran. */
+export function variantComparisons(results: readonly BenchResult[], variants: readonly { label: string; why?: string }[]): VariantComparison[] {
+  return variants.flatMap((v) =>
+    compareProfiles(results, "tuned", v.label).map((c) => ({
+      variant: v.label,
+      ...(v.why ? { why: v.why } : {}),
+      scenario: c.scenario,
+      ...(c.concurrency !== undefined ? { concurrency: c.concurrency } : {}),
+      metric: c.metric,
+      tuned: c.baseline,
+      value: c.tuned,
+      ratio: c.ratio,
+      spread: c.spread,
+      ...(c.p99RatioTunedOverBaseline !== undefined ? { p99RatioOverTuned: c.p99RatioTunedOverBaseline } : {}),
+      verdict: c.ratio <= 1 / NOISE_FACTOR ? "hurts" : c.ratio >= NOISE_FACTOR ? "helps" : "within noise",
+    })),
+  );
+}
+
+function variantLine(v: VariantComparison): string {
+  const p99 = v.p99RatioOverTuned !== undefined ? `, p99 × ${v.p99RatioOverTuned.toFixed(2)}` : "";
+  return `${v.variant} ${v.scenario}${v.concurrency ? ` c${v.concurrency}` : ""}: ${v.ratio.toFixed(2)} × tuned (spread ${(v.spread * 100).toFixed(0)} %${p99}) → ${v.verdict}`;
+}
+
 function renderLabMarkdown(report: LabReport): string {
   const m = report.machine;
   const lines = [
@@ -427,6 +486,11 @@ function renderLabMarkdown(report: LabReport): string {
     "",
     "Spread is the relative spread of the repeats; differences below ~30 % on rates are within this machine's noise unless drop or error counters differ (lab notes).",
   ];
+  if (report.variants.length) {
+    lines.push("", "### Variants: the tuned profile with one setting changed", "", "| variant | why | scenario | conc. | variant / tuned | spread | p99 variant / tuned | verdict |", "|---|---|---|---|---|---|---|---|");
+    for (const v of report.variants) lines.push(`| ${v.variant} | ${v.why ?? ""} | ${v.scenario} | ${v.concurrency ?? ""} | ${v.ratio.toFixed(2)} | ${(v.spread * 100).toFixed(0)} % | ${v.p99RatioOverTuned?.toFixed(2) ?? "–"} | ${v.verdict} |`);
+    lines.push("", `Verdict: a ratio beyond ${NOISE_FACTOR} either way; anything closer is within this machine's noise.`);
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -435,5 +499,6 @@ export function renderLabTable(report: LabReport): string {
   const cmp = report.comparisons;
   if (cmp.length) lines.push("tuned / baseline (medians of valid runs):", ...cmp.map((c) => `  ${c.scenario.padEnd(16)} ${c.concurrency ? `c${c.concurrency}`.padEnd(7) : "".padEnd(7)} ${c.ratio.toFixed(2)}  (spread ${(c.spread * 100).toFixed(0)} %${c.p99RatioTunedOverBaseline !== undefined ? `, p99 ratio ${c.p99RatioTunedOverBaseline.toFixed(2)}` : ""})`), "");
   if (report.paths.length) lines.push("proxy (tuned) / path without the proxy:", ...report.paths.map((p) => `  ${p.scenario.padEnd(16)} ${p.concurrency ? `c${p.concurrency}`.padEnd(7) : "".padEnd(7)} direct ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.proxyOverForward !== undefined ? `  kernel forwarding ${p.proxyOverForward.toFixed(2)}` : ""}${p.referenceClientBound ? "  (reference client-bound: upper bound)" : ""}${p.spliceOverCopy !== undefined ? `  splice/no-splice ${p.spliceOverCopy.toFixed(2)}` : ""}${p.proxyCpuSecondsPerGB ? `  HAProxy CPU-s/GB ${p.proxyCpuSecondsPerGB.splice?.toFixed(2) ?? "–"} vs ${p.proxyCpuSecondsPerGB.copy?.toFixed(2) ?? "–"}` : ""}`), "");
+  if (report.variants.length) lines.push("variants (the tuned profile with one setting changed) / tuned:", ...report.variants.map((v) => `  ${variantLine(v)}`), "");
   return lines.join("\n");
 }

@@ -7,6 +7,7 @@ import type { ResolvedProfile } from "../components/tuning/types";
 import { checkProxySpec, type ProxySpec } from "../components/proxy/haproxy";
 import { checkProxyK8sOptions, type ProxyK8sOptions } from "../components/proxy/k8s-proxy";
 import { checkBenchmarkConfig, type BenchmarkConfig } from "../components/bench/config";
+import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
 import { checkAwsTunedNodeGroupArgs, type AwsTunedNodeGroupArgs } from "../components/nodes/aws-tuned-node-group";
 import { checkRemoteHostTuningArgs, type RemoteHost } from "../components/nodes/remote-host-tuning";
 import type { KubernetesNodeTunerArgs } from "../components/nodes/kubernetes-node-tuner";
@@ -141,6 +142,23 @@ const stackSchema = z.strictObject({
   proxy: z.unknown().optional(),
   benchmark: z.unknown().optional(),
   capacity: z.unknown().optional(),
+  lab: z.unknown().optional(),
+});
+
+/** Labels the lab itself uses for its runs; a variant cannot take one. */
+export const LAB_RESERVED_LABELS = ["baseline", "tuned", "direct", "forward", "no-splice"] as const;
+
+const labSchema = z.strictObject({
+  variants: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and "-", starting with a letter, at most 20 characters'),
+        profile: z.string(),
+        scenarios: z.array(z.enum(SCENARIO_NAMES)).min(1),
+        why: z.string().max(200).optional(),
+      }),
+    )
+    .default([]),
 });
 
 /** `ssh` target: RemoteHostTuning arguments; the private key stays a reference. */
@@ -181,6 +199,18 @@ export interface ProxyPlan {
 
 export type CapacityPlan = z.infer<typeof capacitySchema>;
 
+/**
+ * `edgetune:lab`: extra profiles the lab runs after baseline and tuned, each on its
+ * own scenarios and compared with tuned — the settings that hurt (or help) on this
+ * machine, shown rather than asserted.
+ */
+export interface LabVariantPlan {
+  name: string;
+  profile: ResolvedProfile;
+  scenarios: ScenarioName[];
+  why?: string;
+}
+
 export interface StackPlan {
   stack: string;
   proxy?: ProxyPlan;
@@ -188,6 +218,8 @@ export interface StackPlan {
   benchmark?: BenchmarkConfig;
   /** The optional `capacity` section: inputs of the proxy fleet estimate in PLAN.md. */
   capacity?: CapacityPlan;
+  /** The optional `lab` section: variants `edgetune lab` compares with the tuned profile. */
+  lab?: { variants: LabVariantPlan[] };
   config: Record<string, unknown>;
   profiles: Record<string, ResolvedProfile>;
   nodeGroups: NodeGroupPlan[];
@@ -229,6 +261,7 @@ export function parseStack(stack: string, config: Record<string, unknown>): Stac
     if (c.success) capacity = c.data;
     else issues.push(...zodIssues(c.error, ["capacity"]));
   }
+  const lab = checkLabSection(config.lab, parsed.data.profiles, profiles, issues);
   const groups = checkNodeGroups(parsed.data.nodeGroups, parsed.data.profiles, profiles, proxy, issues);
   if (benchmark) checkAbSwitch(benchmark, proxy, groups, issues);
   if (issues.length) throw new ValidationError(issues, what);
@@ -237,6 +270,7 @@ export function parseStack(stack: string, config: Record<string, unknown>): Stac
     ...(proxy ? { proxy } : {}),
     ...(benchmark ? { benchmark } : {}),
     ...(capacity ? { capacity } : {}),
+    ...(lab ? { lab } : {}),
     config,
     profiles,
     nodeGroups: groups,
@@ -376,6 +410,28 @@ function checkProxySection(input: unknown, profiles: Record<string, ResolvedProf
     issues.push(...checkProxyK8sOptions(k8s, ["proxy", "kubernetes"]));
   }
   return r.spec ? { profile: profile as string, spec: r.spec, ...(k8s ? { kubernetes: k8s } : {}) } : undefined;
+}
+
+function checkLabSection(input: unknown, rawProfiles: Record<string, unknown>, profiles: Record<string, ResolvedProfile>, issues: ValidationIssue[]): StackPlan["lab"] {
+  if (input === undefined) return undefined;
+  const r = labSchema.safeParse(input);
+  if (!r.success) {
+    issues.push(...zodIssues(r.error, ["lab"]));
+    return undefined;
+  }
+  const variants: LabVariantPlan[] = [];
+  const seen = new Set<string>();
+  r.data.variants.forEach((v, i) => {
+    const at = (k: string) => formatPath(["lab", "variants", i, k]);
+    if ((LAB_RESERVED_LABELS as readonly string[]).includes(v.name)) issues.push({ path: at("name"), message: `got ${show(v.name)}; the lab uses it for its own runs (${LAB_RESERVED_LABELS.join(", ")}); pick another name` });
+    else if (seen.has(v.name)) issues.push({ path: at("name"), message: `duplicate variant name ${show(v.name)}` });
+    seen.add(v.name);
+    if (!(v.profile in rawProfiles)) issues.push({ path: at("profile"), message: `got ${show(v.profile)}; allowed: one of the profiles ${Object.keys(rawProfiles).join(", ")}` });
+    // An invalid profile is reported under profiles.*; the variant is dropped with it.
+    const profile = profiles[v.profile];
+    if (profile) variants.push({ name: v.name, profile, scenarios: v.scenarios, ...(v.why ? { why: v.why } : {}) });
+  });
+  return { variants };
 }
 
 /**

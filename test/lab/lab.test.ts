@@ -34,6 +34,12 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
     expect(report.results.some((x) => x.profile === "direct" && x.scenario === "http-throughput")).toBe(true);
     expect(report.results.some((x) => x.profile === "forward" && x.scenario === "l4-throughput")).toBe(true);
     expect(report.paths.find((p) => p.scenario === "l4-throughput")?.proxyOverForward).toBeGreaterThan(0);
+    // The stack's variants ran on their own scenarios only, and are compared with tuned.
+    expect(report.results.filter((x) => x.profile === "rps-on").map((x) => x.scenario)).toEqual(["http-throughput"]);
+    expect([...new Set(report.results.filter((x) => x.profile === "offloads-off").map((x) => x.scenario))]).toEqual(["l4-throughput"]);
+    expect(report.variants.map((v) => `${v.variant} ${v.scenario}`)).toEqual(expect.arrayContaining(["rps-on http-throughput", "offloads-off l4-throughput"]));
+    for (const v of report.variants) expect(["hurts", "helps", "within noise"]).toContain(v.verdict);
+    expect(readFileSync(report.files.markdown, "utf8")).toMatch(/### Variants: the tuned profile with one setting changed/);
     // Outputs a person reads.
     expect(readFileSync(report.files.markdown, "utf8")).toMatch(/\| scenario \|/);
     expect(readFileSync(report.files.svg, "utf8")).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);

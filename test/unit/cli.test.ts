@@ -89,6 +89,20 @@ describe("edgetune render", () => {
     expect(r.err).toMatch(/unknown stack "nosuch"/);
   });
 
+  it("lab: refuses an unknown variant or stack before touching the machine", async () => {
+    const run = async (args: string[]) => {
+      const out = capture();
+      const err = capture();
+      const code = await main(args, out, err);
+      return { code, err: err.text() };
+    };
+    const v = await run(["lab", "--variants", "rps-on,warp", "--root", ROOT]);
+    expect(v).toEqual({ code: 2, err: "edgetune lab: --variants warp: not in the stack's lab.variants; allowed: rps-on, offloads-off, none\n" });
+    const s = await run(["lab", "--stack", "nosuch", "--variants", "none", "--root", ROOT]);
+    expect(s.code).toBe(1);
+    expect(s.err).toMatch(/unknown stack "nosuch"/);
+  });
+
   it("Pulumi.yaml defaults are overridden by the stack file, other namespaces ignored", async () => {
     const { readStackConfig } = await import("../../infra/stack-config");
     const root = mkdtempSync(join(tmpdir(), "edgetune-cfg-"));

@@ -80,3 +80,33 @@ describe("stack config: a benchmark A/B on one set of nodes", () => {
     expect(problems(bench)).toEqual([]);
   });
 });
+
+describe("stack config: lab variants", () => {
+  const nodeGroups = [{ name: "k", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:1.0.0" } }];
+
+  it("resolves each variant's profile and keeps its scenarios", () => {
+    const plan = parseStack("t", { profiles: { ...profiles, "no-tso": { extends: "recommended", nics: [{ match: "eth*", offloads: { tso: false } }] } }, nodeGroups, lab: { variants: [{ name: "tso-off", profile: "no-tso", scenarios: ["l4-throughput"], why: "segmentation in software" }] } });
+    expect(plan.lab?.variants.map((v) => [v.name, v.profile.name, v.scenarios, v.why])).toEqual([["tso-off", "no-tso", ["l4-throughput"], "segmentation in software"]]);
+  });
+
+  it("names the key, the value and what is allowed for every bad variant", () => {
+    const p = problems({
+      profiles,
+      nodeGroups,
+      lab: {
+        variants: [
+          { name: "tuned", profile: "edge", scenarios: ["conn-rate"] },
+          { name: "x", profile: "nope", scenarios: ["conn-rate"] },
+          { name: "x", profile: "edge", scenarios: ["conn-rate"] },
+        ],
+      },
+    });
+    expect(p).toEqual([
+      'lab.variants[0].name: got "tuned"; the lab uses it for its own runs (baseline, tuned, direct, forward, no-splice); pick another name',
+      'lab.variants[1].profile: got "nope"; allowed: one of the profiles edge',
+      'lab.variants[2].name: duplicate variant name "x"',
+    ]);
+    expect(problems({ profiles, nodeGroups, lab: { variants: [{ name: "v", profile: "edge", scenarios: ["warp"] }] } })[0]).toMatch(/^lab\.variants\[0\]\.scenarios\[0\]: .*"http-throughput"/);
+    expect(problems({ profiles, nodeGroups, lab: { variants: [{ name: "v", profile: "edge", scenarios: [] }] } })[0]).toMatch(/^lab\.variants\[0\]\.scenarios: /);
+  });
+});
