@@ -149,6 +149,16 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
     expect(r.stdout).toContain("backend-ok");
   });
 
+  it("logs a failed session to stdout, and not the normal ones (accessLog: errors)", async () => {
+    const ok = ns(NS.client, "curl", ["-sS", "-o", "/dev/null", "--max-time", "5", `http://${PROXY_IP}/`]);
+    expect(ok.code, ok.stderr).toBe(0);
+    // A space in a header name: HAProxy answers 400 itself, a session that failed.
+    const bad = ns(NS.client, "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-H", "Bad Header: x", `http://${PROXY_IP}/edgetune-bad`]);
+    expect(bad.stdout).toBe("400");
+    await waitFor("the 400 in HAProxy's log", () => / web web\/<NOSRV> .* 400 /.test(logOf(haproxy)), haproxy);
+    expect(logOf(haproxy)).not.toMatch(/ web nginx\/n1 .* 200 /);
+  });
+
   it("answers the health endpoint on its own port, and only on its path", () => {
     const ok = ns(NS.client, "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", `http://${PROXY_IP}:8405/healthz`]);
     const other = ns(NS.client, "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", `http://${PROXY_IP}:8405/`]);

@@ -97,7 +97,7 @@ describe("edgetune render", () => {
       return { code, err: err.text() };
     };
     const v = await run(["lab", "--variants", "rps-on,warp", "--root", ROOT]);
-    expect(v).toEqual({ code: 2, err: "edgetune lab: --variants warp: not in the stack's lab.variants; allowed: rps-on, offloads-off, none\n" });
+    expect(v).toEqual({ code: 2, err: "edgetune lab: --variants warp: not in the stack's lab.variants; allowed: notsent-lowat, rps-on, offloads-off, none\n" });
     const s = await run(["lab", "--stack", "nosuch", "--variants", "none", "--root", ROOT]);
     expect(s.code).toBe(1);
     expect(s.err).toMatch(/unknown stack "nosuch"/);

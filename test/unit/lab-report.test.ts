@@ -54,11 +54,16 @@ describe("lab path ratios", () => {
     const p = pathComparisons([
       ...[40, 44, 42].map((gbps) => res("tuned", "l4-throughput", { gbps }, { proxyCpu: 50 })),
       ...[20, 22].map((gbps) => res("no-splice", "l4-throughput", { gbps }, { proxyCpu: 100 })),
-      ...[84, 90].map((gbps) => res("forward", "l4-throughput", { gbps }, { valid: false })),
+      // A slow reference run (scheduler placement) is the one its client did not saturate:
+      // it must not become the reference on its own.
+      ...[96, 98].map((gbps) => res("forward", "l4-throughput", { gbps }, { valid: false })),
+      res("forward", "l4-throughput", { gbps: 49 }),
       res("direct", "l4-throughput", { gbps: 100 }),
+      // A saturated proxied run is the client's figure, never the proxy's.
+      res("tuned", "l4-throughput", { gbps: 400 }, { valid: false }),
     ]);
     expect(p).toHaveLength(1);
-    expect(p[0].proxyOverForward).toBeCloseTo(42 / 87, 9);
+    expect(p[0].proxyOverForward).toBeCloseTo(42 / 96, 9);
     expect(p[0].proxyOverDirect).toBeCloseTo(0.42, 9);
     expect(p[0].referenceClientBound).toBe(true);
     expect(p[0].spliceOverCopy).toBeCloseTo(42 / 21, 9);

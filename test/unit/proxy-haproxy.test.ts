@@ -46,6 +46,26 @@ describe("renderHaproxyConfig: global tuning derived from the node", () => {
     expect(Number(/^ {2}maxconn (\d+)$/m.exec(cfg)![1])).toBeGreaterThan(9500);
   });
 
+  it("renders tune.pipesize only when set and something splices", () => {
+    expect(renderHaproxyConfig(spec, { profile, cpus: 2, nofileLimit: 20000 })).not.toMatch(/tune\.pipesize/);
+    expect(renderHaproxyConfig({ ...spec, pipesize: 1048576 }, { profile, cpus: 2, nofileLimit: 20000 })).toMatch(/^ {2}tune\.pipesize 1048576$/m);
+    const noSplice: ProxySpec = { ...spec, pipesize: 1048576, listeners: [spec.listeners[0], { ...spec.listeners[1], splice: "off" }] };
+    expect(renderHaproxyConfig(noSplice, { profile, cpus: 2, nofileLimit: 20000 })).not.toMatch(/tune\.pipesize/);
+    expect(issuesOf({ ...spec, pipesize: 100 }).map((i) => i.path)).toContain("proxy.pipesize");
+  });
+
+  it("logs failed sessions only by default, every session or none on request", () => {
+    const frontends = (accessLog?: ProxySpec["accessLog"]) => {
+      const cfg = renderHaproxyConfig({ ...spec, ...(accessLog ? { accessLog } : {}) }, { profile, cpus: 2, nofileLimit: 20000 });
+      expect(cfg).toMatch(/^ {2}log stdout format raw local0 info$/m);
+      return spec.listeners.map((l) => cfg.split(`frontend ${l.name}\n`)[1].split("\n\n")[0].split("\n").filter((x) => /^ {2}(no log|option (http|tcp)log|option dontlog-normal)$/.test(x)));
+    };
+    expect(frontends()).toEqual([["  option httplog", "  option dontlog-normal"], ["  option tcplog", "  option dontlog-normal"]]);
+    expect(frontends("all")).toEqual([["  option httplog"], ["  option tcplog"]]);
+    expect(frontends("off")).toEqual([["  no log"], ["  no log"]]);
+    expect(issuesOf({ ...spec, accessLog: "some" as never }).map((i) => i.path)).toContain("proxy.accessLog");
+  });
+
   it("uses the profile's nofileHard when the node does not say, and rejects a maxconn that does not fit", () => {
     const big = resolveProfile("big", { extends: "throughput", ports: { listenPorts: [80, 5201, 8404, 8405] } });
     expect(Number(/^ {2}maxconn (\d+)$/m.exec(renderHaproxyConfig(spec, { profile: big }))![1])).toBeGreaterThan(400000);
