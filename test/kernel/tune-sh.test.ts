@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { renderTuneSh, resolveProfile, SYSCTL_CATALOG } from "../../components";
+import { loadStack } from "../../infra/stack-config";
 import { TestNode } from "../helpers/netns";
 import { describeSystem, run } from "../helpers/system";
 
@@ -56,7 +57,8 @@ describeSystem("tune.sh against the real kernel in network namespaces", ["ip", "
       expect(r.code, r.stderr).toBe(0);
       localScript = join(out, "lab", "tune.sh");
     });
-    const profile = () => resolveProfile("proxy", { extends: "recommended", ports: { listenPorts: [80, 443, 8404, 8405] } });
+    // The profile the script was rendered from, as the stack loader resolves it.
+    const profile = () => loadStack("local", ROOT).nodeGroups[0].profile;
 
     it("1: apply sets every per-namespace key as rendered; a second apply changes nothing", () => {
       const first = tune(localScript, "apply");
