@@ -3,7 +3,8 @@
  * namespaces (client ↔ proxy ↔ backend, plus a direct client ↔ backend link),
  * runs every scenario against HAProxy for the `baseline` profile and for the
  * stack's profile, alternating, repeated, plus the direct and kernel-forwarded
- * paths as the physical limit, and reports medians, spread and ratios.
+ * paths as the physical limit, and the stack's lab.variants (one setting
+ * changed) against tuned, and reports medians, spread and ratios.
  *
  * The steps are lab.sh's (components/lab/topology.ts): the same script the
  * Pulumi `local` target runs. This module only sequences them and measures.
