@@ -2,6 +2,7 @@ import { z } from "zod";
 import { BenchParseError, nstatValidity, parseFortio, parseIperf3, parseNstat, parseWrk } from "./parsers";
 import { benchResultSchema, RESULT_SCHEMA_VERSION, SCENARIO_NAMES, type BenchResult, type ScenarioName } from "./result";
 import { SCENARIOS, type Invocation } from "./scenarios";
+import { shqWord } from "../tuning/render";
 
 /**
  * The benchmark Job's log contract, shared by three places: the Job's shell
@@ -37,8 +38,6 @@ export interface JobScriptOptions extends JobLogContext {
   logFile?: string;
 }
 
-const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
 /**
  * The Job's POSIX sh script. Each run's stdout is framed by markers and the
  * shell's `times` (client CPU), teed to a file, and the normalizer's single
@@ -51,10 +50,10 @@ export function jobScript(invocations: Invocation[], o: JobScriptOptions): strin
   const lines = ["set -u", "{", `echo "${MARK}-nproc $(nproc)"`, "rc=0"];
   for (const inv of invocations) {
     const meta = JSON.stringify({ scenario: inv.scenario, tool: inv.tool, run: inv.run, concurrency: inv.concurrency, durationSeconds: inv.durationSeconds });
-    lines.push(`echo ${shq(`${MARK}-run ${meta}`)}`, `${inv.argv.map(shq).join(" ")} || rc=$?`, `echo "${MARK}-times"`, "times");
+    lines.push(`echo ${shqWord(`${MARK}-run ${meta}`)}`, `${inv.argv.map(shqWord).join(" ")} || rc=$?`, `echo "${MARK}-times"`, "times");
   }
   // The group runs in the pipeline's subshell: its exit status reaches the normalizer through this marker.
-  lines.push(`echo "${MARK}-end $rc"`, `} | tee ${shq(log)}`, `exec ${normalizer.map(shq).join(" ")} < ${shq(log)}`);
+  lines.push(`echo "${MARK}-end $rc"`, `} | tee ${shqWord(log)}`, `exec ${normalizer.map(shqWord).join(" ")} < ${shqWord(log)}`);
   return lines.join("\n");
 }
 

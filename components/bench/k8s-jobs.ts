@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { BENCH_SCRIPT_DIR, jobScript, NORMALIZER_FILE } from "./job-log";
 import type { ScenarioName } from "./result";
 import { SCENARIOS, scenarioInvocations } from "./scenarios";
+import { shqWord } from "../tuning/render";
 
 /**
  * Pure builder of the benchmark's Kubernetes objects (plain specs, no Pulumi):
@@ -77,8 +78,6 @@ function labels(component: string, profile?: string): Record<string, string> {
     ...(profile ? { "edgetune.dev/profile": profile } : {}),
   };
 }
-
-const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export interface BenchManifests {
   configMap: Obj;
@@ -240,8 +239,8 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
  * Exit status: 0 complete, 1 failed, 124 still running after `timeoutSeconds`.
  */
 export function collectCommand(namespace: string, jobName: string, timeoutSeconds: number, pollSeconds = 5): string {
-  const ns = shq(namespace);
-  const job = shq(`job/${jobName}`);
+  const ns = shqWord(namespace);
+  const job = shqWord(`job/${jobName}`);
   const polls = Math.max(1, Math.ceil(timeoutSeconds / pollSeconds));
   // `kubectl wait --for=condition=complete` would sit out the whole timeout on a failed
   // Job; polling both conditions returns as soon as either holds. The log is printed

@@ -92,6 +92,15 @@ export function shq(value: string | number): string {
   return `'${String(value).replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * Quotes only what needs it: a word of safe characters stays bare, anything else
+ * is single-quoted as by shq. For command lines people read (a Job's script in
+ * `kubectl logs`), where every argument quoted would bury the command.
+ */
+export function shqWord(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : shq(value);
+}
+
 function sh(...args: Array<string | number>): string {
   return args.map(shq).join(" ");
 }
