@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { BENCH_SCRIPT_DIR, jobScript, NORMALIZER_FILE } from "./job-log";
 import type { ScenarioName } from "./result";
 import { SCENARIOS, scenarioInvocations } from "./scenarios";
+import { imageProblem } from "../proxy/policy";
 import { shqWord } from "../tuning/render";
 
 /**
@@ -60,13 +61,11 @@ const NAME = "edgetune-bench";
 // be running *during* the load Job, and the collect command does the waiting for both.
 const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
 
-/** Rejects `latest` and untagged references: a benchmark must be repeatable. */
+/** Rejects `latest`, untagged and malformed references: a benchmark must be repeatable. */
 export function checkPinnedImage(ref: string, key: string): void {
-  const digest = /@sha256:[0-9a-f]{64}$/.test(ref);
-  const lastSegment = ref.split("/").pop() ?? "";
-  const tag = lastSegment.includes(":") ? lastSegment.split(":").pop() : undefined;
-  if (!digest && (!tag || tag === "latest")) throw new Error(`${key}: image ${JSON.stringify(ref)} is not pinned; allowed: a tag other than "latest" or an @sha256 digest`);
-  if (/[\s'"`$\\]/.test(ref)) throw new Error(`${key}: image ${JSON.stringify(ref)} contains characters not allowed in an image reference`);
+  const problem = imageProblem(ref);
+  if (problem === "not an image reference") throw new Error(`${key}: image ${JSON.stringify(ref)} is not an image reference; allowed: registry/path[:tag][@sha256:digest] in lowercase`);
+  if (problem) throw new Error(`${key}: image ${JSON.stringify(ref)} is not pinned; allowed: a tag other than "latest" or an @sha256 digest`);
 }
 
 function labels(component: string, profile?: string): Record<string, string> {

@@ -1,4 +1,5 @@
 import { privilegedNamespace } from "../k8s-namespace";
+import { imageProblem } from "../proxy/policy";
 import { createHash } from "node:crypto";
 import { renderTuneSh } from "../tuning/render";
 import { formatPath, show, type PathSegment, type ValidationIssue } from "../tuning/profile";
@@ -60,8 +61,6 @@ export const CHECKSUM_ANNOTATION = "edgetune.io/artifacts-checksum";
 export const STATUS_FILE = "/run/edgetune/status";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-// registry/name[:tag][@sha256:...]; the tag or the digest is required.
-const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/;
 
 /** Every problem with the options, paths under `prefix`. */
 export function checkTunerOptions(o: Partial<TunerOptions>, prefix: readonly PathSegment[]): ValidationIssue[] {
@@ -71,9 +70,9 @@ export function checkTunerOptions(o: Partial<TunerOptions>, prefix: readonly Pat
   if (o.namespace !== undefined && !DNS_LABEL.test(o.namespace)) bad("namespace", o.namespace, "a DNS label");
   if (o.image === undefined) bad("image", o.image, "the tuner image with a tag or digest");
   else {
-    const m = IMAGE.exec(o.image);
-    if (!m || (!m.groups?.tag && !o.image.includes("@sha256:"))) bad("image", o.image, "an image reference pinned by tag or digest (e.g. ghcr.io/org/edgetune-tuner:0.1.0)");
-    else if (m.groups?.tag === "latest") bad("image", o.image, 'a pinned tag, not "latest" (a moving tag rolls nodes nobody reviewed)');
+    const problem = imageProblem(o.image);
+    if (problem === "tag latest") bad("image", o.image, 'a pinned tag, not "latest" (a moving tag rolls nodes nobody reviewed)');
+    else if (problem) bad("image", o.image, "an image reference pinned by tag or digest (e.g. ghcr.io/org/edgetune-tuner:0.1.0)");
   }
   if (o.verifyIntervalSeconds !== undefined && !(Number.isInteger(o.verifyIntervalSeconds) && o.verifyIntervalSeconds >= 10 && o.verifyIntervalSeconds <= 86400)) bad("verifyIntervalSeconds", o.verifyIntervalSeconds, "an integer from 10 to 86400");
   const mu = o.maxUnavailable;

@@ -102,6 +102,8 @@ describe("buildBenchManifests", () => {
     expect(() => checkPinnedImage("fortio/fortio:latest", "images.fortio")).toThrow(/not pinned/);
     expect(() => checkPinnedImage("localhost:5000/wrk", "images.loadgen")).toThrow(/not pinned/);
     expect(() => checkPinnedImage(`wrk@sha256:${"a".repeat(64)}`, "x")).not.toThrow();
+    // The reference lands in a pod spec and a shell script: anything but an image reference is refused.
+    expect(() => checkPinnedImage("wrk:1.0.0;reboot", "images.loadgen")).toThrow(/images\.loadgen: image "wrk:1\.0\.0;reboot" is not an image reference/);
     expect(() => buildBenchManifests({ ...opts, images: { loadgen: "debian" } })).toThrow(/images\.loadgen: image "debian" is not pinned/);
     expect(() => buildBenchManifests({ ...opts, httpLatencyRateRps: undefined })).toThrow(/pass rateRps/);
   });
