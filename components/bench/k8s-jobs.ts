@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { BENCH_SCRIPT_DIR, jobScript, NORMALIZER_FILE } from "./job-log";
 import type { ScenarioName } from "./result";
 import { SCENARIOS, scenarioInvocations } from "./scenarios";
+import { edgetuneLabels } from "../k8s-namespace";
 import { imageProblem } from "../proxy/policy";
 import { shqWord } from "../tuning/render";
 
@@ -69,13 +70,7 @@ export function checkPinnedImage(ref: string, key: string): void {
 }
 
 function labels(component: string, profile?: string): Record<string, string> {
-  return {
-    "app.kubernetes.io/name": NAME,
-    "app.kubernetes.io/component": component,
-    "app.kubernetes.io/part-of": "edgetune",
-    "app.kubernetes.io/managed-by": "edgetune",
-    ...(profile ? { "edgetune.dev/profile": profile } : {}),
-  };
+  return { ...edgetuneLabels(NAME, component), ...(profile ? { "edgetune.dev/profile": profile } : {}) };
 }
 
 export interface BenchManifests {

@@ -1,4 +1,4 @@
-import { privilegedNamespace } from "../k8s-namespace";
+import { edgetuneLabels, privilegedNamespace } from "../k8s-namespace";
 import { imageProblem } from "../proxy/policy";
 import { createHash } from "node:crypto";
 import { renderTuneSh } from "../tuning/render";
@@ -163,13 +163,7 @@ export interface TunerObjects {
 /** Renders the Namespace, ConfigMap and DaemonSet. Validate with checkTunerOptions first. */
 export function renderTunerObjects(profile: ResolvedProfile, o: TunerOptions): TunerObjects {
   const name = `edgetune-tuner-${o.name}`;
-  const labels = {
-    "app.kubernetes.io/name": "edgetune-tuner",
-    "app.kubernetes.io/instance": o.name,
-    "app.kubernetes.io/component": "node-tuner",
-    "app.kubernetes.io/part-of": "edgetune",
-    "app.kubernetes.io/managed-by": "edgetune",
-  };
+  const labels = edgetuneLabels("edgetune-tuner", "node-tuner", o.name);
   const data = { "tune.sh": renderTuneSh(profile), "tuner.sh": renderTunerLoop() };
   const env = {
     VERIFY_INTERVAL_SECONDS: String(o.verifyIntervalSeconds),

@@ -2,7 +2,7 @@
  * The proxy's Kubernetes objects as plain specs (pure): used by the
  * ProxyDaemonSet component and by `edgetune render`.
  */
-import { privilegedNamespace } from "../k8s-namespace";
+import { edgetuneLabels, privilegedNamespace } from "../k8s-namespace";
 import { createHash } from "node:crypto";
 import { renderTuneSh } from "../tuning/render";
 import { formatPath, show, ValidationError, type PathSegment, type ValidationIssue } from "../tuning/profile";
@@ -125,13 +125,7 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
     ...options,
   };
   const name = `edgetune-proxy-${o.name}`;
-  const labels = {
-    "app.kubernetes.io/name": "edgetune-proxy",
-    "app.kubernetes.io/instance": o.name,
-    "app.kubernetes.io/component": "proxy",
-    "app.kubernetes.io/part-of": "edgetune",
-    "app.kubernetes.io/managed-by": "edgetune",
-  };
+  const labels = edgetuneLabels("edgetune-proxy", "proxy", o.name);
   const selector = { "app.kubernetes.io/name": labels["app.kubernetes.io/name"], "app.kubernetes.io/instance": o.name };
   const data = { "haproxy.cfg": haproxyCfg, "tune.sh": renderTuneSh(profile) };
   const tuneNodes = o.tuneNodes !== false;
