@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ValidationError } from "../components/tuning/profile";
-import { LabError, runLab, labPreflight, renderLabTable, type LabReport } from "./lab";
+import { LabError, runLab, labPreflight, renderLabTable, selectVariants, type LabReport } from "./lab";
 import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
 import { DEFAULT_TOPOLOGY, renderLabScript } from "../components/lab/topology";
 import { renderStack } from "./render";
@@ -129,10 +129,12 @@ async function lab(v: Record<string, string | boolean | undefined>, root: string
   let variants: string[] | undefined;
   if (typeof v.variants === "string") {
     variants = v.variants === "none" ? [] : v.variants.split(",").map((s) => s.trim());
-    const defined = loadStack((v.stack as string | undefined) ?? "local", root).lab?.variants.map((x) => x.name) ?? [];
-    const unknownVariants = variants.filter((n) => !defined.includes(n));
-    if (unknownVariants.length) {
-      err.write(`edgetune lab: --variants ${unknownVariants.join(",")}: not in the stack's lab.variants; allowed: ${[...defined, "none"].join(", ")}\n`);
+    // Checked before the preflight: a typo is a usage error, whatever this machine has.
+    try {
+      selectVariants(loadStack((v.stack as string | undefined) ?? "local", root), variants);
+    } catch (e) {
+      if (!(e instanceof LabError)) throw e;
+      err.write(`edgetune lab: ${e.message}\n`);
       return 2;
     }
   }

@@ -22,7 +22,7 @@ import { DEFAULT_TOPOLOGY, labAddresses, renderBackendNginx, renderLabScript, ty
 import { resolveProfile } from "../components/tuning/profile";
 import { renderTuneSh } from "../components/tuning/render";
 import type { ResolvedProfile } from "../components/tuning/types";
-import { loadStack, type StackPlan } from "./stack-config";
+import { loadStack, type LabVariantPlan, type StackPlan } from "./stack-config";
 
 /** Tool → the Debian package that provides it, for a clear refusal. */
 export const LAB_TOOLS: Record<string, string> = { ip: "iproute2", nstat: "iproute2", ethtool: "ethtool", haproxy: "haproxy", nginx: "nginx", iperf3: "iperf3", wrk: "wrk", curl: "curl", sysctl: "procps" };
@@ -166,10 +166,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const nofile = Number(sh("sh", ["-c", "ulimit -Hn"]).stdout.trim()) || 1024;
   const cpuCount = osCpus().length;
   const spec = labProxySpec(plan, a, topology);
-  const stackVariants = plan.lab?.variants ?? [];
-  const unknownVariants = (opts.variants ?? []).filter((n) => !stackVariants.some((v) => v.name === n));
-  if (unknownVariants.length) throw new LabError(`--variants ${unknownVariants.join(",")}: not in the stack's lab.variants; allowed: ${stackVariants.map((v) => v.name).join(", ") || "(none defined)"}`);
-  const wanted = stackVariants.filter((v) => (opts.variants ?? stackVariants.map((x) => x.name)).includes(v.name));
+  const wanted = selectVariants(plan, opts.variants);
   const variants: Variant[] = [
     { label: "baseline", profile: resolveProfile("baseline", { extends: "baseline" }) },
     { label: "tuned", profile: group.profile },
@@ -283,6 +280,17 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
   writeFileSync(files.markdown, renderLabMarkdown(report));
   return report;
+}
+
+/**
+ * The stack's lab variants to run: all when `names` is undefined, else those named, in
+ * the stack's order. Throws a LabError naming the unknown ones and what is allowed.
+ */
+export function selectVariants(plan: StackPlan, names: readonly string[] | undefined): LabVariantPlan[] {
+  const defined = plan.lab?.variants ?? [];
+  const unknown = (names ?? []).filter((n) => !defined.some((v) => v.name === n));
+  if (unknown.length) throw new LabError(`--variants ${unknown.join(",")}: not in the stack's lab.variants; allowed: ${[...defined.map((v) => v.name), "none"].join(", ")}`);
+  return names ? defined.filter((v) => names.includes(v.name)) : defined;
 }
 
 function listenerPort(spec: ProxySpec, mode: "http" | "tcp"): number {
