@@ -28,26 +28,22 @@ describe("stack config: per-target sections", () => {
   });
 
   it("lists every problem by config path across targets, sections and top-level keys", () => {
+    const nodeGroups = [
+      { name: "a", target: "aws", profile: "edge", aws: { amiId: "ami-1", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } }, ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "x" } } },
+      { name: "k", target: "kubernetes", profile: "edge" },
+      { name: "t", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:latest", verifyIntervalSeconds: 1 } },
+      { name: "l", target: "local", profile: "edge" },
+    ];
     const p = problems({
       profiles,
-      nodeGroups: [
-        { name: "a", target: "aws", profile: "edge", aws: { amiId: "ami-1", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } }, ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "x" } } },
-        { name: "k", target: "kubernetes", profile: "edge" },
-        { name: "t", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:latest", verifyIntervalSeconds: 1 } },
-        { name: "l", target: "local", profile: "edge" },
-      ],
+      nodeGroups,
       capacity: { peakGbps: 100, perProxyGbps: 40, peakRps: 5 },
       typo: 1,
     });
     expect(p.map((x) => x.split(":")[0])).toEqual(["(root)"]); // an unknown top-level key stops here: nothing else is trustworthy
     const q = problems({
       profiles,
-      nodeGroups: [
-        { name: "a", target: "aws", profile: "edge", aws: { amiId: "ami-1", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } }, ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "x" } } },
-        { name: "k", target: "kubernetes", profile: "edge" },
-        { name: "t", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:latest", verifyIntervalSeconds: 1 } },
-        { name: "l", target: "local", profile: "edge" },
-      ],
+      nodeGroups,
       capacity: { peakGbps: 100, perProxyGbps: 40, peakRps: 5 },
     });
     expect(q.map((x) => x.split(": ")[0]).sort()).toEqual(
