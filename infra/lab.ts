@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus as osCpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseIperf3, parseNstat, parseWrk, nstatValidity } from "../components/bench/parsers";
+import { nstatValidity, parseNstat, parseToolOutput } from "../components/bench/parsers";
 import { compareProfiles, median, SCENARIO_NAMES, type BenchResult, type ScenarioName } from "../components/bench/result";
 import { renderMarkdown, renderSvgChart, renderTable } from "../components/bench/report";
 import { offeredRate, scenarioInvocations, SCENARIOS, type Invocation, type Scenario } from "../components/bench/scenarios";
@@ -395,7 +395,7 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
   };
   const ctx = { scenario: sc.name, profile: t.label, run: t.run * Math.max(1, sc.consecutiveRuns) + inv.run, target: `${t.target} ${t.host}:${t.port}`, concurrency: inv.concurrency, connectionClose: sc.connectionClose, validity };
   try {
-    return inv.tool === "iperf3" ? parseIperf3(output, ctx) : parseWrk(output, ctx);
+    return parseToolOutput(inv.tool, output, ctx);
   } catch (e) {
     throw new LabError(`${sc.name} (${t.label}, ${inv.argv.join(" ")}) produced no result: ${(e as Error).message}\n${wrapped.stderr.slice(-500)}`);
   }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BenchParseError, nstatValidity, parseFortio, parseIperf3, parseNstat, parseWrk } from "./parsers";
+import { BenchParseError, nstatValidity, parseNstat, parseToolOutput } from "./parsers";
 import { benchResultSchema, RESULT_SCHEMA_VERSION, SCENARIO_NAMES, type BenchResult, type ScenarioName } from "./result";
 import { SCENARIOS, type Invocation } from "./scenarios";
 import { shqWord } from "../tuning/render";
@@ -85,9 +85,7 @@ export function normalizeJobLog(log: string, ctx: JobLogContext): BenchResult[] 
     }
     const pctx = { scenario: ctx.scenario, profile: ctx.profile, run: meta.run, target: ctx.target, concurrency: meta.concurrency, connectionClose: scenario.connectionClose, validity };
     try {
-      if (meta.tool === "iperf3") return parseIperf3(out, pctx);
-      if (meta.tool === "fortio") return parseFortio(out, pctx);
-      return parseWrk(out, pctx);
+      return parseToolOutput(meta.tool, out, pctx);
     } catch (e) {
       throw new BenchParseError("job log", `run ${meta.run} (${meta.tool}, concurrency ${meta.concurrency}): ${(e as Error).message}`);
     }

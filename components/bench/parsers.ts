@@ -208,6 +208,13 @@ export function parseFortio(output: string, ctx: ParseContext): BenchResult {
   return finish(result, ctx, f.NumThreads);
 }
 
+/** The parser for a tool's output: wrk-paced and tcp-churn report in wrk's format. */
+export function parseToolOutput(tool: string, output: string, ctx: ParseContext): BenchResult {
+  if (tool === "iperf3") return parseIperf3(output, ctx);
+  if (tool === "fortio") return parseFortio(output, ctx);
+  return parseWrk(output, ctx);
+}
+
 // -------------------------------------------------------------- nstat ----
 
 /**
