@@ -1,5 +1,6 @@
 /** edgetune's public API: the tuning profile model, presets, validation and renderers. */
 export * from "./tuning";
+export * from "./k8s-namespace";
 export * from "./nodes/cloud-init";
 export * from "./nodes/k8s-tuner";
 export * from "./nodes/remote-script";

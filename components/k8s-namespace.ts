@@ -17,7 +17,7 @@ export function edgetuneLabels(name: string, component: string, instance?: strin
  * ethtool) while Pod Security warn/audit still flag them to whoever applies.
  * Shared by the tuner DaemonSet and the proxy DaemonSet (pure).
  */
-export function privilegedNamespace(name: string, labels: Record<string, string>, podSecurityVersion: string) {
+export function privilegedNamespace(name: string, labels: Record<string, string>, podSecurityVersion: string): { apiVersion: "v1"; kind: "Namespace"; metadata: { name: string; labels: Record<string, string> } } {
   return {
     apiVersion: "v1",
     kind: "Namespace",

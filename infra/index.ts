@@ -1,23 +1,26 @@
 import * as pulumi from "@pulumi/pulumi";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { BenchmarkSuite } from "../components/bench/benchmark-suite";
 import { profileDigest } from "../components/tuning/render";
-import { abSwitchProfile, loadStack, type NodeGroupPlan } from "./stack-config";
+import { readEngineConfig } from "./engine-config";
+import { abSwitchProfile, parseStack, type NodeGroupPlan } from "./stack-config";
 import { wireAws } from "./targets/aws";
-import { wireKubernetesGroup, wireKubernetesProxy } from "./targets/kubernetes";
+import { ownNamespaces, wireKubernetesGroup, wireKubernetesProxy } from "./targets/kubernetes";
 import { wireLocal } from "./targets/local";
 import { wireSsh } from "./targets/ssh";
 
-// The same files `edgetune render` reads (Pulumi.yaml defaults + stacks/Pulumi.<stack>.yaml),
-// validated once before anything is registered: a bad stack fails with every problem listed
-// and registers nothing, and what render shows is what this program applies.
-const reported = pulumi.runtime.getRootDirectory();
-const plan = loadStack(pulumi.getStack(), existsSync(join(reported, "Pulumi.yaml")) ? reported : join(__dirname, ".."));
+// The config the engine hands over (the stack file merged with Pulumi.yaml's defaults, `-c`,
+// `--config-file` and ESC environments), validated once before anything is registered: a bad
+// stack fails with every problem listed and registers nothing. `edgetune render` reads the
+// stack file through the same parseStack, so what it shows is what this program applies.
+const engine = readEngineConfig();
+const plan = parseStack(pulumi.getStack(), engine.config, { secretKeys: engine.secretKeys });
 
 const hasKubernetes = plan.nodeGroups.some((g) => g.target === "kubernetes");
 // proxy.kubernetes on a stack without Kubernetes nodes (the local stack) is rendered, not deployed.
-const k8sProxy = plan.proxy?.kubernetes && hasKubernetes ? wireKubernetesProxy(plan, { ...plan.proxy, kubernetes: plan.proxy.kubernetes }) : undefined;
+const deployProxy = plan.proxy?.kubernetes !== undefined && hasKubernetes;
+// Each namespace once, whatever number of tuners and proxies run in it.
+const namespaces = ownNamespaces(plan, { proxy: deployProxy });
+const k8sProxy = deployProxy && plan.proxy?.kubernetes ? wireKubernetesProxy(plan, { ...plan.proxy, kubernetes: plan.proxy.kubernetes }, namespaces) : undefined;
 
 // A/B on one set of nodes: the groups on the benchmark's last profile are tuned only after the
 // earlier profiles' runs are collected (see BenchmarkSuite.beforeProfile below).
@@ -33,7 +36,7 @@ function wire(g: NodeGroupPlan): Record<string, unknown> {
     case "ssh":
       return g.ssh ? wireSsh({ ...g, ssh: g.ssh }) : {};
     case "kubernetes": {
-      const { component: _tuner, ...outputs } = wireKubernetesGroup(g);
+      const { component: _tuner, ...outputs } = wireKubernetesGroup(g, namespaces);
       return outputs;
     }
     case "local":
@@ -64,7 +67,7 @@ const benchSuite = plan.benchmark
           profile !== abProfile
             ? []
             : plan.nodeGroups.filter(deferred).map((g) => {
-                const { component, ...outputs } = wireKubernetesGroup(g, { dependsOn: finishedSoFar });
+                const { component, ...outputs } = wireKubernetesGroup(g, namespaces, { dependsOn: finishedSoFar });
                 deferredOutputs[g.name] = outputs;
                 return component!;
               }),

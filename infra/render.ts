@@ -12,6 +12,7 @@ import { dump } from "js-yaml";
 import { renderHaproxyConfig } from "../components/proxy/haproxy";
 import { renderProxyObjects } from "../components/proxy/k8s-proxy";
 import { buildBenchManifests } from "../components/bench/k8s-jobs";
+import { edgetuneLabels, privilegedNamespace } from "../components/k8s-namespace";
 
 /**
  * Everything a stack would put anywhere, as relative path → content.
@@ -23,12 +24,15 @@ export function renderStack(plan: StackPlan): Record<string, string> {
     for (const [name, content] of Object.entries(renderTuningArtifacts(group.profile))) files[`${group.name}/${name}`] = content;
     for (const [name, content] of Object.entries(renderTargetFiles(plan, group))) files[`${group.name}/${name}`] = content;
   }
+  // Each namespace once (the program creates them, not the components that run in them).
+  const namespaces = plan.namespaces.filter((n) => n.create).map((n) => privilegedNamespace(n.name, edgetuneLabels("edgetune", "namespace", n.name), n.podSecurityVersion));
+  if (namespaces.length) files["kubernetes/namespaces.yaml"] = yamlDocs(namespaces);
   if (plan.proxy) {
     const profile = plan.profiles[plan.proxy.profile];
     files["proxy/haproxy.cfg"] = renderHaproxyConfig(plan.proxy.spec, { profile });
     if (plan.proxy.kubernetes) {
-      const o = renderProxyObjects(plan.proxy.spec, profile, plan.proxy.kubernetes);
-      const docs = [o.namespace, o.configMap, o.daemonSet, o.service, o.podDisruptionBudget].filter((d) => d !== undefined);
+      const o = renderProxyObjects(plan.proxy.spec, profile, { ...plan.proxy.kubernetes, createNamespace: false });
+      const docs = [o.configMap, o.daemonSet, o.service, o.podDisruptionBudget].filter((d) => d !== undefined);
       files["proxy/manifests.yaml"] = yamlDocs(docs);
     }
   }
@@ -67,8 +71,8 @@ function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan): Record<string, st
     case "kubernetes": {
       const t = g.kubernetes?.tuner;
       if (!t) return {};
-      const o = renderTunerObjects(g.profile, tunerOptions(g.name, t));
-      return { "kubernetes/tuner.yaml": yamlDocs([o.namespace, o.configMap, o.daemonSet]) };
+      const o = renderTunerObjects(g.profile, tunerOptions(g.name, { ...t, createNamespace: false }));
+      return { "kubernetes/tuner.yaml": yamlDocs([o.configMap, o.daemonSet]) };
     }
     case "local": {
       if (!plan.proxy) return {};
@@ -142,7 +146,7 @@ const APPLIED_BY: Record<Target, (g: NodeGroupPlan) => string> = {
       g.aws?.autoScaling ? `Auto Scaling group ${g.aws.autoScaling.minSize ?? 1}..${g.aws.autoScaling.maxSize ?? 3} instances` : "launch template only (referenced by an EKS managed node group)"
     }`,
   ssh: (g) => `SSH to ${g.ssh?.hosts.map((h) => `${h.host}${h.port && h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh?.user ?? "root"}${g.ssh?.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete)`,
-  kubernetes: (g) => (g.kubernetes?.tuner ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace ?? TUNER_DEFAULTS.namespace} (kubernetes/tuner.yaml)` : "the proxy DaemonSet's init container (proxy/manifests.yaml)"),
+  kubernetes: (g) => (g.kubernetes?.tuner ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace ?? TUNER_DEFAULTS.namespace} (kubernetes/tuner.yaml; the namespace in kubernetes/namespaces.yaml${g.kubernetes.tuner.createNamespace === false ? ", or existing" : ""})` : "the proxy DaemonSet's init container (proxy/manifests.yaml)"),
   local: (g) => `network namespaces on this machine, lab directory ${localLabDir(g)} (lab/create.sh on pulumi up, lab/delete.sh on destroy)`,
 };
 

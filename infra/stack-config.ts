@@ -5,13 +5,12 @@ import { z } from "zod";
 import { checkProfile, formatPath, resolveProfile, show, ValidationError, type PathSegment, type ValidationIssue } from "../components/tuning/profile";
 import type { ResolvedProfile } from "../components/tuning/types";
 import { checkProxySpec, type ProxySpec } from "../components/proxy/haproxy";
-import { checkProxyK8sOptions, type ProxyK8sOptions } from "../components/proxy/k8s-proxy";
+import { checkProxyK8sOptions, PROXY_DEFAULTS, type ProxyK8sOptions } from "../components/proxy/k8s-proxy";
 import { checkBenchmarkConfig, type BenchmarkConfig } from "../components/bench/config";
 import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
 import { checkAwsTunedNodeGroupArgs, type AwsTunedNodeGroupArgs } from "../components/nodes/aws-tuned-node-group";
 import { checkRemoteHostTuningArgs, type RemoteHost } from "../components/nodes/remote-host-tuning";
-import type { KubernetesNodeTunerArgs } from "../components/nodes/kubernetes-node-tuner";
-import { checkTunerOptions, tunerOptions } from "../components/nodes/k8s-tuner";
+import { checkTunerOptions, TUNER_DEFAULTS, tunerOptions, type TunerInput } from "../components/nodes/k8s-tuner";
 
 export const PROJECT = "edgetune";
 
@@ -102,6 +101,7 @@ const awsSchema = z.strictObject({
 const kubernetesSchema = z.strictObject({
   tunerImage: z.string().optional(),
   namespace: z.string().optional(),
+  createNamespace: z.boolean().optional(),
   nodeSelector: z.record(z.string(), z.string()).optional(),
   tolerations: z.array(z.record(z.string(), z.unknown())).optional(),
   verifyIntervalSeconds: z.number().optional(),
@@ -176,7 +176,7 @@ export type AwsGroupPlan = Omit<AwsTunedNodeGroupArgs, "profile">;
 
 /** `kubernetes` target: the tuner DaemonSet, or none when the proxy's init container tunes these nodes. */
 export interface KubernetesGroupPlan {
-  tuner?: Omit<KubernetesNodeTunerArgs, "profile">;
+  tuner?: TunerInput & { image: string };
 }
 
 export interface NodeGroupPlan {
@@ -211,6 +211,19 @@ export interface LabVariantPlan {
   why?: string;
 }
 
+/**
+ * A Kubernetes namespace the stack's tuners and proxy run in. The program creates each one
+ * once (never one per component: a second create of the same namespace fails), unless a
+ * user of it says it already exists (`createNamespace: false`).
+ */
+export interface NamespacePlan {
+  name: string;
+  create: boolean;
+  podSecurityVersion: string;
+  /** Who runs in it, in stack order: the components that created it themselves before (see `aliases`). */
+  users: Array<{ kind: "tuner" | "proxy"; name: string }>;
+}
+
 export interface StackPlan {
   stack: string;
   proxy?: ProxyPlan;
@@ -220,7 +233,8 @@ export interface StackPlan {
   capacity?: CapacityPlan;
   /** The optional `lab` section: variants `edgetune lab` compares with the tuned profile. */
   lab?: { variants: LabVariantPlan[] };
-  config: Record<string, unknown>;
+  /** Kubernetes namespaces, each created once by the program (see NamespacePlan). */
+  namespaces: NamespacePlan[];
   profiles: Record<string, ResolvedProfile>;
   nodeGroups: NodeGroupPlan[];
 }
@@ -233,16 +247,63 @@ export function loadStack(stack: string, root: string): StackPlan {
   return parseStack(stack, readStackConfig(stack, root));
 }
 
+export interface ParseOptions {
+  /**
+   * Top-level keys (without `edgetune:`) the Pulumi engine marked secret: a `secure:` leaf,
+   * an ESC `fn::secret` or a whole secret value makes the engine mark the whole key. Their
+   * values arrive decrypted, so they are never shown in a message. Empty offline, where a
+   * secret is still `{ secure: ciphertext }`.
+   */
+  secretKeys?: readonly string[];
+}
+
 /**
- * Validates a stack's config (as `readStackConfig` returns it: secure values still
- * `{ secure: ciphertext }`). Pure; throws one ValidationError listing every problem.
+ * Validates a stack's config: offline as `readStackConfig` returns it (secure values still
+ * `{ secure: ciphertext }`), or as the engine hands it to the program (`readEngineConfig`:
+ * decrypted, with `secretKeys`). Both give the same plan. Pure; throws one ValidationError
+ * listing every problem.
  */
-export function parseStack(stack: string, config: Record<string, unknown>): StackPlan {
+export function parseStack(stack: string, config: Record<string, unknown>, opts: ParseOptions = {}): StackPlan {
+  const secretKeys = new Set(opts.secretKeys ?? []);
+  try {
+    return parseStackUnredacted(stack, config, secretKeys);
+  } catch (e) {
+    if (!(e instanceof ValidationError) || secretKeys.size === 0) throw e;
+    const secrets = [...secretKeys].flatMap((k) => stringLeaves(config[k]));
+    throw new ValidationError(
+      e.issues.map((i) => ({ path: i.path, message: redact(i.message, secrets) })),
+      `invalid stack config "${stack}" (values of secret config keys are not shown)`,
+    );
+  }
+}
+
+function stringLeaves(v: unknown): string[] {
+  if (typeof v === "string") return [v];
+  if (Array.isArray(v)) return v.flatMap(stringLeaves);
+  if (v && typeof v === "object") return Object.values(v).flatMap(stringLeaves);
+  return [];
+}
+
+/**
+ * Removes every secret string from a message: as given, as JSON escapes it, and its first
+ * 20 characters (show() cuts long values). Shorter than 4 characters is not a secret anyone
+ * could use, and blanking it would blank ordinary words.
+ */
+function redact(message: string, secrets: string[]): string {
+  let out = message;
+  for (const s of secrets.filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) {
+    const forms = [s, JSON.stringify(s).slice(1, -1)];
+    for (const f of [...forms, ...forms.filter((x) => x.length > 20).map((x) => x.slice(0, 20))]) out = out.split(f).join("(secret)");
+  }
+  return out;
+}
+
+function parseStackUnredacted(stack: string, config: Record<string, unknown>, secretKeys: ReadonlySet<string>): StackPlan {
   const what = `invalid stack config "${stack}"`;
   const parsed = stackSchema.safeParse(config);
   if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, []), what);
   const issues: ValidationIssue[] = [];
-  issues.push(...plainTextKeys(config));
+  issues.push(...plainTextKeys(config, secretKeys));
   const profiles: Record<string, ResolvedProfile> = {};
   for (const [name, input] of Object.entries(parsed.data.profiles)) {
     if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
@@ -262,8 +323,9 @@ export function parseStack(stack: string, config: Record<string, unknown>): Stac
     else issues.push(...zodIssues(c.error, ["capacity"]));
   }
   const lab = checkLabSection(config.lab, parsed.data.profiles, profiles, issues);
-  const groups = checkNodeGroups(parsed.data.nodeGroups, parsed.data.profiles, profiles, proxy, issues);
+  const groups = checkNodeGroups(parsed.data.nodeGroups, parsed.data.profiles, profiles, proxy, secretKeys, issues);
   if (benchmark) checkAbSwitch(benchmark, proxy, groups, issues);
+  const namespaces = planNamespaces(groups, proxy, issues);
   if (issues.length) throw new ValidationError(issues, what);
   return {
     stack,
@@ -271,17 +333,51 @@ export function parseStack(stack: string, config: Record<string, unknown>): Stac
     ...(benchmark ? { benchmark } : {}),
     ...(capacity ? { capacity } : {}),
     ...(lab ? { lab } : {}),
-    config,
+    namespaces,
     profiles,
     nodeGroups: groups,
   };
 }
+
+/**
+ * One entry per Kubernetes namespace the tuners and the proxy use. Everyone in one namespace
+ * must agree on how it is made: its Pod Security version, and whether it already exists.
+ */
+function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, issues: ValidationIssue[]): NamespacePlan[] {
+  const users: Array<{ kind: "tuner" | "proxy"; name: string; namespace: string; psa: string; create?: boolean; at: string }> = [];
+  groups.forEach((g) => {
+    const t = g.kubernetes?.tuner;
+    if (!t) return;
+    const i = groups.indexOf(g);
+    users.push({ kind: "tuner", name: g.name, namespace: t.namespace ?? TUNER_DEFAULTS.namespace, psa: t.podSecurityVersion ?? TUNER_DEFAULTS.podSecurityVersion, create: t.createNamespace, at: formatPath(["nodeGroups", configIndex.get(g) ?? i, "kubernetes"]) });
+  });
+  const k = proxy?.kubernetes;
+  if (k) users.push({ kind: "proxy", name: k.name, namespace: k.namespace ?? PROXY_DEFAULTS.namespace, psa: k.podSecurityVersion ?? PROXY_DEFAULTS.podSecurityVersion, create: k.createNamespace, at: "proxy.kubernetes" });
+  const out: NamespacePlan[] = [];
+  for (const u of users) {
+    const first = users.find((x) => x.namespace === u.namespace)!;
+    if (first === u) {
+      const all = users.filter((x) => x.namespace === u.namespace);
+      out.push({ name: u.namespace, create: !all.some((x) => x.create === false), podSecurityVersion: u.psa, users: all.map((x) => ({ kind: x.kind, name: x.name })) });
+      continue;
+    }
+    if (u.psa !== first.psa) issues.push({ path: `${u.at}.podSecurityVersion`, message: `got ${show(u.psa)}; ${first.at} puts namespace ${show(u.namespace)} on ${show(first.psa)}: one namespace has one Pod Security version` });
+    if (u.create !== undefined && first.create !== undefined && u.create !== first.create) {
+      issues.push({ path: `${u.at}.createNamespace`, message: `got ${u.create}; ${first.at}.createNamespace is ${first.create} for the same namespace ${show(u.namespace)}: it either exists already or edgetune creates it` });
+    }
+  }
+  return out;
+}
+
+/** Where each planned group sits in `nodeGroups` (a group with an invalid profile is left out of the plan). */
+const configIndex = new WeakMap<NodeGroupPlan, number>();
 
 function checkNodeGroups(
   input: unknown[],
   rawProfiles: Record<string, unknown>,
   profiles: Record<string, ResolvedProfile>,
   proxy: ProxyPlan | undefined,
+  secretKeys: ReadonlySet<string>,
   issues: ValidationIssue[],
 ): NodeGroupPlan[] {
   const out: NodeGroupPlan[] = [];
@@ -314,11 +410,14 @@ function checkNodeGroups(
           break;
         }
         const { privateKey, ...rest } = g.ssh;
-        if (!isSecureValue(privateKey)) {
+        // Offline the stack file holds { secure: ciphertext }; the engine hands the program the
+        // decrypted text inside a key it marks secret (a secure: leaf, ESC fn::secret, --secret).
+        const secret = isSecureValue(privateKey) || (typeof privateKey === "string" && privateKey !== "" && secretKeys.has("nodeGroups"));
+        if (!secret) {
           // Never echo the value: it may be the key itself.
           issues.push({
             path: at("ssh", "privateKey"),
-            message: `${privateKey === undefined ? "missing" : "not a secure value"}; allowed: a Pulumi secret, set with \`pulumi config set --secret --path 'nodeGroups[${i}].ssh.privateKey' < ~/.ssh/id_ed25519\` (the stack file then holds \`privateKey: { secure: ... }\`)`,
+            message: `${privateKey === undefined ? "missing" : "not a secure value"}; allowed: a Pulumi secret, set with \`pulumi config set --secret --path 'nodeGroups[${i}].ssh.privateKey' < ~/.ssh/id_ed25519\` (the stack file then holds \`privateKey: { secure: ... }\`), or an ESC environment's fn::secret`,
           });
         }
         issues.push(...checkRemoteHostTuningArgs({ ...rest, privateKey: "(secret)" }, ["nodeGroups", i, "ssh"]));
@@ -366,7 +465,10 @@ function checkNodeGroups(
         break;
       }
     }
-    if (profile) out.push(plan);
+    if (profile) {
+      configIndex.set(plan, i);
+      out.push(plan);
+    }
   });
   return out;
 }
@@ -375,14 +477,15 @@ function checkNodeGroups(
  * A private key anywhere in the config as plain text (rather than a `secure:` value) is
  * refused wherever it is: committed to git it is leaked whether or not edgetune reads it.
  */
-function plainTextKeys(config: Record<string, unknown>): ValidationIssue[] {
+function plainTextKeys(config: Record<string, unknown>, secretKeys: ReadonlySet<string>): ValidationIssue[] {
   const found: ValidationIssue[] = [];
   const walk = (v: unknown, path: PathSegment[]) => {
     if (typeof v === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v)) found.push({ path: formatPath(path), message: "a private key in plain text; allowed: a secure value (`pulumi config set --secret ...`)" });
     else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
     else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
   };
-  walk(config, []);
+  // A key the engine marked secret was stored encrypted (or came from a secret store): not plain text.
+  for (const [k, v] of Object.entries(config)) if (!secretKeys.has(k)) walk(v, [k]);
   return found;
 }
 

@@ -24,6 +24,8 @@ export interface TunerOptions {
   podSysctls?: Array<{ name: string; value: string }>;
   /** Pod Security Standards version the namespace labels pin, e.g. "v1.33". */
   podSecurityVersion: string;
+  /** Create the namespace; false: it exists already (or another component owns it). */
+  createNamespace: boolean;
 }
 
 export const TUNER_DEFAULTS = {
@@ -34,16 +36,17 @@ export const TUNER_DEFAULTS = {
   maxUnavailable: 1,
   hostNetwork: true,
   podSecurityVersion: "v1.33",
+  createNamespace: true,
 } as const;
 
 /** What a caller gives: the image, and any option to override a default. */
-export type TunerInput = Partial<Omit<TunerOptions, "name" | "image">> & { image: string };
+export type TunerInput = Partial<Omit<TunerOptions, "name" | "image">> & { image?: string };
 
 /** TunerOptions with TUNER_DEFAULTS applied, for the component, render and the stack loader alike. */
 export function tunerOptions(name: string, o: TunerInput): TunerOptions {
   return {
     name,
-    image: o.image,
+    image: o.image as string,
     namespace: o.namespace ?? TUNER_DEFAULTS.namespace,
     nodeSelector: o.nodeSelector,
     tolerations: o.tolerations,
@@ -54,6 +57,7 @@ export function tunerOptions(name: string, o: TunerInput): TunerOptions {
     hostNetwork: o.hostNetwork ?? TUNER_DEFAULTS.hostNetwork,
     podSysctls: o.podSysctls,
     podSecurityVersion: o.podSecurityVersion ?? TUNER_DEFAULTS.podSecurityVersion,
+    createNamespace: o.createNamespace ?? TUNER_DEFAULTS.createNamespace,
   };
 }
 
@@ -62,14 +66,18 @@ export const STATUS_FILE = "/run/edgetune/status";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/** Every problem with the options, paths under `prefix`. */
-export function checkTunerOptions(o: Partial<TunerOptions>, prefix: readonly PathSegment[]): ValidationIssue[] {
+/**
+ * Every problem with the options, paths under `prefix`. `pending`: options a component got as
+ * Outputs not yet resolved, checked when they are.
+ */
+export function checkTunerOptions(o: Partial<TunerOptions>, prefix: readonly PathSegment[], pending: ReadonlyArray<keyof TunerOptions> = []): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const bad = (key: PathSegment, value: unknown, allowed: string) => issues.push({ path: formatPath([...prefix, key]), message: `got ${show(value)}; allowed: ${allowed}` });
   if (o.name !== undefined && !DNS_LABEL.test(o.name)) bad("name", o.name, "a DNS label (lowercase letters, digits, -)");
   if (o.namespace !== undefined && !DNS_LABEL.test(o.namespace)) bad("namespace", o.namespace, "a DNS label");
-  if (o.image === undefined) bad("image", o.image, "the tuner image with a tag or digest");
-  else {
+  if (o.image === undefined) {
+    if (!pending.includes("image")) bad("image", o.image, "the tuner image with a tag or digest");
+  } else {
     const problem = imageProblem(o.image);
     if (problem === "tag latest") bad("image", o.image, 'a pinned tag, not "latest" (a moving tag rolls nodes nobody reviewed)');
     else if (problem) bad("image", o.image, "an image reference pinned by tag or digest (e.g. ghcr.io/org/edgetune-tuner:0.1.0)");
@@ -153,7 +161,8 @@ type Obj = Record<string, unknown>;
 
 /** The Kubernetes objects of one tuner, as plain specs (apiVersion, kind, metadata, ...). */
 export interface TunerObjects {
-  namespace: Obj;
+  /** undefined when `createNamespace` is false. */
+  namespace?: Obj;
   configMap: Obj;
   daemonSet: Obj;
   /** The checksum in the pod template: changes exactly when what the pods run changes. */
@@ -178,7 +187,7 @@ export function renderTunerObjects(profile: ResolvedProfile, o: TunerOptions): T
     EDGETUNE_SCOPE: "all",
   };
   const checksum = `sha256:${createHash("sha256").update(JSON.stringify({ data, env, image: o.image })).digest("hex")}`;
-  const namespace = privilegedNamespace(o.namespace, labels, o.podSecurityVersion);
+  const namespace = o.createNamespace ? privilegedNamespace(o.namespace, labels, o.podSecurityVersion) : undefined;
   const configMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: o.namespace, labels }, data };
   const hostPath = (n: string, path: string, type: string) => ({ name: n, hostPath: { path, type } });
   const daemonSet = {
@@ -233,5 +242,5 @@ export function renderTunerObjects(profile: ResolvedProfile, o: TunerOptions): T
       },
     },
   };
-  return { namespace, configMap, daemonSet, checksum };
+  return { ...(namespace ? { namespace } : {}), configMap, daemonSet, checksum };
 }

@@ -59,12 +59,17 @@ export interface ProxyK8sOptions {
   podSecurityVersion?: string;
   /** Old workers' drain time on rollout; must exceed the config's hard-stop-after. @default 60 */
   terminationGracePeriodSeconds?: number;
+  /** Create the namespace; false: it exists already (or another component owns it). @default true */
+  createNamespace?: boolean;
 }
+
+export const PROXY_DEFAULTS = { namespace: "edgetune-proxy", podSecurityVersion: "v1.33" } as const;
 
 type Obj = Record<string, unknown>;
 
 export interface ProxyObjects {
-  namespace: Obj;
+  /** undefined when `createNamespace` is false. */
+  namespace?: Obj;
   configMap: Obj;
   daemonSet: Obj;
   service?: Obj;
@@ -76,14 +81,17 @@ export interface ProxyObjects {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const COUNT_OR_PERCENT = (v: unknown) => (typeof v === "number" && Number.isInteger(v) && v >= 1) || (typeof v === "string" && /^([1-9][0-9]?|100)%$/.test(v));
 
-/** Every problem with the Kubernetes options, paths under `prefix`. */
-export function checkProxyK8sOptions(o: ProxyK8sOptions, prefix: readonly PathSegment[] = ["proxy"]): ValidationIssue[] {
+/**
+ * Every problem with the Kubernetes options, paths under `prefix`. `pending`: options a
+ * component got as Outputs not yet resolved, checked when they are.
+ */
+export function checkProxyK8sOptions(o: ProxyK8sOptions, prefix: readonly PathSegment[] = ["proxy"], pending: ReadonlyArray<keyof ProxyK8sOptions> = []): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const bad = (key: string, value: unknown, allowed: string) => issues.push({ path: formatPath([...prefix, ...key.split(".")]), message: `got ${show(value)}; allowed: ${allowed}` });
   if (!DNS_LABEL.test(o.name) || o.name.length > 40) bad("name", o.name, "a DNS label of at most 40 characters");
   if (o.namespace !== undefined && !DNS_LABEL.test(o.namespace)) bad("namespace", o.namespace, "a DNS label");
   for (const key of ["image", "tunerImage"] as const) {
-    if (key === "tunerImage" && o.tuneNodes === false && o.tunerImage === undefined) continue;
+    if ((key === "tunerImage" && o.tuneNodes === false && o.tunerImage === undefined) || pending.includes(key)) continue;
     const p = imageProblem(o[key]);
     if (p) bad(key, o[key], `an image pinned by tag or digest (${p})`);
   }
@@ -95,6 +103,7 @@ export function checkProxyK8sOptions(o: ProxyK8sOptions, prefix: readonly PathSe
   if (o.priorityClassName !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(o.priorityClassName)) bad("priorityClassName", o.priorityClassName, "a DNS subdomain");
   if (o.podSecurityVersion !== undefined && !/^v1\.[0-9]{1,2}$/.test(o.podSecurityVersion)) bad("podSecurityVersion", o.podSecurityVersion, 'a pinned version such as "v1.33"');
   if (o.terminationGracePeriodSeconds !== undefined && !(Number.isInteger(o.terminationGracePeriodSeconds) && o.terminationGracePeriodSeconds >= 1)) bad("terminationGracePeriodSeconds", o.terminationGracePeriodSeconds, "an integer >= 1");
+  if (o.createNamespace !== undefined && typeof o.createNamespace !== "boolean") bad("createNamespace", o.createNamespace, "true or false");
   return issues;
 }
 
@@ -113,14 +122,14 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
   if (issues.length) throw new ValidationError(issues, "invalid proxy options");
   const haproxyCfg = renderHaproxyConfig(spec, { profile, ...nodeFacts });
   const o = {
-    namespace: "edgetune-proxy",
+    namespace: PROXY_DEFAULTS.namespace,
     onTuningFailure: "fail" as TuningFailurePolicy,
     resources: { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } },
     minReadySeconds: 10,
     maxUnavailable: 1 as number | string,
     metricsService: true,
     prometheusScrapeAnnotations: false,
-    podSecurityVersion: "v1.33",
+    podSecurityVersion: PROXY_DEFAULTS.podSecurityVersion,
     terminationGracePeriodSeconds: 60,
     ...options,
   };
@@ -136,7 +145,7 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
   const lowPorts = privilegedPorts(spec);
   const scrape = o.prometheusScrapeAnnotations ? { "prometheus.io/scrape": "true", "prometheus.io/port": String(metricsPort), "prometheus.io/path": METRICS_PATH } : {};
 
-  const namespace = privilegedNamespace(o.namespace, labels, o.podSecurityVersion);
+  const namespace = o.createNamespace === false ? undefined : privilegedNamespace(o.namespace, labels, o.podSecurityVersion);
   const configMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: o.namespace, labels }, data };
   const probe = (initialDelaySeconds: number, failureThreshold: number) => ({ httpGet: { path: HEALTH_PATH, port: healthPort }, initialDelaySeconds, periodSeconds: 5, timeoutSeconds: 2, failureThreshold });
   const daemonSet = {
@@ -233,7 +242,7 @@ export function renderProxyObjects(spec: ProxySpec, profile: ResolvedProfile, op
       },
     },
   };
-  const out: ProxyObjects = { namespace, configMap, daemonSet, checksum };
+  const out: ProxyObjects = { ...(namespace ? { namespace } : {}), configMap, daemonSet, checksum };
   if (o.metricsService) {
     out.service = {
       apiVersion: "v1",

@@ -42,7 +42,7 @@ describe("renderProxyObjects with tuneNodes: false (nodes tuned by a tuner Daemo
     expect(pod.volumes.filter((v: Any) => v.hostPath)).toEqual([]);
     expect(JSON.stringify(pod)).not.toMatch(/"privileged":true/);
     expect(() => new DaemonSet(o.daemonSet as never).validate()).not.toThrow();
-    expect(checkProxyPolicies([o.namespace, o.configMap, o.daemonSet])).toEqual([]);
+    expect(checkProxyPolicies([o.namespace!, o.configMap, o.daemonSet])).toEqual([]);
     // The config still comes from the profile: only who tunes the node changed.
     expect((o.configMap as Any).data["haproxy.cfg"]).toBe(renderHaproxyConfig(spec, { profile }));
   });
@@ -209,10 +209,13 @@ describe("edgetune render: the local stack's proxy", () => {
     expect(files["proxy/haproxy.cfg"]).toMatch(/frontend web\n {2}mode http\n {2}bind 0\.0\.0\.0:80 shards by-thread backlog 65535/);
     expect(files["proxy/haproxy.cfg"]).toMatch(/frontend bulk\n {2}mode tcp\n[^]*option splice-request/);
     const docs = files["proxy/manifests.yaml"].split(/^---$/m).map((d) => load(d) as Any);
-    expect(docs.map((d) => d.kind)).toEqual(["Namespace", "ConfigMap", "DaemonSet", "Service", "PodDisruptionBudget"]);
-    new DaemonSet(docs[2] as never).validate();
-    expect(checkProxyPolicies(docs)).toEqual([]);
-    expect(docs[1].data["haproxy.cfg"]).toBe(files["proxy/haproxy.cfg"].replace(/^ {2}nbthread.*\n/m, ""));
+    expect(docs.map((d) => d.kind)).toEqual(["ConfigMap", "DaemonSet", "Service", "PodDisruptionBudget"]);
+    // The namespace is the stack's, created once for everything in it.
+    const namespaces = files["kubernetes/namespaces.yaml"].split(/^---$/m).map((d) => load(d) as Any);
+    expect(namespaces.map((d) => [d.kind, d.metadata.name])).toEqual([["Namespace", docs[1].metadata.namespace]]);
+    new DaemonSet(docs[1] as never).validate();
+    expect(checkProxyPolicies([...namespaces, ...docs])).toEqual([]);
+    expect(docs[0].data["haproxy.cfg"]).toBe(files["proxy/haproxy.cfg"].replace(/^ {2}nbthread.*\n/m, ""));
   });
 });
 
