@@ -236,11 +236,14 @@ export function collectCommand(namespace: string, jobName: string, timeoutSecond
   const ns = shqWord(namespace);
   const job = shqWord(`job/${jobName}`);
   const polls = Math.max(1, Math.ceil(timeoutSeconds / pollSeconds));
+  // A kubeconfig given as contents (BenchmarkSuite's `kubeconfig`) becomes a private file for this run.
+  const kubeconfig = `if [ -n "\${EDGETUNE_KUBECONFIG:-}" ]; then KUBECONFIG=$(mktemp) || exit 1; trap 'rm -f "$KUBECONFIG"' EXIT; printf '%s' "$EDGETUNE_KUBECONFIG" >"$KUBECONFIG"; export KUBECONFIG; fi`;
   // `kubectl wait --for=condition=complete` would sit out the whole timeout on a failed
   // Job; polling both conditions returns as soon as either holds. The log is printed
   // either way: a failed Job's last line says why.
   const conditions = `'jsonpath={.status.conditions[?(@.status=="True")].type}'`;
   return [
+    kubeconfig,
     "rc=124; i=0",
     `while [ "$i" -lt ${polls} ]; do c=$(kubectl get -n ${ns} ${job} -o ${conditions} 2>&1); case " $c " in *" Complete "*) rc=0; break ;; *" Failed "*) rc=1; break ;; esac; i=$((i + 1)); sleep ${pollSeconds}; done`,
     // kubectl's own error (no such Job, no access to the cluster) is the likeliest reason for a timeout.

@@ -71,6 +71,8 @@ export class LocalLab extends pulumi.ComponentResource {
   /** Where the client namespace reaches the proxy's listeners, metrics and health endpoints. */
   readonly endpoints: Record<string, string>;
   readonly digest: string;
+  /** The command whose create builds, tunes and starts the lab, and whose delete tears it down. */
+  readonly command: command.local.Command;
 
   constructor(name: string, args: LocalLabArgs, opts?: pulumi.ComponentResourceOptions) {
     super("edgetune:lab:LocalLab", name, {}, opts);
@@ -95,6 +97,7 @@ export class LocalLab extends pulumi.ComponentResource {
       { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["triggers", "environment"] },
     );
     this.digest = steps.digest;
+    this.command = lab;
     this.tuning = lab.stdout.apply((out) => parseApplySummary(out));
     this.endpoints = Object.fromEntries([
       ...args.proxy.listeners.map((l) => [l.name, `${l.mode === "http" ? "http" : "tcp"}://${a.proxy}:${l.port}`]),

@@ -53,6 +53,10 @@ export function checkRemoteHostTuningArgs(args: Omit<RemoteHostTuningArgs, "prof
 export class RemoteHostTuning extends pulumi.ComponentResource {
   /** Per host: the parsed `summary:` line of tune.sh apply. */
   readonly summaries: pulumi.Output<Record<string, ApplySummary | undefined>>;
+  /** Per host: the command that applies on create/update and restores on delete. */
+  readonly commands: Readonly<Record<string, command.remote.Command>>;
+  /** Per host: the copies of the rendered files it runs from. */
+  readonly copies: Readonly<Record<string, command.remote.CopyToRemote[]>>;
 
   constructor(name: string, args: RemoteHostTuningArgs, opts?: pulumi.ComponentResourceOptions) {
     super("edgetune:nodes:RemoteHostTuning", name, {}, opts);
@@ -67,6 +71,8 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
     });
     const privateKey = pulumi.secret(args.privateKey);
     const summaries: Record<string, pulumi.Output<ApplySummary | undefined>> = {};
+    const commands: Record<string, command.remote.Command> = {};
+    const copied: Record<string, command.remote.CopyToRemote[]> = {};
     for (const h of args.hosts) {
       const id = `${name}-${h.host.replace(/[^A-Za-z0-9-]/g, "-")}`;
       const connection = { host: h.host, port: h.port ?? 22, user, privateKey };
@@ -95,8 +101,12 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
         },
       );
       summaries[h.host] = apply.stdout.apply(parseApplySummary);
+      commands[h.host] = apply;
+      copied[h.host] = copies;
     }
     this.summaries = pulumi.output(summaries);
+    this.commands = commands;
+    this.copies = copied;
     this.registerOutputs({ summaries: this.summaries });
   }
 }

@@ -4,11 +4,19 @@
  * dist/components/index.js through package.json `exports`), never from
  * paths into the edgetune repository.
  *
- * It deploys one HAProxy DaemonSet on Kubernetes nodes tuned with a custom
- * profile: NovaEdge's `recommended` table, adjusted for a Kubernetes node.
+ * It shows what a platform team's own stack does with edgetune's components:
+ * - a proxy image computed from another resource (an ECR repository's URL, an Output);
+ * - two tuner groups in one namespace, created once here (`createNamespace: false`);
+ * - an explicit Kubernetes provider for the cluster, passed with `opts.providers`;
+ * - a stack reference reading an edgetune stack's outputs (the `eks` stack's launch template)
+ *   for an EKS managed node group.
  */
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ProxyDaemonSet, resolveProfile, type ProxySpec, type TuningProfile } from "edgetune";
+import { edgetuneLabels, KubernetesNodeTuner, privilegedNamespace, ProxyDaemonSet, resolveProfile, type ProxySpec, type TuningProfile } from "edgetune";
+
+const config = new pulumi.Config();
 
 /** The profile as a user would write it: a preset plus what this fleet needs. */
 export const profileInput: TuningProfile = {
@@ -35,6 +43,27 @@ export const profileInput: TuningProfile = {
 
 /** Throws a ValidationError naming every bad field before anything is registered. */
 export const profile = resolveProfile("k8s-proxy", profileInput);
+/** The cache nodes only need the latency preset. */
+const cacheProfile = resolveProfile("cache", { extends: "latency", ports: { kubernetesNodePorts: true, kubelet: true } });
+
+// The cluster, explicitly: every Kubernetes object below goes to it, not to the ambient kubeconfig.
+const cluster = new k8s.Provider("cluster", { kubeconfig: config.requireSecret("kubeconfig") });
+const onCluster = { providers: { kubernetes: cluster } };
+
+// Images this team builds from proxy-image/ and pushes to its own registry: the repository URL
+// is only known once the repository exists, so the image is an Output.
+const proxyRepo = new aws.ecr.Repository("edgetune-proxy", { imageTagMutability: "IMMUTABLE" });
+const tunerRepo = new aws.ecr.Repository("edgetune-tuner", { imageTagMutability: "IMMUTABLE" });
+const release = config.get("edgetuneRelease") ?? "0.1.0";
+const proxyImage = pulumi.interpolate`${proxyRepo.repositoryUrl}:${release}`;
+const tunerImage = pulumi.interpolate`${tunerRepo.repositoryUrl}:${release}`;
+
+// One namespace for both tuner groups, created once: each component creating it would fail the
+// second time (AlreadyExists).
+const tuning = new k8s.core.v1.Namespace("edgetune-system", privilegedNamespace("edgetune-system", edgetuneLabels("edgetune", "namespace", "edgetune-system"), "v1.33"), { provider: cluster });
+const shared = { image: tunerImage, namespace: tuning.metadata.name, createNamespace: false };
+const edgeTuner = new KubernetesNodeTuner("edge-nodes", { ...shared, profile, nodeSelector: { "node-role.kubernetes.io/proxy": "" } }, onCluster);
+const cacheTuner = new KubernetesNodeTuner("cache-nodes", { ...shared, profile: cacheProfile, nodeSelector: { "node-role.kubernetes.io/cache": "" } }, onCluster);
 
 const proxy: ProxySpec = {
   listeners: [{ name: "http", mode: "http", port: 80, backend: "web" }],
@@ -50,13 +79,20 @@ const proxy: ProxySpec = {
   ],
 };
 
-const edge = new ProxyDaemonSet("edge", {
-  profile,
-  proxy,
-  image: "ghcr.io/edgetune/edgetune-proxy:0.1.0",
-  tunerImage: "ghcr.io/edgetune/edgetune-tuner:0.1.0",
-  nodeSelector: { "node-role.kubernetes.io/proxy": "" },
-  podDisruptionBudget: { maxUnavailable: 1 },
+// The proxy nodes are tuned by edgeTuner above, so the proxy pods need no privileged init container.
+const edge = new ProxyDaemonSet("edge", { profile, proxy, image: proxyImage, tuneNodes: false, nodeSelector: { "node-role.kubernetes.io/proxy": "" }, podDisruptionBudget: { maxUnavailable: 1 } }, onCluster);
+
+// An edgetune stack of the same organization: its `eks` stack renders a launch template with the
+// tuning user-data; this program's EKS managed node group runs on it.
+const edgetuneEks = new pulumi.StackReference(config.get("edgetuneEksStack") ?? "organization/edgetune/eks");
+const launchTemplate = edgetuneEks.requireOutput("nodeGroups").apply((g) => (g as Record<string, { launchTemplateId: string; launchTemplateVersion: number }>)["eks-edge"]);
+const nodeGroup = new aws.eks.NodeGroup("edge", {
+  clusterName: config.require("eksClusterName"),
+  nodeRoleArn: config.require("nodeRoleArn"),
+  subnetIds: config.requireObject<string[]>("subnetIds"),
+  scalingConfig: { minSize: 2, desiredSize: 3, maxSize: 6 },
+  instanceTypes: ["c6in.xlarge"],
+  launchTemplate: { id: launchTemplate.launchTemplateId, version: launchTemplate.launchTemplateVersion.apply(String) },
 });
 
 export const namespace = edge.namespace;
@@ -68,3 +104,8 @@ export const reservedPorts = profile.portPlan?.reserved;
 export const profileWarnings = profile.warnings;
 // Outputs of the component are plain pulumi Outputs: usable by the rest of this program.
 export const proxySummary = pulumi.interpolate`${edge.namespace}/${edge.daemonSetName}`;
+export const tunerNamespaces = pulumi.all([edgeTuner.namespace, cacheTuner.namespace]);
+export const eksNodeGroup = nodeGroup.nodeGroupName;
+// The components' children are typed properties (as pulumi-eks exposes its node groups' parts).
+export const tunerDaemonSets = pulumi.all([edgeTuner.daemonSet.metadata.name, cacheTuner.daemonSet.metadata.name]);
+export const proxyConfigMap = edge.configMap.metadata.name;

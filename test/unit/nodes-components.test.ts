@@ -48,6 +48,10 @@ describe("RemoteHostTuning", () => {
     const summaries = await value(c.summaries);
     await settle();
     const cmds = of("command:remote:Command", "ssh-");
+    // The children are the component's readonly properties.
+    expect(Object.keys(c.commands)).toEqual(["10.0.0.5", "edge-2.example"]);
+    expect(await value(c.commands["edge-2.example"].urn)).toMatch(/\$command:remote:Command::ssh-edge-2-example-apply$/);
+    expect(c.copies["10.0.0.5"].length).toBe(of("command:remote:CopyToRemote", "ssh-10-0-0-5").length);
     // The whole connection (private key included) reaches the engine as a secret.
     const conns = cmds.map((c) => secretValue(c.inputs.connection));
     expect(conns.map((c) => c.host).sort()).toEqual(["10.0.0.5", "edge-2.example"]);
@@ -153,6 +157,21 @@ describe("KubernetesNodeTuner", () => {
     expect(pod.containers[0].env).toEqual(expect.arrayContaining([{ name: "VERIFY_INTERVAL_SECONDS", value: "60" }, { name: "REAPPLY_ON_DRIFT", value: "1" }, { name: "RESTORE_ON_DELETE", value: "1" }]));
     expect(ds.inputs.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
     expect(ds.inputs.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it("takes the image, namespace and node selector as Outputs of other resources, and exposes its children", async () => {
+    const fromRegistry = pulumi.output("123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgetune-tuner:0.2.0");
+    const c = new m.KubernetesNodeTuner("outputs", { profile, image: fromRegistry, namespace: pulumi.output("tuning"), createNamespace: false, nodeSelector: pulumi.output({ pool: "edge" }) });
+    expect(await value(c.namespace)).toBe("tuning");
+    expect(c.namespaceResource).toBeUndefined();
+    expect(await value(c.daemonSet.metadata.name)).toBe("edgetune-tuner-outputs");
+    expect(await value(c.configMap.metadata.namespace)).toBe("tuning");
+    await settle();
+    expect(of("kubernetes:core/v1:Namespace", "outputs-")).toEqual([]);
+    const [ds] = of("kubernetes:apps/v1:DaemonSet", "outputs-");
+    expect(ds.inputs.spec.template.spec.containers[0].image).toBe("123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgetune-tuner:0.2.0");
+    expect(ds.inputs.spec.template.spec.nodeSelector).toEqual({ pool: "edge" });
+    expect(ds.inputs.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]).toBe(await value(c.checksum));
   });
 
   it("refuses securityContext.sysctls on a hostNetwork pod, a latest tag and an unpinned PSS version, in one error", () => {

@@ -13,19 +13,21 @@ import { readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ProxyDaemonSet, resolveProfile, ValidationError } from "edgetune";
+import { KubernetesNodeTuner, ProxyDaemonSet, resolveProfile, ValidationError } from "edgetune";
 
 const consumerDir = join(__dirname, "..");
 const requireFromConsumer = createRequire(join(consumerDir, "index.ts"));
 
-type Registered = { type: string; name: string; inputs: Record<string, any> };
+type Registered = { type: string; name: string; inputs: Record<string, any>; provider: string };
 const registered: Registered[] = [];
-const one = (type: string): Registered => {
-  const found = registered.filter((r) => r.type === type);
-  expect(found, type).toHaveLength(1);
+const all = (type: string): Registered[] => registered.filter((r) => r.type === type);
+const one = (type: string, name?: string): Registered => {
+  const found = all(type).filter((r) => name === undefined || r.name === name);
+  expect(found, `${type} ${name ?? ""}`).toHaveLength(1);
   return found[0];
 };
 const valueOf = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
+const REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
 
 let program: typeof import("../index");
 
@@ -34,8 +36,13 @@ beforeAll(async () => {
   await pulumi.runtime.setMocks(
     {
       newResource: (a) => {
-        registered.push({ type: a.type, name: a.name, inputs: a.inputs });
-        return { id: `${a.name}-id`, state: a.inputs };
+        registered.push({ type: a.type, name: a.name, inputs: a.inputs, provider: a.provider ?? "" });
+        const state: Record<string, unknown> = { ...a.inputs };
+        if (a.type === "aws:ecr/repository:Repository") state.repositoryUrl = `${REGISTRY}/${a.name}`;
+        // The edgetune `eks` stack's outputs, as a stack reference reads them.
+        if (a.type === "pulumi:pulumi:StackReference") state.outputs = { nodeGroups: { "eks-edge": { launchTemplateId: "lt-0abc", launchTemplateVersion: 7 } } };
+        if (a.type === "aws:eks/nodeGroup:NodeGroup") state.nodeGroupName = `${a.name}-ng`;
+        return { id: `${a.name}-id`, state };
       },
       call: (a) => a.inputs,
     },
@@ -43,8 +50,17 @@ beforeAll(async () => {
     "test",
     false,
   );
+  pulumi.runtime.setAllConfig(
+    {
+      "edgetune-consumer:kubeconfig": "apiVersion: v1\nkind: Config\n",
+      "edgetune-consumer:eksClusterName": "prod",
+      "edgetune-consumer:nodeRoleArn": "arn:aws:iam::123456789012:role/eks-nodes",
+      "edgetune-consumer:subnetIds": '["subnet-1","subnet-2"]',
+    },
+    ["edgetune-consumer:kubeconfig"],
+  );
   program = await import("../index");
-  // Every registration has reached the mock monitor (ConfigMap and PDB have no exported output to wait on).
+  // Every registration has reached the mock monitor (not every resource has an exported output to wait on).
   await pulumi.runtime.disconnect();
 });
 
@@ -61,60 +77,95 @@ describe("examples/consumer: edgetune used as a package", () => {
     expect(edgetuneMain).toMatch(/[/\\]dist[/\\]components[/\\]index\.js$/);
   });
 
-  it("is installed from a lockfile that matches edgetune's dependencies and pins", () => {
+  it("is installed from a lockfile that matches edgetune's dependencies, with @pulumi/pulumi as the consumer's own (a peer)", () => {
     const json = (path: string) => JSON.parse(readFileSync(join(consumerDir, path), "utf8"));
     const edgetunePkg = json("../../package.json");
     const own = json("package.json");
     const lock = json("package-lock.json");
     // npm takes edgetune's dependencies from this lockfile, not from ../../package.json: when they
     // differ, `npm ci`, `npm install` and `npm ls` all carry on (tried) and edgetune runs on stale versions.
-    expect(
-      lock.packages["node_modules/edgetune"].dependencies,
-      "examples/consumer/package-lock.json is stale; regenerate it: cd examples/consumer && rm -rf node_modules package-lock.json && npm install",
-    ).toEqual(edgetunePkg.dependencies);
-    // The same exact versions as edgetune's, so npm installs one copy of each for both.
-    for (const dep of ["@pulumi/pulumi", "@pulumi/kubernetes"]) expect(own.dependencies[dep], dep).toBe(edgetunePkg.dependencies[dep]);
+    const stale = "examples/consumer/package-lock.json is stale; regenerate it: cd examples/consumer && rm -rf node_modules package-lock.json && npm install";
+    expect(lock.packages["node_modules/edgetune"].dependencies, stale).toEqual(edgetunePkg.dependencies);
+    expect(lock.packages["node_modules/edgetune"].peerDependencies, stale).toEqual(edgetunePkg.peerDependencies);
+    // The SDK is the consumer's, inside edgetune's peer range: one copy for both.
+    expect(edgetunePkg.dependencies["@pulumi/pulumi"]).toBeUndefined();
+    const installed = json("node_modules/@pulumi/pulumi/package.json").version as string;
+    expect(own.dependencies["@pulumi/pulumi"]).toBe(installed);
+    expect(edgetunePkg.peerDependencies["@pulumi/pulumi"]).toBe(`^${installed.split(".")[0]}.${installed.split(".")[1]}.0`);
   });
 
-  it("registers the proxy component and its Kubernetes objects", () => {
-    expect(registered.map((r) => r.type).sort()).toEqual(
+  it("registers the components and their Kubernetes objects, all on the explicit provider", () => {
+    const k8sTypes = registered.filter((r) => r.type.startsWith("kubernetes:"));
+    expect(k8sTypes.map((r) => r.type).sort()).toEqual(
       [
-        "edgetune:proxy:ProxyDaemonSet",
+        "kubernetes:apps/v1:DaemonSet",
+        "kubernetes:apps/v1:DaemonSet",
         "kubernetes:apps/v1:DaemonSet",
         "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:Namespace",
         "kubernetes:core/v1:Namespace",
         "kubernetes:core/v1:Service",
         "kubernetes:policy/v1:PodDisruptionBudget",
       ].sort(),
     );
+    // Every object goes to the cluster the program named, through the components' opts.providers.
+    for (const r of k8sTypes) expect(r.provider, `${r.type} ${r.name}`).toMatch(/::pulumi:providers:kubernetes::cluster::/);
+    expect(all("edgetune:nodes:KubernetesNodeTuner").map((r) => r.name).sort()).toEqual(["cache-nodes", "edge-nodes"]);
+  });
+
+  it("puts both tuner groups in the one namespace it created, which neither component creates again", async () => {
+    expect(all("kubernetes:core/v1:Namespace").map((r) => r.inputs.metadata.name).sort()).toEqual(["edgetune-proxy", "edgetune-system"]);
+    const tuners = all("kubernetes:apps/v1:DaemonSet").filter((r) => r.name.endsWith("-tuner"));
+    expect(tuners.map((r) => r.inputs.metadata.namespace)).toEqual(["edgetune-system", "edgetune-system"]);
+    expect(await valueOf(program.tunerNamespaces)).toEqual(["edgetune-system", "edgetune-system"]);
+    expect(one("kubernetes:core/v1:Namespace", "edgetune-system").inputs.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged");
+  });
+
+  it("takes images computed from other resources: the ECR repositories' URLs", () => {
+    const proxyDs = all("kubernetes:apps/v1:DaemonSet").find((r) => r.name === "edge-ds")!;
+    expect(proxyDs.inputs.spec.template.spec.containers[0].image).toBe(`${REGISTRY}/edgetune-proxy:0.1.0`);
+    for (const t of all("kubernetes:apps/v1:DaemonSet").filter((r) => r.name.endsWith("-tuner"))) expect(t.inputs.spec.template.spec.containers[0].image).toBe(`${REGISTRY}/edgetune-tuner:0.1.0`);
+  });
+
+  it("exposes the components' child resources, as pulumi-eks does", async () => {
+    expect(KubernetesNodeTuner.prototype).toBeInstanceOf(pulumi.ComponentResource);
+    // Exported from the components' typed properties (index.ts type-checks against them, below).
+    expect(await valueOf(program.tunerDaemonSets)).toEqual(["edgetune-tuner-edge-nodes", "edgetune-tuner-cache-nodes"]);
+    expect(await valueOf(program.proxyConfigMap)).toBe(one("kubernetes:core/v1:ConfigMap", "edge-config").inputs.metadata.name);
+  });
+
+  it("reads the edgetune eks stack's launch template through a stack reference", async () => {
+    const ng = one("aws:eks/nodeGroup:NodeGroup").inputs;
+    expect(ng.launchTemplate).toEqual({ id: "lt-0abc", version: "7" });
+    expect(await valueOf(program.eksNodeGroup)).toBe("edge-ng");
+    expect(one("pulumi:pulumi:StackReference").inputs.name).toBe("organization/edgetune/eks");
   });
 
   it("exports the component's outputs as stack outputs", async () => {
     expect(await valueOf(program.namespace)).toBe("edgetune-proxy");
     expect(await valueOf(program.daemonSetName)).toBe("edgetune-proxy-edge");
     expect(await valueOf(program.proxySummary)).toBe("edgetune-proxy/edgetune-proxy-edge");
-    const ds = one("kubernetes:apps/v1:DaemonSet").inputs;
-    expect(ds.spec.template.metadata.annotations["edgetune.io/config-checksum"]).toBe(program.configChecksum);
+    const ds = one("kubernetes:apps/v1:DaemonSet", "edge-ds").inputs;
+    expect(ds.spec.template.metadata.annotations["edgetune.io/config-checksum"]).toBe(await valueOf(program.configChecksum));
     expect(program.reservedPorts).toBe("80,8404-8405,10250,10256,30000-32767");
   });
 
-  it("tunes the node in a privileged init container that runs tune.sh apply from the ConfigMap", () => {
-    const pod = one("kubernetes:apps/v1:DaemonSet").inputs.spec.template.spec;
-    const cm = one("kubernetes:core/v1:ConfigMap").inputs;
-    expect(pod.initContainers).toHaveLength(1);
-    const init = pod.initContainers[0];
-    expect(init.image).toBe("ghcr.io/edgetune/edgetune-tuner:0.1.0");
-    expect(init.command.join(" ")).toContain("sh /edgetune/tune.sh apply");
-    expect(init.securityContext.privileged).toBe(true);
-    // /edgetune is the ConfigMap this program registered, so the script that runs is the one asserted below.
-    const mount = init.volumeMounts.find((m: { mountPath: string }) => m.mountPath === "/edgetune");
-    const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
-    expect(volume.configMap.name).toBe(cm.metadata.name);
-    expect(pod.nodeSelector).toEqual({ "node-role.kubernetes.io/proxy": "" });
+  it("tunes the proxy nodes with a privileged tuner that runs tune.sh from its ConfigMap; the proxy pods have no privileged container", () => {
+    const tuner = one("kubernetes:apps/v1:DaemonSet", "edge-nodes-tuner").inputs.spec.template.spec;
+    const cm = one("kubernetes:core/v1:ConfigMap", "edge-nodes-scripts").inputs;
+    expect(tuner.containers[0].securityContext.privileged).toBe(true);
+    const mount = tuner.containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === "/edgetune");
+    expect(tuner.volumes.find((v: { name: string }) => v.name === mount.name).configMap.name).toBe(cm.metadata.name);
+    expect(tuner.nodeSelector).toEqual({ "node-role.kubernetes.io/proxy": "" });
+    const pod = one("kubernetes:apps/v1:DaemonSet", "edge-ds").inputs.spec.template.spec;
+    expect(pod.initContainers).toBeUndefined();
+    expect(JSON.stringify(pod)).not.toContain('"privileged":true');
   });
 
   it("renders the custom profile into tune.sh: the overrides, the port plan, the NIC entry, and the preset underneath", () => {
-    const tuneSh: string = one("kubernetes:core/v1:ConfigMap").inputs.data["tune.sh"];
+    const tuneSh: string = one("kubernetes:core/v1:ConfigMap", "edge-nodes-scripts").inputs.data["tune.sh"];
     // Overridden: recommended says 60.
     expect(tuneSh).toMatch(/sysctl_item 'net\.ipv4\.tcp_keepalive_time' '30' /);
     expect(tuneSh).not.toMatch(/sysctl_item 'net\.ipv4\.tcp_keepalive_time' '60' /);
@@ -131,17 +182,16 @@ describe("examples/consumer: edgetune used as a package", () => {
   });
 
   it("derives haproxy.cfg from the proxy spec: the listener, both servers with their soft/hard limits", () => {
-    const cfg: string = one("kubernetes:core/v1:ConfigMap").inputs.data["haproxy.cfg"];
+    const cfg: string = one("kubernetes:core/v1:ConfigMap", "edge-config").inputs.data["haproxy.cfg"];
     expect(cfg).toMatch(/^\s*bind 0\.0\.0\.0:80\b/m);
     // hardLimit 4000 = maxconn (soft) 2000 + 2000 queued.
     expect(cfg).toMatch(/^\s*server web-1 10\.0\.1\.10:8080 .*maxconn 2000 maxqueue 2000/m);
     expect(cfg).toMatch(/^\s*server web-2 10\.0\.1\.11:8080 .*maxconn 2000 maxqueue 2000/m);
   });
 
-  it("runs the proxy container non-root, least privilege, with the image pinned by tag", () => {
-    const [haproxy, ...others] = one("kubernetes:apps/v1:DaemonSet").inputs.spec.template.spec.containers;
+  it("runs the proxy container non-root, least privilege", () => {
+    const [haproxy, ...others] = one("kubernetes:apps/v1:DaemonSet", "edge-ds").inputs.spec.template.spec.containers;
     expect(others).toEqual([]);
-    expect(haproxy.image).toBe("ghcr.io/edgetune/edgetune-proxy:0.1.0");
     expect(haproxy.securityContext).toMatchObject({
       runAsNonRoot: true,
       privileged: false,
