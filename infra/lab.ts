@@ -104,9 +104,15 @@ function sh(cmd: string, args: string[], input?: string): { code: number; stdout
 /** Refuses clearly when the lab cannot run here. */
 export function labPreflight(): string[] {
   const problems: string[] = [];
-  if (typeof process.getuid === "function" && process.getuid() !== 0) problems.push("edgetune lab needs root (it creates network namespaces and sets sysctls); run it with sudo");
+  const root = typeof process.getuid !== "function" || process.getuid() === 0;
+  if (!root) problems.push("edgetune lab needs root (it creates network namespaces and sets sysctls); run it with sudo");
+  // Without root, the PATH that counts is the one the lab gets under sudo, whose secure_path
+  // adds the sbin directories (haproxy, nginx, ethtool, sysctl live there): a user's own PATH
+  // lacks them, and naming installed packages as missing sends the user to install them again.
+  const path = root ? process.env.PATH : [process.env.PATH, "/usr/local/sbin", "/usr/sbin", "/sbin"].filter(Boolean).join(":");
   // /bin/sh by path: PATH is what is being checked.
-  const missing = Object.entries(LAB_TOOLS).filter(([tool]) => sh("/bin/sh", ["-c", `command -v ${tool}`]).code !== 0);
+  const found = (tool: string) => spawnSync("/bin/sh", ["-c", `command -v ${tool}`], { env: { ...process.env, PATH: path }, stdio: "ignore" }).status === 0;
+  const missing = Object.entries(LAB_TOOLS).filter(([tool]) => !found(tool));
   if (missing.length) {
     const pkgs = [...new Set(missing.map(([, p]) => p))].join(" ");
     problems.push(`missing tools: ${missing.map(([t]) => t).join(", ")}; install them with: apt-get install -y ${pkgs}`);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
@@ -73,9 +73,49 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
   }, 120_000);
 
   it("refuses clearly without root, and names the Debian package of a missing tool", () => {
-    const asNobody = run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "node", CLI, "lab", "--quick"], { cwd: ROOT });
-    expect(asNobody.code).toBe(1);
-    expect(asNobody.stderr).toMatch(/needs root/);
+    // A user without root runs the lab from their own clone. Reproduced honestly: nobody gets
+    // a clone of its own in a private (0700) home, not this checkout, which may sit where
+    // nobody cannot go (a clone in root's 0700 home) — that would test the checkout's
+    // permissions, not the lab's refusal. The copy holds what `node bin/edgetune.js` loads
+    // (its node_modules included: the CLI imports the whole package); owned by nobody,
+    // like a clone is its user's.
+    const home = mkdtempSync(join(tmpdir(), "edgetune-user-"));
+    try {
+      const clone = join(home, "edgetune");
+      for (const part of ["bin", "infra", "components", "stacks", "Pulumi.yaml", "package.json", "tsconfig.json"]) {
+        cpSync(join(ROOT, part), join(clone, part), { recursive: true });
+      }
+      // cp -a: ~35k files, and .bin's relative links kept as links; node_modules may itself be a link.
+      const copied = run("cp", ["-a", realpathSync(join(ROOT, "node_modules")), join(clone, "node_modules")]);
+      expect(copied.code, copied.stderr).toBe(0);
+      const owned = run("chown", ["-R", "65534:65534", home]);
+      expect(owned.code, owned.stderr).toBe(0);
+      chmodSync(home, 0o700);
+      // Debian's PATH for users who are not root (login.defs ENV_PATH): no sbin directories,
+      // where haproxy, nginx, ethtool, ip and sysctl live.
+      const userEnv = { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games", HOME: home, TMPDIR: tmpdir() };
+      // By path: the child's PATH is what is being varied.
+      const setpriv = run("sh", ["-c", "command -v setpriv"]).stdout.trim();
+      const asUser = (env: Record<string, string>) =>
+        run(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(clone, "bin", "edgetune.js"), "lab", "--quick"], { cwd: clone, env });
+
+      const refused = asUser(userEnv);
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toMatch(/needs root/);
+      // Every tool is installed (the describe checks it): the sbin ones are only off this
+      // user's PATH, and sudo's (secure_path) has them. Claiming them missing would send the
+      // user to install packages they have.
+      expect(refused.stderr).not.toMatch(/missing tools/);
+
+      // Without wrk on any PATH, the refusal names its package too.
+      const noWrk = asUser({ ...userEnv, PATH: "/nonexistent" });
+      expect(noWrk.code, noWrk.stderr).toBe(1);
+      expect(noWrk.stderr).toMatch(/needs root/);
+      expect(noWrk.stderr).toMatch(/missing tools: .*\bwrk\b.*apt-get install -y .*\bwrk\b/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+
     // A PATH with node and nothing else.
     const bin = mkdtempSync(join(tmpdir(), "edgetune-path-"));
     symlinkSync(process.execPath, join(bin, "node"));
