@@ -8,13 +8,13 @@ const REPORTER = join(ROOT, "test", "helpers", "summary-reporter.ts");
 const CLOSING = /^(\d+) passed, (\d+) failed, (\d+) skipped$/;
 
 /**
- * A probe run: a separate vitest, with the summary reporter alone, on test files written to
+ * A probe run: a separate vitest, with the project's reporters, on test files written to
  * `dir` (under the run's temp root, outside every include pattern of the project's config).
  * globals: a probe directory has no node_modules to import "vitest" from.
  */
 export function writeProbe(dir: string, files: Record<string, string>): void {
   mkdirSync(dir, { recursive: true });
-  const config = { test: { globals: true, include: ["*.test.ts"], reporters: [REPORTER], fileParallelism: false } };
+  const config = { test: { globals: true, include: ["*.test.ts"], reporters: ["default", REPORTER], fileParallelism: false } };
   writeFileSync(join(dir, "vitest.config.mjs"), `export default ${JSON.stringify(config)};\n`);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
 }
