@@ -11,3 +11,13 @@ export async function until(what: string, probe: () => boolean, timeoutMs = 10_0
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * One turn of the event loop, for "nothing was registered" checks under Pulumi's mocks. The
+ * mocked runtime works on promises alone (no timers, no I/O), so once a turn has passed every
+ * registration not waiting on an unresolved promise has reached the mocks: a registration
+ * still missing then is not merely late.
+ */
+export function mocksSettled(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
