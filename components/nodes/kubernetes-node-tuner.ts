@@ -39,10 +39,11 @@ export class KubernetesNodeTuner extends pulumi.ComponentResource {
   readonly checksum: string;
 
   constructor(name: string, args: KubernetesNodeTunerArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("edgetune:nodes:KubernetesNodeTuner", name, {}, opts);
+    // Validate before super(): bad input must not register even the component.
     const o = tunerOptions(name, args);
     const issues = checkTunerOptions(o, []);
     if (issues.length) throw new ValidationError(issues, `KubernetesNodeTuner "${name}": invalid args`);
+    super("edgetune:nodes:KubernetesNodeTuner", name, {}, opts);
     const objs = renderTunerObjects(args.profile, o);
     this.checksum = objs.checksum;
     const ns = new k8s.core.v1.Namespace(`${name}-ns`, objs.namespace as k8s.core.v1.NamespaceArgs, { parent: this });

@@ -55,9 +55,10 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
   readonly summaries: pulumi.Output<Record<string, ApplySummary | undefined>>;
 
   constructor(name: string, args: RemoteHostTuningArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("edgetune:nodes:RemoteHostTuning", name, {}, opts);
+    // Validate before super(): bad input must not register even the component.
     const issues = checkRemoteHostTuningArgs(args, []);
     if (issues.length) throw new ValidationError(issues, `RemoteHostTuning "${name}": invalid args`);
+    super("edgetune:nodes:RemoteHostTuning", name, {}, opts);
     const user = args.user ?? "root";
 
     const cmds = renderRemoteCommands(args.profile, {

@@ -87,7 +87,7 @@ describe("RemoteHostTuning", () => {
     expect(await pulumi.isSecret(pulumi.output(seen[0].args.connection.privateKey))).toBe(true);
   });
 
-  it("names every bad field in one error before registering anything", () => {
+  it("names every bad field in one error before registering anything", async () => {
     const before = recorded.length;
     let err: unknown;
     try {
@@ -95,7 +95,10 @@ describe("RemoteHostTuning", () => {
     } catch (e) { err = e; }
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).issues.map((i) => i.path)).toEqual(["hosts[0].host", "hosts[1].port", "user", "privateKey", "installPath"]);
-    expect(recorded.length).toBe(before);
+    // Registration is asynchronous: only once the mocks have settled is "nothing" a finding.
+    // (By name: an earlier test's registrations may still arrive.)
+    await mocksSettled();
+    expect(recorded.slice(before).filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });
 });
 
@@ -129,13 +132,16 @@ describe("AwsTunedNodeGroup", () => {
     expect(of("aws:autoscaling/group:Group", "eks-")).toHaveLength(0);
   });
 
-  it("names every bad field in one error", () => {
+  it("names every bad field in one error before registering anything", async () => {
+    const before = recorded.length;
     let err: unknown;
     try {
       new m.AwsTunedNodeGroup("bad", { profile, instanceType: "huge", rootVolumeSizeGiB: 2, autoScaling: { subnetIds: [], minSize: 3, maxSize: 1 } });
     } catch (e) { err = e; }
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).issues.map((i) => i.path)).toEqual(["instanceType", "rootVolumeSizeGiB", "imageId", "autoScaling.subnetIds", "autoScaling"]);
+    await mocksSettled();
+    expect(recorded.slice(before).filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });
 });
 
@@ -162,7 +168,8 @@ describe("KubernetesNodeTuner", () => {
     expect(ds.inputs.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
-  it("refuses securityContext.sysctls on a hostNetwork pod, a latest tag and an unpinned PSS version, in one error", () => {
+  it("refuses securityContext.sysctls on a hostNetwork pod, a latest tag and an unpinned PSS version, in one error, before registering anything", async () => {
+    const before = recorded.length;
     let err: unknown;
     try {
       new m.KubernetesNodeTuner("bad", { profile, image: "ghcr.io/example/tuner:latest", podSysctls: [{ name: "net.core.somaxconn", value: "4096" }], podSecurityVersion: "latest", maxUnavailable: 0 });
@@ -172,6 +179,8 @@ describe("KubernetesNodeTuner", () => {
     expect(issues.map((i) => i.path)).toEqual(["image", "maxUnavailable", "podSecurityVersion", "podSysctls"]);
     expect(issues[3].message).toMatch(/kubelet rejects securityContext\.sysctls on hostNetwork pods/);
     expect(() => new m.KubernetesNodeTuner("untagged", { profile, image: "ghcr.io/example/tuner" })).toThrow(/pinned by tag or digest/);
+    await mocksSettled();
+    expect(recorded.slice(before).filter((r) => r.name.startsWith("bad") || r.name.startsWith("untagged"))).toEqual([]);
   });
 
   it("changes the pod template checksum exactly when the profile changes", () => {
