@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { normalizeJobLog, resultLine } from "../../../components/bench/job-log";
 import { collectCommand } from "../../../components/bench/k8s-jobs";
 import { SCENARIO_NAMES } from "../../../components/bench/result";
-import { until } from "../../helpers/wait";
+import { mocksSettled, until } from "../../helpers/wait";
 
 const fixture = (name: string) => readFileSync(join(__dirname, "../../fixtures/bench", name), "utf8");
 const created: { type: string; name: string; inputs: any }[] = [];
@@ -129,15 +129,13 @@ describe("BenchmarkSuite A/B gate", () => {
     // The tuning gate waits for every baseline run to be collected.
     expect(calls[1].finished).toEqual(["edgetune-bench-baseline-conn-rate-collect", "edgetune-bench-baseline-conn-burst-collect"]);
     // Nothing of the tuned profile is registered while the gate is not. Hold the gate until it
-    // was asked for and every baseline resource is registered, then let one turn of the event
-    // loop pass: the mocked runtime settles on promises alone (no timers, no I/O), so by then
-    // every registration not waiting on an unresolved promise has reached the mock. A tuned Job
-    // that did not wait for the gate would be among them.
+    // was asked for and every baseline resource is registered, then until the mocks have
+    // settled: a tuned Job that did not wait for the gate would have reached the mock by then.
     const names2 = () => created.slice(first).map((c) => c.name);
     const asked = () => requested.slice(firstRequested);
     const baseline = ["conn-rate", "conn-rate-collect", "conn-burst-counters", "conn-burst", "conn-burst-collect", "conn-burst-counters-collect"].map((n) => `edgetune-bench-baseline-${n}`);
     await until("the gate's registration and every baseline Job and collect step", () => asked().includes("ab-node-tuning") && baseline.every((n) => names2().includes(n)));
-    await new Promise((res) => setImmediate(res));
+    await mocksSettled();
     expect(asked().filter((n) => n.includes("-tuned-"))).toEqual([]);
     release();
     await until("the tuned Jobs once the gate is registered", () => names2().includes("edgetune-bench-tuned-conn-rate"));
