@@ -75,12 +75,13 @@ export class LocalLab extends pulumi.ComponentResource {
   readonly command: command.local.Command;
 
   constructor(name: string, args: LocalLabArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("edgetune:lab:LocalLab", name, {}, opts);
+    // Validate before super(): bad input must not register even the component.
     const issues: ValidationIssue[] = [];
     const labDir = args.labDir ?? `/var/lib/edgetune-lab/${name}`;
     if (!ABS.test(labDir) || labDir.includes("..")) issues.push({ path: formatPath(["labDir"]), message: `got ${show(labDir)}; allowed: an absolute path of [A-Za-z0-9._/-] without ".."` });
     for (const p of topologyProblems(args.topology ?? DEFAULT_TOPOLOGY)) issues.push({ path: formatPath(["topology"]), message: p });
     if (issues.length) throw new ValidationError(issues, `LocalLab "${name}": invalid args`);
+    super("edgetune:lab:LocalLab", name, {}, opts);
 
     const steps = renderLocalLabSteps({ ...args, labDir });
     const a = labAddresses(args.topology ?? DEFAULT_TOPOLOGY);

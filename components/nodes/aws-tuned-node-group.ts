@@ -81,9 +81,10 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
   readonly rebootRequiredFor: string[];
 
   constructor(name: string, args: AwsTunedNodeGroupArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("edgetune:nodes:AwsTunedNodeGroup", name, {}, opts);
+    // Validate before super(): bad input must not register even the component.
     const issues = checkAwsTunedNodeGroupArgs(args, []);
     if (issues.length) throw new ValidationError(issues, `AwsTunedNodeGroup "${name}": invalid args`);
+    super("edgetune:nodes:AwsTunedNodeGroup", name, {}, opts);
     const eks = args.userDataFormat === "eks-managed";
     const size = args.rootVolumeSizeGiB ?? 20;
     const a = args.autoScaling;

@@ -50,12 +50,13 @@ export class KubernetesNodeTuner extends pulumi.ComponentResource {
   readonly daemonSet: k8s.apps.v1.DaemonSet;
 
   constructor(name: string, args: KubernetesNodeTunerArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("edgetune:nodes:KubernetesNodeTuner", name, {}, opts);
     const { profile, image, namespace, nodeSelector, tolerations, ...plain } = args;
-    // What is known now is checked now (nothing registered on bad input); the rest once it resolves.
+    // Validate before super(): bad input must not register even the component. What is known
+    // now is checked now; values given as Outputs once they resolve.
     const now = { ...plain, image: knownNow(image), namespace: knownNow(namespace), nodeSelector: knownNow(nodeSelector), tolerations: knownNow(tolerations) };
     const issues = checkTunerOptions(tunerOptions(name, now), [], now.image === undefined && image !== undefined ? ["image"] : []);
     if (issues.length) throw new ValidationError(issues, `KubernetesNodeTuner "${name}": invalid args`);
+    super("edgetune:nodes:KubernetesNodeTuner", name, {}, opts);
     const objs: pulumi.Output<TunerObjects> = pulumi.all([image, namespace ?? TUNER_DEFAULTS.namespace, nodeSelector, tolerations]).apply(([img, ns, sel, tol]) => {
       const o = tunerOptions(name, { ...plain, image: img, namespace: ns, nodeSelector: sel, tolerations: tol as Array<Record<string, unknown>> | undefined });
       const late = checkTunerOptions(o, []);

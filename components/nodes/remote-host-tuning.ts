@@ -59,9 +59,10 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
   readonly copies: Readonly<Record<string, command.remote.CopyToRemote[]>>;
 
   constructor(name: string, args: RemoteHostTuningArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("edgetune:nodes:RemoteHostTuning", name, {}, opts);
+    // Validate before super(): bad input must not register even the component.
     const issues = checkRemoteHostTuningArgs(args, []);
     if (issues.length) throw new ValidationError(issues, `RemoteHostTuning "${name}": invalid args`);
+    super("edgetune:nodes:RemoteHostTuning", name, {}, opts);
     const user = args.user ?? "root";
 
     const cmds = renderRemoteCommands(args.profile, {

@@ -28,8 +28,18 @@ export function missingFor(tools: string[], needRoot = true): string | undefined
 }
 
 /**
+ * Whether this is a CI run. CI systems spell it CI=true, CI=1, CI=yes...: any value
+ * but empty, 0, false, no or off counts, so that no spelling quietly turns
+ * kernel-test failures into skips.
+ */
+export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env.CI ?? "").trim().toLowerCase();
+  return !["", "0", "false", "no", "off"].includes(v);
+}
+
+/**
  * describe() for tests that need the real kernel: skipped with the reason
- * locally, but under CI=true a missing prerequisite is a failure, not a skip.
+ * locally, but under CI (isCI) a missing prerequisite is a failure, not a skip.
  */
 export function describeSystem(name: string, tools: string[], body: () => void, needRoot = true): void {
   const reason = missingFor(tools, needRoot);
@@ -37,7 +47,7 @@ export function describeSystem(name: string, tools: string[], body: () => void, 
     describe(name, body);
     return;
   }
-  if (process.env.CI === "true") {
+  if (isCI()) {
     describe(name, () => {
       it("has its prerequisites (CI must not skip kernel tests)", () => {
         throw new Error(`${name}: ${reason}`);

@@ -7,6 +7,7 @@ import { SCENARIO_NAMES } from "../../components";
 import type { LabReport } from "../../infra/lab";
 import { hostSysctls, labNamespaces, processesUnder } from "../helpers/lab";
 import { describeSystem, run } from "../helpers/system";
+import { until } from "../helpers/wait";
 
 const ROOT = join(__dirname, "..", "..");
 const CLI = join(ROOT, "bin", "edgetune.js");
@@ -52,20 +53,33 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
     expect(hostSysctls()).toEqual(before);
   }, 600_000);
 
-  it("cleans up on Ctrl-C: namespaces, processes and host sysctls", async () => {
+  it("cleans up on Ctrl-C during a load phase: namespaces, processes and host sysctls", async () => {
     const before = hostSysctls();
     const dir = mkdtempSync(join(tmpdir(), "edgetune-labint-"));
     const child = spawn("node", [CLI, "lab", "--quick", "--scenarios", "l4-throughput,http-throughput", "--report-dir", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += String(d)));
-    // Interrupt while a load generator runs, once the proxy has been started and tuned.
-    const deadline = Date.now() + 60_000;
-    while (!/\[1\/1\] \w+\s+http-throughput/.test(stderr) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    const exited = new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
+    // Interrupt while a load generator runs, once the proxy has been started and tuned: wrk
+    // (http-throughput) runs with a script from the lab dir. No load phase within the
+    // deadline fails the test rather than interrupting some other phase.
+    try {
+      await until("a load generator of the lab to run", () => {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the lab exited (${child.exitCode ?? child.signalCode}) before a load phase`);
+        return run("pgrep", ["-f", `${dir}/lab/wrk-`]).code === 0;
+      }, 60_000, 50);
+    } catch (e) {
+      child.kill("SIGINT");
+      await exited;
+      throw new Error(`${(e as Error).message}; lab stderr:\n${stderr.slice(-3000)}`);
+    }
     expect(existsSync(join(dir, "lab", "haproxy-baseline.cfg"))).toBe(true);
     child.kill("SIGINT");
-    const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
+    const code = await exited;
     expect(code).toBe(1);
     expect(stderr).toMatch(/interrupted: cleaning up/);
+    // Stopped where it was interrupted: the tuned profile (after baseline's load) never ran.
+    expect(stderr).not.toMatch(/\[1\/1\] tuned\b/);
     expect(stderr).toMatch(/torn down/);
     expect(labNamespaces()).toEqual([]);
     expect(processesUnder(dir)).toBe("");

@@ -8,6 +8,7 @@ import { Namespace } from "kubernetes-models/v1/Namespace";
 import { resolveProfile, ValidationError } from "../../components/tuning/profile";
 import { renderTuneSh } from "../../components/tuning/render";
 import { renderTunerObjects, TUNER_DEFAULTS, CHECKSUM_ANNOTATION } from "../../components/nodes/k8s-tuner";
+import { mocksSettled, until } from "../helpers/wait";
 
 interface Recorded { type: string; name: string; inputs: Record<string, any> }
 const recorded: Recorded[] = [];
@@ -40,14 +41,18 @@ function secretValue(v: any): any {
 }
 const of = (type: string, name?: string) => recorded.filter((r) => r.type === type && (name === undefined || r.name.startsWith(name)));
 const value = <T>(o: pulumi.Output<T>) => new Promise<T>((r) => o.apply(r));
-const settle = () => new Promise((r) => setTimeout(r, 50));
+/** Waits until `n` resources of this type (and name prefix) have reached the mocks. */
+const registered = (n: number, type: string, name?: string) => until(`${n} × ${type} ${name ?? ""}`, () => of(type, name).length >= n);
 
 describe("RemoteHostTuning", () => {
   it("copies the artifacts, applies on create/update, restores on delete, replaces delete-first on artifact or host change", async () => {
     const c = new m.RemoteHostTuning("ssh", { profile, hosts: [{ host: "10.0.0.5" }, { host: "edge-2.example", port: 2222 }], user: "ops", sudo: true, privateKey: "KEY-MATERIAL" });
     const summaries = await value(c.summaries);
-    await settle();
+    const expected = m.renderRemoteCommands(profile, { stagingDir: m.REMOTE_DEFAULTS.stagingDir, installPath: m.REMOTE_DEFAULTS.installPath, sudo: true });
+    await registered(2, "command:remote:Command", "ssh-");
+    await registered(Object.keys(expected.stagedFiles).length, "command:remote:CopyToRemote", "ssh-10-0-0-5");
     const cmds = of("command:remote:Command", "ssh-");
+    expect(cmds).toHaveLength(2);
     // The children are the component's readonly properties.
     expect(Object.keys(c.commands)).toEqual(["10.0.0.5", "edge-2.example"]);
     expect(await value(c.commands["edge-2.example"].urn)).toMatch(/\$command:remote:Command::ssh-edge-2-example-apply$/);
@@ -56,7 +61,6 @@ describe("RemoteHostTuning", () => {
     const conns = cmds.map((c) => secretValue(c.inputs.connection));
     expect(conns.map((c) => c.host).sort()).toEqual(["10.0.0.5", "edge-2.example"]);
     expect(conns.map((c) => c.privateKey)).toEqual(["KEY-MATERIAL", "KEY-MATERIAL"]);
-    const expected = m.renderRemoteCommands(profile, { stagingDir: m.REMOTE_DEFAULTS.stagingDir, installPath: m.REMOTE_DEFAULTS.installPath, sudo: true });
     for (const [i, cmd] of cmds.entries()) {
       const conn = conns[i];
       expect(cmd.inputs.create).toBe(expected.apply);
@@ -80,14 +84,14 @@ describe("RemoteHostTuning", () => {
     new m.RemoteHostTuning("opts", { profile, hosts: [{ host: "10.0.0.9" }], privateKey: "KEY-MATERIAL" }, {
       transformations: [(r) => { if (r.type === "command:remote:Command") seen.push({ opts: r.opts, args: r.props }); return undefined; }],
     });
-    await settle();
+    await until("the apply command's transformation", () => seen.length >= 1);
     expect(seen).toHaveLength(1);
     expect(seen[0].opts.deleteBeforeReplace).toBe(true);
     expect(seen[0].opts.replaceOnChanges).toContain("triggers");
     expect(await pulumi.isSecret(pulumi.output(seen[0].args.connection.privateKey))).toBe(true);
   });
 
-  it("names every bad field in one error before registering anything", () => {
+  it("names every bad field in one error before registering anything", async () => {
     const before = recorded.length;
     let err: unknown;
     try {
@@ -95,7 +99,10 @@ describe("RemoteHostTuning", () => {
     } catch (e) { err = e; }
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).issues.map((i) => i.path)).toEqual(["hosts[0].host", "hosts[1].port", "user", "privateKey", "installPath"]);
-    expect(recorded.length).toBe(before);
+    // Registration is asynchronous: only once the mocks have settled is "nothing" a finding.
+    // (By name: an earlier test's registrations may still arrive.)
+    await mocksSettled();
+    expect(recorded.slice(before).filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });
 });
 
@@ -103,7 +110,7 @@ describe("AwsTunedNodeGroup", () => {
   it("renders IMDSv2, encrypted EBS, tags everywhere and the cloud-init user-data with the core's tune.sh", async () => {
     const g = new m.AwsTunedNodeGroup("aws", { profile, imageId: "ami-123", tags: { team: "edge" }, autoScaling: { subnetIds: ["subnet-a"], minSize: 2, maxSize: 4 } });
     await value(g.launchTemplate.id);
-    await settle();
+    await registered(1, "aws:autoscaling/group:Group", "aws-");
     const [lt] = of("aws:ec2/launchTemplate:LaunchTemplate", "aws-");
     expect(lt.inputs.metadataOptions.httpTokens).toBe("required");
     expect(lt.inputs.blockDeviceMappings[0].ebs.encrypted).toBe("true");
@@ -120,20 +127,25 @@ describe("AwsTunedNodeGroup", () => {
   it("renders MIME multipart without an ASG for EKS managed node groups", async () => {
     const g = new m.AwsTunedNodeGroup("eks", { profile, userDataFormat: "eks-managed" });
     await value(g.launchTemplate.id);
-    await settle();
+    // The ASG would wait for the launch template; once that is registered and the mocks have
+    // settled, a missing ASG is absent, not late.
+    await mocksSettled();
     const [lt] = of("aws:ec2/launchTemplate:LaunchTemplate", "eks-");
     expect(Buffer.from(lt.inputs.userData, "base64").toString("utf8")).toMatch(/^MIME-Version: 1\.0/);
     expect(lt.inputs.imageId).toBeUndefined();
     expect(of("aws:autoscaling/group:Group", "eks-")).toHaveLength(0);
   });
 
-  it("names every bad field in one error", () => {
+  it("names every bad field in one error before registering anything", async () => {
+    const before = recorded.length;
     let err: unknown;
     try {
       new m.AwsTunedNodeGroup("bad", { profile, instanceType: "huge", rootVolumeSizeGiB: 2, autoScaling: { subnetIds: [], minSize: 3, maxSize: 1 } });
     } catch (e) { err = e; }
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).issues.map((i) => i.path)).toEqual(["instanceType", "rootVolumeSizeGiB", "imageId", "autoScaling.subnetIds", "autoScaling"]);
+    await mocksSettled();
+    expect(recorded.slice(before).filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });
 });
 
@@ -142,7 +154,8 @@ describe("KubernetesNodeTuner", () => {
 
   it("creates a privileged-enforced namespace, the scripts ConfigMap and a hostNetwork DaemonSet", async () => {
     new m.KubernetesNodeTuner("k8s", { profile, image, nodeSelector: { "edgetune.io/tune": "true" }, tolerations: [{ key: "dedicated", operator: "Equal", value: "proxy", effect: "NoSchedule" }], verifyIntervalSeconds: 60, reapplyOnDrift: true });
-    await settle();
+    // The DaemonSet depends on the ConfigMap, which depends on the Namespace: it registers last.
+    await registered(1, "kubernetes:apps/v1:DaemonSet", "k8s-");
     const [ns] = of("kubernetes:core/v1:Namespace", "k8s-");
     expect(ns.inputs.metadata.labels).toMatchObject({ "pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/enforce-version": "v1.33", "pod-security.kubernetes.io/warn": "baseline", "pod-security.kubernetes.io/audit": "baseline" });
     const [cm] = of("kubernetes:core/v1:ConfigMap", "k8s-");
@@ -166,7 +179,8 @@ describe("KubernetesNodeTuner", () => {
     expect(c.namespaceResource).toBeUndefined();
     expect(await value(c.daemonSet.metadata.name)).toBe("edgetune-tuner-outputs");
     expect(await value(c.configMap.metadata.namespace)).toBe("tuning");
-    await settle();
+    await registered(1, "kubernetes:apps/v1:DaemonSet", "outputs-");
+    await mocksSettled();
     expect(of("kubernetes:core/v1:Namespace", "outputs-")).toEqual([]);
     const [ds] = of("kubernetes:apps/v1:DaemonSet", "outputs-");
     expect(ds.inputs.spec.template.spec.containers[0].image).toBe("123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgetune-tuner:0.2.0");
@@ -174,7 +188,8 @@ describe("KubernetesNodeTuner", () => {
     expect(ds.inputs.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]).toBe(await value(c.checksum));
   });
 
-  it("refuses securityContext.sysctls on a hostNetwork pod, a latest tag and an unpinned PSS version, in one error", () => {
+  it("refuses securityContext.sysctls on a hostNetwork pod, a latest tag and an unpinned PSS version, in one error, before registering anything", async () => {
+    const before = recorded.length;
     let err: unknown;
     try {
       new m.KubernetesNodeTuner("bad", { profile, image: "ghcr.io/example/tuner:latest", podSysctls: [{ name: "net.core.somaxconn", value: "4096" }], podSecurityVersion: "latest", maxUnavailable: 0 });
@@ -184,6 +199,8 @@ describe("KubernetesNodeTuner", () => {
     expect(issues.map((i) => i.path)).toEqual(["image", "maxUnavailable", "podSecurityVersion", "podSysctls"]);
     expect(issues[3].message).toMatch(/kubelet rejects securityContext\.sysctls on hostNetwork pods/);
     expect(() => new m.KubernetesNodeTuner("untagged", { profile, image: "ghcr.io/example/tuner" })).toThrow(/pinned by tag or digest/);
+    await mocksSettled();
+    expect(recorded.slice(before).filter((r) => r.name.startsWith("bad") || r.name.startsWith("untagged"))).toEqual([]);
   });
 
   it("changes the pod template checksum exactly when the profile changes", () => {

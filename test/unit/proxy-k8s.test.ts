@@ -12,6 +12,7 @@ import { PROXY_CHECKSUM_ANNOTATION, renderProxyObjects, type ProxyK8sOptions } f
 import { checkProxyPolicies, imageProblem, noLatestImages, noPrivilegedExceptTuning, noSurgeWithHostPorts, proxyContainerRestricted } from "../../components/proxy/policy";
 import { resolveProfile, ValidationError } from "../../components/tuning/profile";
 import { renderTuneSh } from "../../components/tuning/render";
+import { mocksSettled, until } from "../helpers/wait";
 import { renderStack } from "../../infra/render";
 import { loadStack } from "../../infra/stack-config";
 import { join } from "node:path";
@@ -231,10 +232,9 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
   it("registers the rendered objects, parented to the component", async () => {
     const c = new m.ProxyDaemonSet("edge", { ...options, profile, proxy: spec, nodeFacts: { cpus: 4, nofileLimit: 1048576 } });
     const ns = await new Promise<string>((r) => c.namespace.apply(r));
-    await new Promise((r) => setTimeout(r, 50));
     expect(ns).toBe("edgetune-proxy");
-    const types = recorded.map((r) => r.type);
-    expect(types).toEqual(expect.arrayContaining(["edgetune:proxy:ProxyDaemonSet", "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ConfigMap", "kubernetes:apps/v1:DaemonSet", "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget"]));
+    const wanted = ["edgetune:proxy:ProxyDaemonSet", "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ConfigMap", "kubernetes:apps/v1:DaemonSet", "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget"];
+    await until("every object of the proxy registered", () => wanted.every((t) => recorded.some((r) => r.type === t)));
     const ds = recorded.find((r) => r.type === "kubernetes:apps/v1:DaemonSet")!.inputs;
     const expected = renderProxyObjects(spec, profile, options, { cpus: 4, nofileLimit: 1048576 });
     expect(ds.spec.template.metadata.annotations[PROXY_CHECKSUM_ANNOTATION]).toBe(expected.checksum);
@@ -247,7 +247,7 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
 
   it("throws a ValidationError before registering anything on bad input", async () => {
     expect(() => new m.ProxyDaemonSet("bad", { ...options, profile, proxy: { ...spec, backends: [] } })).toThrow(ValidationError);
-    await new Promise((r) => setTimeout(r, 50));
+    await mocksSettled();
     expect(recorded.filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });
 });

@@ -6,9 +6,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { normalizeJobLog, resultLine } from "../../../components/bench/job-log";
 import { collectCommand } from "../../../components/bench/k8s-jobs";
 import { SCENARIO_NAMES } from "../../../components/bench/result";
+import { mocksSettled, until } from "../../helpers/wait";
 
 const fixture = (name: string) => readFileSync(join(__dirname, "../../fixtures/bench", name), "utf8");
 const created: { type: string; name: string; inputs: any }[] = [];
+/** Names in the order their registration reached the mock, held or not. */
+const requested: string[] = [];
 /** Resources whose registration the test completes by hand (to see what waits for them). */
 const held = new Map<string, Promise<void>>();
 
@@ -16,6 +19,7 @@ const held = new Map<string, Promise<void>>();
 pulumi.runtime.setMocks(
   {
     newResource: async (a) => {
+      requested.push(a.name);
       await held.get(a.name);
       created.push({ type: a.type, name: a.name, inputs: a.inputs });
       const state = { ...a.inputs } as Record<string, unknown>;
@@ -96,6 +100,7 @@ describe("BenchmarkSuite A/B gate", () => {
     let release!: () => void;
     held.set("ab-node-tuning", new Promise<void>((res) => (release = res)));
     const first = created.length;
+    const firstRequested = requested.length;
     new BenchmarkSuite("ab", {
       namespace: "bench",
       scenarios: ["conn-rate", "conn-burst"],
@@ -123,14 +128,17 @@ describe("BenchmarkSuite A/B gate", () => {
     expect(calls[0].finished).toEqual([]);
     // The tuning gate waits for every baseline run to be collected.
     expect(calls[1].finished).toEqual(["edgetune-bench-baseline-conn-rate-collect", "edgetune-bench-baseline-conn-burst-collect"]);
-    // Nothing of the tuned profile is registered while the gate is not.
-    await new Promise((res) => setTimeout(res, 200));
+    // Nothing of the tuned profile is registered while the gate is not. Hold the gate until it
+    // was asked for and every baseline resource is registered, then until the mocks have
+    // settled: a tuned Job that did not wait for the gate would have reached the mock by then.
     const names2 = () => created.slice(first).map((c) => c.name);
-    expect(names2()).toContain("edgetune-bench-baseline-conn-burst");
-    expect(names2().filter((n) => n.includes("-tuned-"))).toEqual([]);
+    const asked = () => requested.slice(firstRequested);
+    const baseline = ["conn-rate", "conn-rate-collect", "conn-burst-counters", "conn-burst", "conn-burst-collect", "conn-burst-counters-collect"].map((n) => `edgetune-bench-baseline-${n}`);
+    await until("the gate's registration and every baseline Job and collect step", () => asked().includes("ab-node-tuning") && baseline.every((n) => names2().includes(n)));
+    await mocksSettled();
+    expect(asked().filter((n) => n.includes("-tuned-"))).toEqual([]);
     release();
-    await new Promise((res) => setTimeout(res, 200));
-    expect(names2()).toContain("edgetune-bench-tuned-conn-rate");
+    await until("the tuned Jobs once the gate is registered", () => names2().includes("edgetune-bench-tuned-conn-rate"));
     expect(gate).toBeDefined();
   });
 });
