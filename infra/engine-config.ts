@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { show, ValidationError, type ValidationIssue } from "../components/tuning/profile";
-import { PROJECT } from "./stack-config";
+import { PROJECT } from "../loader/stack-config";
 
 /** The stack's `edgetune:*` config as the engine hands it over, keys without the namespace. */
 export interface EngineConfig {

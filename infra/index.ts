@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { BenchmarkSuite } from "../components/bench/benchmark-suite";
 import { profileDigest } from "../components/tuning/render";
 import { readEngineConfig } from "./engine-config";
-import { abSwitchProfile, parseStack, type NodeGroupPlan } from "./stack-config";
+import { abSwitchProfile, parseStack, type NodeGroupPlan } from "../loader/stack-config";
 import { wireAws } from "./targets/aws";
 import { ownNamespaces, wireKubernetesGroup, wireKubernetesProxy } from "./targets/kubernetes";
 import { wireLocal } from "./targets/local";

@@ -6,7 +6,7 @@ import { renderHaproxyConfig, type ProxySpec } from "../proxy/haproxy";
 import { formatPath, show, ValidationError, type ValidationIssue } from "../tuning/profile";
 import { renderTuneSh } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
-import { DEFAULT_TOPOLOGY, labAddresses, renderBackendNginx, renderLabScript, topologyProblems, type LabTopology } from "./topology";
+import { DEFAULT_TOPOLOGY, labAddresses, labRuntimeDir, renderBackendNginx, renderLabScript, topologyProblems, type LabTopology } from "./topology";
 
 export interface LocalLabArgs {
   /** The profile applied to the proxy namespace (per-namespace keys) and the host (global keys). */
@@ -17,10 +17,16 @@ export interface LocalLabArgs {
   labDir?: string;
   /** Namespace names, queues, addresses. @default DEFAULT_TOPOLOGY */
   topology?: LabTopology;
-  /** RLIMIT_NOFILE HAProxy will run with (maxconn and maxpipes derive from it). @default 20000, this machine kind's hard limit */
-  nofileLimit?: number;
-  /** CPUs for HAProxy's nbthread. @default 2 */
-  cpus?: number;
+  /**
+   * This machine's CPUs and RLIMIT_NOFILE hard limit: HAProxy's nbthread, maxconn and
+   * maxpipes derive from them (`readMachineFacts()` in edgetune's loader reads them).
+   */
+  machine: { cpus: number; nofileLimit: number };
+}
+
+/** The lab's haproxy.cfg: one rendering for `edgetune lab`, the local target and render. */
+export function renderLabHaproxyConfig(proxy: ProxySpec, profile: ResolvedProfile, machine: { cpus: number; nofileLimit: number }, topology: LabTopology = DEFAULT_TOPOLOGY): string {
+  return renderHaproxyConfig({ ...proxy, runtimeDir: labRuntimeDir(topology) }, { profile, cpus: machine.cpus, nofileLimit: machine.nofileLimit });
 }
 
 /** The files the lab steps read, and the shell commands Pulumi runs: pure, so they can be rendered and tested. */
@@ -42,7 +48,7 @@ export function renderLocalLabSteps(args: LocalLabArgs & { labDir: string }): Lo
     "lab.sh": renderLabScript(t),
     "nginx.conf": renderBackendNginx(t, args.labDir),
     "tune.sh": renderTuneSh(args.profile),
-    "haproxy.cfg": renderHaproxyConfig({ ...args.proxy, runtimeDir: `${args.labDir}/haproxy-run` }, { profile: args.profile, cpus: args.cpus ?? 2, nofileLimit: args.nofileLimit ?? 20000 }),
+    "haproxy.cfg": renderLabHaproxyConfig(args.proxy, args.profile, args.machine, t),
   };
   // Contents travel in the environment (never interpolated into the command), one variable per file.
   const write = (names: string[]) => names.map((n) => `printf '%s' "$EDGETUNE_FILE_${n.replace(/\W/g, "_").toUpperCase()}" > "$LAB_DIR/${n}"`).join(" && ");

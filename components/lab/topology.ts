@@ -55,6 +55,15 @@ export function labAddresses(t: LabTopology = DEFAULT_TOPOLOGY): LabAddresses {
   };
 }
 
+/**
+ * Where the lab's HAProxy keeps its admin and master sockets: one place per topology on the
+ * machine (like its namespaces), so every haproxy.cfg rendered for the lab — by `edgetune
+ * lab`, the local target or `edgetune render` — is the same file. Short: sun_path is 107 bytes.
+ */
+export function labRuntimeDir(t: LabTopology = DEFAULT_TOPOLOGY): string {
+  return `/run/${t.prefix}-lab`;
+}
+
 /** Validates a topology; returns problems as "field: message". */
 export function topologyProblems(t: LabTopology): string[] {
   const p: string[] = [];
@@ -119,6 +128,7 @@ NS_PROXY=${shq(a.namespaces.proxy)}
 NS_BACKEND=${shq(a.namespaces.backend)}
 QUEUES=${shq(t.queues)}
 IPERF_PORT=${shq(t.iperfPort)}
+RUN_DIR=${shq(labRuntimeDir(t))}
 
 log() { printf 'lab: %s\\n' "$*" >&2; }
 inns() { _ns=$1; shift; ip netns exec "$_ns" "$@"; }
@@ -204,13 +214,14 @@ untune() {
 proxy_start() { # haproxy.cfg
   [ -f "\${1:-}" ] || { log "proxy-start: no such config: \${1:-}"; return 2; }
   stop_pidfile "$LAB_DIR/haproxy.pid"
-  mkdir -p "$LAB_DIR/haproxy-run"
+  mkdir -p "$RUN_DIR"
   inns "$NS_PROXY" haproxy -W -D -p "$LAB_DIR/haproxy.pid" -f "$1" >"$LAB_DIR/haproxy.log" 2>&1 || { log "haproxy failed to start: $(tail -n 3 "$LAB_DIR/haproxy.log")"; return 1; }
 }
 
 down() {
   _rc=0
   stop_pidfile "$LAB_DIR/haproxy.pid"
+  rm -rf "$RUN_DIR"
   untune || _rc=1
   stop_pidfile "$LAB_DIR/iperf3.pid"
   stop_pidfile "$LAB_DIR/nginx.pid"

@@ -1,5 +1,5 @@
 import { AwsTunedNodeGroup } from "../../components/nodes/aws-tuned-node-group";
-import type { NodeGroupPlan } from "../stack-config";
+import type { NodeGroupPlan } from "../../loader/stack-config";
 
 /** `aws`: a launch template with the tuning user-data, and an Auto Scaling group when configured. */
 export function wireAws(g: NodeGroupPlan & { aws: NonNullable<NodeGroupPlan["aws"]> }) {

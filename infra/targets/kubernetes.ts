@@ -6,7 +6,7 @@ import { ProxyDaemonSet } from "../../components/proxy/proxy-daemonset";
 import { PROXY_DEFAULTS } from "../../components/proxy/k8s-proxy";
 import { TUNER_DEFAULTS } from "../../components/nodes/k8s-tuner";
 import { DEFAULT_HEALTH_PORT, DEFAULT_METRICS_PORT } from "../../components/proxy/haproxy";
-import type { NamespacePlan, NodeGroupPlan, ProxyPlan, StackPlan } from "../stack-config";
+import type { NamespacePlan, NodeGroupPlan, ProxyPlan, StackPlan } from "../../loader/stack-config";
 
 /** Namespace name → its name as an Output that depends on its creation (when the stack creates it). */
 export type OwnedNamespaces = ReadonlyMap<string, pulumi.Output<string>>;

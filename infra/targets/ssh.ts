@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteHostTuning } from "../../components/nodes/remote-host-tuning";
 import { formatPath } from "../../components/tuning/profile";
-import { PROJECT, type NodeGroupPlan, type SecretRef } from "../stack-config";
+import { PROJECT, type NodeGroupPlan, type SecretRef } from "../../loader/stack-config";
 
 /**
  * The decrypted value of a `secure:` config leaf. requireSecretObject keeps the whole key a

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { renderTuneSh, resolveProfile, SYSCTL_CATALOG } from "../../components";
-import { loadStack } from "../../infra/stack-config";
+import { loadStack } from "../../loader/stack-config";
 import { TestNode } from "../helpers/netns";
 import { describeSystem, run } from "../helpers/system";
 

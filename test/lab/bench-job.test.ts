@@ -6,7 +6,8 @@ import { labAddresses, localLabEnvironment, renderLocalLabSteps } from "../../co
 import { jobScript, readResultLine } from "../../components/bench/job-log";
 import type { ScenarioName } from "../../components/bench/result";
 import { SCENARIOS, scenarioInvocations } from "../../components/bench/scenarios";
-import { loadStack } from "../../infra/stack-config";
+import { loadStack } from "../../loader/stack-config";
+import { readMachineFacts } from "../../loader/machine-facts";
 import { labNamespaces, processesUnder } from "../helpers/lab";
 import { describeSystem, run } from "../helpers/system";
 
@@ -25,7 +26,7 @@ describeSystem("a benchmark Job's script with the real tools (the cluster path, 
     const labDir = mkdtempSync(join(tmpdir(), "edgetune-bench-job-"));
     // What the Job's ConfigMap mounts at /etc/edgetune-bench.
     for (const f of ["wrk-report.lua", "normalize.cjs"]) copyFileSync(join(BENCH, f), join(labDir, f));
-    const steps = renderLocalLabSteps({ profile: plan.nodeGroups[0].profile, proxy: plan.proxy!.spec, labDir });
+    const steps = renderLocalLabSteps({ profile: plan.nodeGroups[0].profile, proxy: plan.proxy!.spec, labDir, machine: readMachineFacts() });
     const env = { ...process.env, ...localLabEnvironment(steps, labDir) };
     const a = labAddresses();
     const ports: Partial<Record<ScenarioName, number>> = { "conn-rate": 80, "l4-throughput": 443 };

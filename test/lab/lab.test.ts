@@ -4,10 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { SCENARIO_NAMES } from "../../components";
-import type { LabReport } from "../../infra/lab";
+import type { LabReport } from "../../components/lab/analysis";
 import { hostSysctls, labNamespaces, processesUnder } from "../helpers/lab";
 import { describeSystem, run } from "../helpers/system";
 import { until } from "../helpers/wait";
+import { loadStack } from "../../loader/stack-config";
+import { readMachineFacts } from "../../loader/machine-facts";
+import { renderStack } from "../../render/render";
 
 const ROOT = join(__dirname, "..", "..");
 const CLI = join(ROOT, "bin", "edgetune.js");
@@ -46,6 +49,9 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
     expect(readFileSync(report.files.svg, "utf8")).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
     expect(JSON.parse(readFileSync(report.files.json, "utf8")).results.length).toBe(report.results.length);
     expect(r.stderr).toMatch(/torn down/);
+    // What HAProxy ran with is what `edgetune render` shows for the stack on this machine, byte for byte.
+    const rendered = renderStack(loadStack("local", ROOT), { machine: readMachineFacts() });
+    expect(readFileSync(join(dir, "lab", "haproxy-tuned.cfg"), "utf8")).toBe(rendered["proxy/haproxy.cfg"]);
 
     // Cleanup: no namespace, no process started from the lab dir, every host sysctl as before.
     expect(labNamespaces()).toEqual([]);

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { labAddresses, localLabEnvironment, parseApplySummary, renderLocalLabSteps } from "../../components";
-import { loadStack } from "../../infra/stack-config";
+import { loadStack } from "../../loader/stack-config";
+import { readMachineFacts } from "../../loader/machine-facts";
 import { hostSysctls, labNamespaces, processesUnder } from "../helpers/lab";
 import { describeSystem, run } from "../helpers/system";
 
@@ -15,7 +16,7 @@ describeSystem("the local target's commands (what pulumi up / destroy -s local r
     expect(labNamespaces()).toEqual([]);
     const plan = loadStack("local", ROOT);
     const labDir = mkdtempSync(join(tmpdir(), "edgetune-local-target-"));
-    const steps = renderLocalLabSteps({ profile: plan.nodeGroups[0].profile, proxy: plan.proxy!.spec, labDir });
+    const steps = renderLocalLabSteps({ profile: plan.nodeGroups[0].profile, proxy: plan.proxy!.spec, labDir, machine: readMachineFacts() });
     const env = { ...process.env, ...localLabEnvironment(steps, labDir) };
     const before = hostSysctls();
     const a = labAddresses();

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { main } from "../../infra/cli";
-import { loadStack } from "../../infra/stack-config";
+import { main } from "../../cli/main";
+import { loadStack } from "../../loader/stack-config";
 import { renderTuneSh } from "../../components";
 
 const ROOT = join(__dirname, "..", "..");
@@ -104,7 +104,7 @@ describe("edgetune render", () => {
   });
 
   it("Pulumi.yaml defaults are overridden by the stack file, other namespaces ignored", async () => {
-    const { readStackConfig } = await import("../../infra/stack-config");
+    const { readStackConfig } = await import("../../loader/stack-config");
     const root = mkdtempSync(join(tmpdir(), "edgetune-cfg-"));
     mkdirSync(join(root, "stacks"));
     writeFileSync(join(root, "Pulumi.yaml"), "name: edgetune\nruntime: nodejs\nstackConfigDir: stacks\nconfig:\n  edgetune:a: { type: string, default: from-project }\n  edgetune:b: { default: 1 }\n");

@@ -12,7 +12,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readStackConfig } from "../../infra/stack-config";
+import { readStackConfig } from "../../loader/stack-config";
 import { engineConfigFor, ROOT, runProgram } from "../helpers/program";
 
 let project: string;
@@ -20,7 +20,7 @@ const config = engineConfigFor(readStackConfig("local", ROOT));
 
 beforeAll(() => {
   project = mkdtempSync(join(tmpdir(), "edgetune-entry-"));
-  for (const p of ["Pulumi.yaml", "package.json", "tsconfig.json", "infra", "components", "stacks"]) cpSync(join(ROOT, p), join(project, p), { recursive: true });
+  for (const p of ["Pulumi.yaml", "package.json", "tsconfig.json", "infra", "loader", "components", "stacks"]) cpSync(join(ROOT, p), join(project, p), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(project, "node_modules"));
   // What package.json's exports["."] points at after `npm ci` (prepare builds dist/).
   const libraryEntry = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).exports["."].default as string;

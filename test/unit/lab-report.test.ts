@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseBenchResult, type BenchResult } from "../../components/bench/result";
-import { NOISE_FACTOR, pathComparisons, renderLabTable, variantComparisons, type LabReport } from "../../infra/lab";
+import { NOISE_FACTOR, pathComparisons, renderLabTable, variantComparisons, type LabReport } from "../../components/lab/analysis";
 
 const res = (profile: string, scenario: BenchResult["scenario"], rate: Partial<Pick<BenchResult, "rps" | "gbps">>, o: { c?: number; p99?: number; valid?: boolean; proxyCpu?: number } = {}): BenchResult =>
   parseBenchResult({

@@ -32,16 +32,18 @@ const proxy: ProxySpec = {
 };
 const profile = resolveProfile("p", { extends: "recommended", ports: { listenPorts: [80, 8404, 8405] } });
 
+const machine = { cpus: 2, nofileLimit: 20000 };
+
 describe("LocalLab (mocks)", () => {
   it("is one command whose create sets up, tunes and starts, and whose delete tears down; contents travel in the environment", async () => {
     const { LocalLab } = await import("../../components/lab/local-lab");
-    const lab = new LocalLab("lab", { profile, proxy, labDir: "/var/lib/edgetune-lab/test" });
+    const lab = new LocalLab("lab", { profile, proxy, labDir: "/var/lib/edgetune-lab/test", machine });
     const tuning = await new Promise((res) => lab.tuning.apply(res));
     expect(tuning).toMatchObject({ status: "applied", changed: 3 });
     const cmd = recorded.find((r) => r.type === "command:local:Command")!;
     expect(cmd.inputs.create).toMatch(/lab\.sh" up && sh "\$LAB_DIR\/lab\.sh" tune "\$LAB_DIR\/tune\.sh" && sh "\$LAB_DIR\/lab\.sh" proxy-start/);
     expect(cmd.inputs.delete).toMatch(/lab\.sh" down$/);
-    const steps = renderLocalLabSteps({ profile, proxy, labDir: "/var/lib/edgetune-lab/test" });
+    const steps = renderLocalLabSteps({ profile, proxy, labDir: "/var/lib/edgetune-lab/test", machine });
     expect(cmd.inputs.environment.EDGETUNE_FILE_TUNE_SH).toBe(steps.files["tune.sh"]);
     expect(cmd.inputs.environment.LAB_DIR).toBe("/var/lib/edgetune-lab/test");
     // No file content is interpolated into the command text itself.
@@ -53,8 +55,8 @@ describe("LocalLab (mocks)", () => {
   it("refuses a relative or traversing lab dir before registering anything", async () => {
     const { LocalLab } = await import("../../components/lab/local-lab");
     const n = recorded.length;
-    expect(() => new LocalLab("bad", { profile, proxy, labDir: "/var/lib/../etc" })).toThrow(/labDir: got "\/var\/lib\/\.\.\/etc"/);
-    expect(() => new LocalLab("bad2", { profile, proxy, labDir: "lab" })).toThrow(/labDir/);
+    expect(() => new LocalLab("bad", { profile, proxy, labDir: "/var/lib/../etc", machine })).toThrow(/labDir: got "\/var\/lib\/\.\.\/etc"/);
+    expect(() => new LocalLab("bad2", { profile, proxy, labDir: "lab", machine })).toThrow(/labDir/);
     // Registration is asynchronous: only once the mocks have settled is "nothing" a finding.
     await mocksSettled();
     expect(recorded.slice(n).filter((r) => r.name.startsWith("bad"))).toEqual([]);

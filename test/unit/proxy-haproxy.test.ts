@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { checkProxySpec, renderHaproxyConfig, type ProxySpec } from "../../components/proxy/haproxy";
 import { PRESET_NAMES } from "../../components/tuning/presets";
 import { resolveProfile } from "../../components/tuning/profile";
-import { loadStack } from "../../infra/stack-config";
+import { loadStack } from "../../loader/stack-config";
 import { describeSystem, run } from "../helpers/system";
 
 const ROOT = join(__dirname, "..", "..");

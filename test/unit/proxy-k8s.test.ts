@@ -13,8 +13,8 @@ import { checkProxyPolicies, imageProblem, noLatestImages, noPrivilegedExceptTun
 import { resolveProfile, ValidationError } from "../../components/tuning/profile";
 import { renderTuneSh } from "../../components/tuning/render";
 import { mocksSettled, until } from "../helpers/wait";
-import { renderStack } from "../../infra/render";
-import { loadStack } from "../../infra/stack-config";
+import { renderStack } from "../../render/render";
+import { loadStack } from "../../loader/stack-config";
 import { join } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
@@ -206,7 +206,7 @@ describe("proxy policies", () => {
 
 describe("edgetune render: the local stack's proxy", () => {
   it("writes haproxy.cfg and manifests that pass the schema and the policies", () => {
-    const files = renderStack(loadStack("local", ROOT));
+    const files = renderStack(loadStack("local", ROOT), { machine: { cpus: 2, nofileLimit: 20000, kernel: "test" } });
     expect(files["proxy/haproxy.cfg"]).toMatch(/frontend web\n {2}mode http\n {2}bind 0\.0\.0\.0:80 shards by-thread backlog 65535/);
     expect(files["proxy/haproxy.cfg"]).toMatch(/frontend bulk\n {2}mode tcp\n[^]*option splice-request/);
     const docs = files["proxy/manifests.yaml"].split(/^---$/m).map((d) => load(d) as Any);
@@ -216,7 +216,12 @@ describe("edgetune render: the local stack's proxy", () => {
     expect(namespaces.map((d) => [d.kind, d.metadata.name])).toEqual([["Namespace", docs[1].metadata.namespace]]);
     new DaemonSet(docs[1] as never).validate();
     expect(checkProxyPolicies([...namespaces, ...docs])).toEqual([]);
-    expect(docs[0].data["haproxy.cfg"]).toBe(files["proxy/haproxy.cfg"].replace(/^ {2}nbthread.*\n/m, ""));
+    // The pods' haproxy.cfg assumes no machine (threads left to HAProxy, maxconn from the
+    // profile); proxy/haproxy.cfg is the lab's, on this machine's CPUs and fd limit.
+    const plan = loadStack("local", ROOT);
+    expect(docs[0].data["haproxy.cfg"]).toBe(renderHaproxyConfig(plan.proxy!.spec, { profile: plan.profiles[plan.proxy!.profile] }));
+    expect(docs[0].data["haproxy.cfg"]).not.toMatch(/nbthread/);
+    expect(files["proxy/haproxy.cfg"]).toMatch(/^ {2}nbthread 2$/m);
   });
 });
 

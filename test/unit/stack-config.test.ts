@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseStack } from "../../infra/stack-config";
+import { parseStack } from "../../loader/stack-config";
 import { ValidationError } from "../../components/tuning/profile";
 
 const profiles = { edge: { extends: "recommended" } };
@@ -63,7 +63,7 @@ describe("stack config: per-target sections", () => {
 
 describe("stack config: a benchmark A/B on one set of nodes", () => {
   it("refuses an init container that would tune the nodes before the baseline runs, and a missing switch", async () => {
-    const { readStackConfig } = await import("../../infra/stack-config");
+    const { readStackConfig } = await import("../../loader/stack-config");
     const { join } = await import("node:path");
     const bench = readStackConfig("bench", join(__dirname, "..", ".."));
     const nodeGroups = [{ name: "proxy-nodes", target: "kubernetes", profile: "tuned" }];

@@ -8,8 +8,9 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { fromEngine } from "../../infra/engine-config";
-import { loadStack, parseStack, readStackConfig } from "../../infra/stack-config";
-import { renderStack } from "../../infra/render";
+import { loadStack, parseStack, readStackConfig } from "../../loader/stack-config";
+import { renderStack } from "../../render/render";
+import { readMachineFacts } from "../../loader/machine-facts";
 import { countByType, decrypt, engineConfigFor, ofType, ROOT, runProgram, type ProgramRun } from "../helpers/program";
 
 const STACKS = readdirSync(join(ROOT, "stacks")).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []).sort();
@@ -83,12 +84,15 @@ describe("every stack file, through the SDK's own program loader under Pulumi mo
 
   it("local: the lab command runs the rendered step scripts, and the exports carry its status and endpoints", () => {
     const run = stackRun("local");
-    const files = renderStack(loadStack("local", ROOT));
+    const files = renderStack(loadStack("local", ROOT), { machine: readMachineFacts() });
     const [lab] = ofType(run, "command:local:Command");
     // One definition, two executors: the command Pulumi runs is the one render shows.
     expect(files["lab/lab/create.sh"]).toContain(lab.inputs.create);
     expect(files["lab/lab/delete.sh"]).toContain(lab.inputs.delete);
     expect(lab.inputs.environment.EDGETUNE_FILE_LAB_SH).toBe(files["lab/lab/lab.sh"]);
+    // One haproxy.cfg for this machine: the local target's, render's and (test/lab/lab.test.ts) the lab's.
+    expect(lab.inputs.environment.EDGETUNE_FILE_HAPROXY_CFG).toBe(files["proxy/haproxy.cfg"]);
+    expect(files["lab/lab/haproxy.cfg"]).toBe(files["proxy/haproxy.cfg"]);
     const outputs = run.outputs!;
     expect(outputs.nodeGroups.lab.status).toMatchObject({ status: "applied", changed: 12 });
     expect(outputs.proxy.endpoints.web).toMatch(/^http:\/\/10\.231\.\d+\.\d+:80$/);

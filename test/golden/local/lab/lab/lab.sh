@@ -7,6 +7,7 @@ NS_PROXY='edgetune-proxy'
 NS_BACKEND='edgetune-backend'
 QUEUES='4'
 IPERF_PORT='5201'
+RUN_DIR='/run/edgetune-lab'
 
 log() { printf 'lab: %s\n' "$*" >&2; }
 inns() { _ns=$1; shift; ip netns exec "$_ns" "$@"; }
@@ -92,13 +93,14 @@ untune() {
 proxy_start() { # haproxy.cfg
   [ -f "${1:-}" ] || { log "proxy-start: no such config: ${1:-}"; return 2; }
   stop_pidfile "$LAB_DIR/haproxy.pid"
-  mkdir -p "$LAB_DIR/haproxy-run"
+  mkdir -p "$RUN_DIR"
   inns "$NS_PROXY" haproxy -W -D -p "$LAB_DIR/haproxy.pid" -f "$1" >"$LAB_DIR/haproxy.log" 2>&1 || { log "haproxy failed to start: $(tail -n 3 "$LAB_DIR/haproxy.log")"; return 1; }
 }
 
 down() {
   _rc=0
   stop_pidfile "$LAB_DIR/haproxy.pid"
+  rm -rf "$RUN_DIR"
   untune || _rc=1
   stop_pidfile "$LAB_DIR/iperf3.pid"
   stop_pidfile "$LAB_DIR/nginx.pid"

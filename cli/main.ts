@@ -2,14 +2,16 @@ import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ValidationError } from "../components/tuning/profile";
-import { LabError, runLab, labPreflight, renderLabTable, selectVariants, type LabReport } from "./lab";
+import { LabError, runLab, labPreflight, selectVariants } from "../lab/runner";
+import { renderLabTable, type LabReport } from "../components/lab/analysis";
 import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
 import { DEFAULT_TOPOLOGY, renderLabScript } from "../components/lab/topology";
-import { renderStack } from "./render";
+import { renderStack } from "../render/render";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { loadStack } from "./stack-config";
+import { loadStack } from "../loader/stack-config";
+import { describeFacts, readMachineFacts } from "../loader/machine-facts";
 
 const USAGE = `usage: edgetune <command> [options]
 
@@ -69,8 +71,10 @@ export function main(argv: string[], out: NodeJS.WritableStream = process.stdout
           return 2;
         }
         const plan = loadStack(args.values.stack, root);
+        // A local group runs here: its haproxy.cfg is this machine's, as the lab's and the local target's are.
+        const machine = plan.nodeGroups.some((g) => g.target === "local") ? readMachineFacts() : undefined;
         // Render everything before writing anything: a bad stack writes nothing.
-        const files = renderStack(plan);
+        const files = renderStack(plan, { machine });
         const outDir = resolve(args.values.out);
         for (const [rel, content] of Object.entries(files).sort(([a], [b]) => a.localeCompare(b))) {
           const path = join(outDir, rel);
@@ -80,6 +84,7 @@ export function main(argv: string[], out: NodeJS.WritableStream = process.stdout
         }
         for (const w of plan.nodeGroups.flatMap((g) => g.profile.warnings.map((m) => `${g.name}: ${m}`))) err.write(`warning: ${w}\n`);
         out.write(`rendered stack "${plan.stack}": ${Object.keys(files).length} files in ${outDir}\n`);
+        if (plan.proxy) out.write(machine ? `haproxy.cfg assumes this machine: ${describeFacts(machine)}\n` : "haproxy.cfg assumes no machine: nbthread left to HAProxy, maxconn from the profile's nofile (see PLAN.md)\n");
         return 0;
       }
       case "lab":

@@ -1,6 +1,6 @@
 import { SYSCTL_CATALOG } from "../components/tuning/catalog";
 import { profileDigest, renderTuningArtifacts } from "../components/tuning/render";
-import type { NodeGroupPlan, StackPlan, Target } from "./stack-config";
+import type { NodeGroupPlan, StackPlan, Target } from "../loader/stack-config";
 import type { ResolvedProfile } from "../components/tuning/types";
 import type { SysctlScope } from "../components/tuning/catalog";
 import { renderCloudInit, UNIT_NAME } from "../components/nodes/cloud-init";
@@ -10,26 +10,41 @@ import { renderLocalLabSteps } from "../components/lab/local-lab";
 import { estimateCapacity } from "../components/proxy/capacity";
 import { dump } from "js-yaml";
 import { renderHaproxyConfig } from "../components/proxy/haproxy";
+import { renderLabHaproxyConfig } from "../components/lab/local-lab";
+import { describeFacts, type MachineFacts } from "../loader/machine-facts";
 import { renderProxyObjects } from "../components/proxy/k8s-proxy";
 import { buildBenchManifests } from "../components/bench/k8s-jobs";
 import { edgetuneLabels, privilegedNamespace } from "../components/k8s-namespace";
 
+export interface RenderOptions {
+  /**
+   * The machine a `local` group runs on (`readMachineFacts()`): its haproxy.cfg derives
+   * nbthread, maxconn and maxpipes from them, as the lab and the local target do. Needed
+   * only for stacks with a local group; other targets' nodes are not this machine.
+   */
+  machine?: MachineFacts;
+}
+
 /**
  * Everything a stack would put anywhere, as relative path → content.
- * Pure and deterministic: the same stack gives the same bytes.
+ * Pure and deterministic: the same stack and facts give the same bytes.
  */
-export function renderStack(plan: StackPlan): Record<string, string> {
+export function renderStack(plan: StackPlan, opts: RenderOptions = {}): Record<string, string> {
   const files: Record<string, string> = {};
+  const local = plan.nodeGroups.find((g) => g.target === "local");
+  if (local && !opts.machine) throw new Error(`rendering stack "${plan.stack}" needs this machine's facts: its local group runs here`);
   for (const group of plan.nodeGroups) {
     for (const [name, content] of Object.entries(renderTuningArtifacts(group.profile))) files[`${group.name}/${name}`] = content;
-    for (const [name, content] of Object.entries(renderTargetFiles(plan, group))) files[`${group.name}/${name}`] = content;
+    for (const [name, content] of Object.entries(renderTargetFiles(plan, group, opts))) files[`${group.name}/${name}`] = content;
   }
   // Each namespace once (the program creates them, not the components that run in them).
   const namespaces = plan.namespaces.filter((n) => n.create).map((n) => privilegedNamespace(n.name, edgetuneLabels("edgetune", "namespace", n.name), n.podSecurityVersion));
   if (namespaces.length) files["kubernetes/namespaces.yaml"] = yamlDocs(namespaces);
   if (plan.proxy) {
     const profile = plan.profiles[plan.proxy.profile];
-    files["proxy/haproxy.cfg"] = renderHaproxyConfig(plan.proxy.spec, { profile });
+    // On a local stack the proxy is the lab's, on this machine; elsewhere the nodes' facts are
+    // not known here: threads are HAProxy's choice and maxconn fits the profile's nofile.
+    files["proxy/haproxy.cfg"] = local && opts.machine ? renderLabHaproxyConfig(plan.proxy.spec, profile, opts.machine) : renderHaproxyConfig(plan.proxy.spec, { profile });
     if (plan.proxy.kubernetes) {
       const o = renderProxyObjects(plan.proxy.spec, profile, { ...plan.proxy.kubernetes, createNamespace: false });
       const docs = [o.configMap, o.daemonSet, o.service, o.podDisruptionBudget].filter((d) => d !== undefined);
@@ -44,14 +59,14 @@ export function renderStack(plan: StackPlan): Record<string, string> {
       files[`bench/${profile}-jobs.yaml`] = yamlDocs(docs);
     }
   }
-  files["PLAN.md"] = renderPlanSummary(plan);
+  files["PLAN.md"] = renderPlanSummary(plan, opts);
   return files;
 }
 
 const yamlDocs = (docs: object[]) => docs.map((d) => dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
 
 /** What the group's target puts on its nodes besides the tuning artifacts: exactly what the program passes on. */
-function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan): Record<string, string> {
+function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan, opts: RenderOptions): Record<string, string> {
   switch (g.target) {
     case "aws": {
       const eks = g.aws?.userDataFormat === "eks-managed";
@@ -77,7 +92,7 @@ function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan): Record<string, st
     case "local": {
       if (!plan.proxy) return {};
       const labDir = localLabDir(g);
-      const steps = renderLocalLabSteps({ profile: g.profile, proxy: plan.proxy.spec, labDir });
+      const steps = renderLocalLabSteps({ profile: g.profile, proxy: plan.proxy.spec, labDir, machine: opts.machine! });
       const env = "# command.local.Command runs this with LAB_DIR and one EDGETUNE_FILE_<NAME> variable per file beside it.";
       return {
         ...Object.fromEntries(Object.entries(steps.files).map(([n, c]) => [`lab/${n}`, c])),
@@ -108,8 +123,17 @@ function fromPod(scope: SysctlScope, kubeletSafeSince: string | undefined): stri
 }
 
 /** Which keys go where, per node group: the plan a reviewer reads before `pulumi up`. */
-export function renderPlanSummary(plan: StackPlan): string {
+export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): string {
   const out: string[] = [`# edgetune plan for stack "${plan.stack}"`, ""];
+  if (plan.proxy) {
+    const local = plan.nodeGroups.some((g) => g.target === "local");
+    out.push(
+      local && opts.machine
+        ? `haproxy.cfg assumes this machine, where the local group runs: ${describeFacts(opts.machine)}.`
+        : "haproxy.cfg assumes no machine: nbthread is left to HAProxy (the CPUs it may run on), maxconn fits the profile's nofile limit (else 65536).",
+      "",
+    );
+  }
   for (const g of plan.nodeGroups) {
     const p = g.profile;
     out.push(`## Node group \`${g.name}\` (target: ${g.target}, profile: ${p.name}${p.extends ? ` extends ${p.extends}` : ""}, ${profileDigest(p)})`, "");

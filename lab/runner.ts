@@ -14,15 +14,18 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { cpus as osCpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { nstatValidity, parseNstat, parseToolOutput } from "../components/bench/parsers";
-import { compareProfiles, median, SCENARIO_NAMES, type BenchResult, type ScenarioName } from "../components/bench/result";
-import { renderMarkdown, renderSvgChart, renderTable } from "../components/bench/report";
+import { compareProfiles, SCENARIO_NAMES, type BenchResult, type ScenarioName } from "../components/bench/result";
+import { pathComparisons, renderLabMarkdown, variantComparisons, type LabReport } from "../components/lab/analysis";
+import { renderSvgChart } from "../components/bench/report";
 import { offeredRate, scenarioInvocations, SCENARIOS, type Invocation, type Scenario } from "../components/bench/scenarios";
-import { renderHaproxyConfig, type ProxySpec } from "../components/proxy/haproxy";
+import type { ProxySpec } from "../components/proxy/haproxy";
+import { renderLabHaproxyConfig } from "../components/lab/local-lab";
+import { readMachineFacts } from "../loader/machine-facts";
 import { DEFAULT_TOPOLOGY, labAddresses, renderBackendNginx, renderLabScript, type LabAddresses, type LabTopology } from "../components/lab/topology";
 import { resolveProfile } from "../components/tuning/profile";
 import { renderTuneSh } from "../components/tuning/render";
 import type { ResolvedProfile } from "../components/tuning/types";
-import { loadStack, type LabVariantPlan, type StackPlan } from "./stack-config";
+import { loadStack, type LabVariantPlan, type StackPlan } from "../loader/stack-config";
 
 /** Tool → the Debian package that provides it, for a clear refusal. */
 export const LAB_TOOLS: Record<string, string> = { ip: "iproute2", nstat: "iproute2", ethtool: "ethtool", haproxy: "haproxy", nginx: "nginx", iperf3: "iperf3", wrk: "wrk", curl: "curl", sysctl: "procps" };
@@ -44,53 +47,6 @@ export interface LabOptions {
   variants?: string[];
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
-}
-
-export interface PathComparison {
-  scenario: ScenarioName;
-  concurrency?: number;
-  /** median rate through the proxy (tuned profile) / median rate on the path without the proxy */
-  proxyOverDirect?: number;
-  /** l4 only: proxy / plain kernel forwarding through the proxy namespace */
-  proxyOverForward?: number;
-  /** The reference run saturated its load generator: the ratio is an upper bound. */
-  referenceClientBound?: boolean;
-  /** l4 only: spliced / copied through user space, same proxy and profile */
-  spliceOverCopy?: number;
-  /** l4 only: HAProxy CPU seconds per GB moved, spliced and copied */
-  proxyCpuSecondsPerGB?: { splice?: number; copy?: number };
-}
-
-/** A lab variant against the tuned profile: does the setting it changes hurt here? */
-export interface VariantComparison {
-  variant: string;
-  why?: string;
-  scenario: ScenarioName;
-  concurrency?: number;
-  metric: "rps" | "gbps" | "connsPerSecond";
-  tuned: number;
-  value: number;
-  /** variant / tuned, medians of valid runs */
-  ratio: number;
-  spread: number;
-  p99RatioOverTuned?: number;
-  /** ≥ 30 % either way (the lab notes' noise floor for rates), else within noise. */
-  verdict: "hurts" | "helps" | "within noise";
-}
-
-/** Rate differences below this factor are this machine's noise (lab notes: ±20–30 %). */
-export const NOISE_FACTOR = 1.3;
-
-export interface LabReport {
-  stack: string;
-  machine: { cpus: number; kernel: string; haproxy: string; nofile: number };
-  repeat: number;
-  quick: boolean;
-  results: BenchResult[];
-  comparisons: ReturnType<typeof compareProfiles>;
-  paths: PathComparison[];
-  variants: VariantComparison[];
-  files: { json: string; markdown: string; svg: string };
 }
 
 export class LabError extends Error {}
@@ -169,8 +125,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const labDir = join(reportDir, "lab");
   mkdirSync(labDir, { recursive: true });
 
-  const nofile = Number(sh("sh", ["-c", "ulimit -Hn"]).stdout.trim()) || 1024;
-  const cpuCount = osCpus().length;
+  const facts = readMachineFacts();
   const spec = labProxySpec(plan, a, topology);
   const wanted = selectVariants(plan, opts.variants);
   const variants: Variant[] = [
@@ -182,8 +137,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     const haproxyCfg = join(labDir, `haproxy-${v.label}.cfg`);
     writeFileSync(tuneSh, renderTuneSh(v.profile), { mode: 0o755 });
     // maxconn and maxpipes from the real fd limit: the lab machine's, not the profile's wish.
-    const cfg = renderHaproxyConfig({ ...spec, runtimeDir: join(labDir, "haproxy-run") }, { profile: v.profile, cpus: cpuCount, nofileLimit: nofile });
-    writeFileSync(haproxyCfg, cfg);
+    writeFileSync(haproxyCfg, renderLabHaproxyConfig(spec, v.profile, facts, topology));
     return { ...v, tuneSh, haproxyCfg };
   });
   const labSh = join(labDir, "lab.sh");
@@ -276,10 +230,10 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const variantResults = variantComparisons(results, variants.slice(2));
   const files = { json: join(reportDir, "results.json"), markdown: join(reportDir, "report.md"), svg: join(reportDir, "chart.svg") };
   const machine = {
-    cpus: cpuCount,
+    cpus: facts.cpus,
     kernel: sh("uname", ["-r"]).stdout.trim(),
     haproxy: /version (\S+)/.exec(sh("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
-    nofile,
+    nofile: facts.nofileLimit,
   };
   const report: LabReport = { stack: opts.stack, machine, repeat, quick, results, comparisons, paths, variants: variantResults, files };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
@@ -413,112 +367,4 @@ function describe(r: BenchResult): string {
   const errs = Object.entries(r.errors).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(",");
   const drops = r.validity.listenOverflows ? ` overflows=${r.validity.listenOverflows}` : "";
   return `${r.scenario.padEnd(16)} c${String(r.concurrency ?? "").padEnd(5)} ${rate}${lat}${errs ? ` errors ${errs}` : ""}${drops}${r.validity.valid ? "" : " [invalid]"}`;
-}
-
-function rateOf(r: BenchResult): number | undefined {
-  return r.gbps ?? r.connsPerSecond ?? r.rps;
-}
-
-/** proxy/direct and proxy/forward ratios of medians, per scenario and concurrency. */
-export function pathComparisons(results: readonly BenchResult[]): PathComparison[] {
-  const out: PathComparison[] = [];
-  const keys = new Set(results.filter((r) => r.profile === "direct" || r.profile === "forward").map((r) => `${r.scenario}|${r.concurrency ?? ""}`));
-  for (const key of keys) {
-    const [scenario, c] = key.split("|");
-    const pick = (label: string): { value?: number; clientBound: boolean } => {
-      const all = results.filter((r) => r.scenario === scenario && `${r.concurrency ?? ""}` === c && r.profile === label);
-      const valid = all.filter((r) => r.validity.valid);
-      // The proxied runs count only when valid. A reference without the proxy is often limited
-      // by its load generator (iperf3 is single-threaded) and then bounds the path's limit from
-      // below: every run counts, and the ratio becomes an upper bound. Keeping only the
-      // references' "valid" runs would keep the slow outliers (on 2 vCPUs the scheduler's
-      // placement halves a run now and then, and a slow run is the one below 90 % client CPU)
-      // and overstate the ratio.
-      const reference = label !== "tuned" && label !== "no-splice";
-      const use = reference ? all : valid;
-      const v = use.map(rateOf).filter((x): x is number => x !== undefined);
-      return { value: v.length ? median(v) : undefined, clientBound: reference && valid.length < all.length };
-    };
-    const tuned = pick("tuned");
-    const direct = pick("direct");
-    const forward = pick("forward");
-    const copy = pick("no-splice");
-    // CPU-s per GB = (CPU % / 100) × seconds / (Gbit/s × seconds / 8)
-    const cpuPerGB = (label: string) => {
-      const v = results
-        .filter((r) => r.scenario === scenario && `${r.concurrency ?? ""}` === c && r.profile === label && r.gbps && r.validity.proxyCpuPercent !== undefined)
-        .map((r) => r.validity.proxyCpuPercent! / 100 / (r.gbps! / 8));
-      return v.length ? median(v) : undefined;
-    };
-    const cpu = scenario === "l4-throughput" ? { splice: cpuPerGB("tuned"), copy: cpuPerGB("no-splice") } : undefined;
-    out.push({
-      scenario: scenario as ScenarioName,
-      ...(c ? { concurrency: Number(c) } : {}),
-      ...(tuned.value !== undefined && direct.value ? { proxyOverDirect: tuned.value / direct.value } : {}),
-      ...(tuned.value !== undefined && forward.value ? { proxyOverForward: tuned.value / forward.value } : {}),
-      ...(direct.clientBound || forward.clientBound ? { referenceClientBound: true } : {}),
-      ...(tuned.value !== undefined && copy.value ? { spliceOverCopy: tuned.value / copy.value } : {}),
-      ...(cpu && (cpu.splice !== undefined || cpu.copy !== undefined) ? { proxyCpuSecondsPerGB: cpu } : {}),
-    });
-  }
-  return out;
-}
-
-/** Each variant against the tuned profile, per scenario and concurrency it ran. */
-export function variantComparisons(results: readonly BenchResult[], variants: readonly { label: string; why?: string }[]): VariantComparison[] {
-  return variants.flatMap((v) =>
-    compareProfiles(results, "tuned", v.label).map((c) => ({
-      variant: v.label,
-      ...(v.why ? { why: v.why } : {}),
-      scenario: c.scenario,
-      ...(c.concurrency !== undefined ? { concurrency: c.concurrency } : {}),
-      metric: c.metric,
-      tuned: c.baseline,
-      value: c.tuned,
-      ratio: c.ratio,
-      spread: c.spread,
-      ...(c.p99RatioTunedOverBaseline !== undefined ? { p99RatioOverTuned: c.p99RatioTunedOverBaseline } : {}),
-      verdict: c.ratio <= 1 / NOISE_FACTOR ? "hurts" : c.ratio >= NOISE_FACTOR ? "helps" : "within noise",
-    })),
-  );
-}
-
-function variantLine(v: VariantComparison): string {
-  const p99 = v.p99RatioOverTuned !== undefined ? `, p99 × ${v.p99RatioOverTuned.toFixed(2)}` : "";
-  return `${v.variant} ${v.scenario}${v.concurrency ? ` c${v.concurrency}` : ""}: ${v.ratio.toFixed(2)} × tuned (spread ${(v.spread * 100).toFixed(0)} %${p99}) → ${v.verdict}`;
-}
-
-function renderLabMarkdown(report: LabReport): string {
-  const m = report.machine;
-  const lines = [
-    renderMarkdown(report.results, { title: `edgetune lab — stack \`${report.stack}\``, chartPath: "chart.svg" }),
-    "",
-    `Machine: ${m.cpus} CPUs, Linux ${m.kernel}, HAProxy ${m.haproxy}, nofile ${m.nofile}; ${report.repeat} repeat(s)${report.quick ? ", quick mode (figures for smoke testing, not conclusions)" : ""}.`,
-    "",
-    "| scenario | conc. | proxy / direct | proxy / kernel forwarding | splice / no splice | HAProxy CPU-s per GB (splice / no splice) |",
-    "|---|---|---|---|---|---|",
-    ...report.paths.map(
-      (p) =>
-        `| ${p.scenario} | ${p.concurrency ?? ""} | ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.referenceClientBound ? " ≤" : ""} | ${p.proxyOverForward?.toFixed(2) ?? "–"}${p.referenceClientBound ? " ≤" : ""} | ${p.spliceOverCopy?.toFixed(2) ?? "–"} | ${p.proxyCpuSecondsPerGB ? `${p.proxyCpuSecondsPerGB.splice?.toFixed(2) ?? "–"} / ${p.proxyCpuSecondsPerGB.copy?.toFixed(2) ?? "–"}` : "–"} |`,
-    ),
-    "",
-    "≤: the reference run without the proxy was limited by its load generator (client CPU ≥ 90 %), so the true ratio is at most this.",
-    "",
-    "Spread is the relative spread of the repeats; differences below ~30 % on rates are within this machine's noise unless drop or error counters differ (lab notes).",
-  ];
-  if (report.variants.length) {
-    lines.push("", "### Variants: the tuned profile with one setting changed", "", "| variant | why | scenario | conc. | variant / tuned | spread | p99 variant / tuned | verdict |", "|---|---|---|---|---|---|---|---|");
-    for (const v of report.variants) lines.push(`| ${v.variant} | ${v.why ?? ""} | ${v.scenario} | ${v.concurrency ?? ""} | ${v.ratio.toFixed(2)} | ${(v.spread * 100).toFixed(0)} % | ${v.p99RatioOverTuned?.toFixed(2) ?? "–"} | ${v.verdict} |`);
-    lines.push("", `Verdict: a ratio beyond ${NOISE_FACTOR} either way; anything closer is within this machine's noise.`);
-  }
-  return `${lines.join("\n")}\n`;
-}
-
-export function renderLabTable(report: LabReport): string {
-  const lines = [renderTable(report.results)];
-  const cmp = report.comparisons;
-  if (cmp.length) lines.push("tuned / baseline (medians of valid runs):", ...cmp.map((c) => `  ${c.scenario.padEnd(16)} ${c.concurrency ? `c${c.concurrency}`.padEnd(7) : "".padEnd(7)} ${c.ratio.toFixed(2)}  (spread ${(c.spread * 100).toFixed(0)} %${c.p99RatioTunedOverBaseline !== undefined ? `, p99 ratio ${c.p99RatioTunedOverBaseline.toFixed(2)}` : ""})`), "");
-  if (report.paths.length) lines.push("proxy (tuned) / path without the proxy:", ...report.paths.map((p) => `  ${p.scenario.padEnd(16)} ${p.concurrency ? `c${p.concurrency}`.padEnd(7) : "".padEnd(7)} direct ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.proxyOverForward !== undefined ? `  kernel forwarding ${p.proxyOverForward.toFixed(2)}` : ""}${p.referenceClientBound ? "  (reference client-bound: upper bound)" : ""}${p.spliceOverCopy !== undefined ? `  splice/no-splice ${p.spliceOverCopy.toFixed(2)}` : ""}${p.proxyCpuSecondsPerGB ? `  HAProxy CPU-s/GB ${p.proxyCpuSecondsPerGB.splice?.toFixed(2) ?? "–"} vs ${p.proxyCpuSecondsPerGB.copy?.toFixed(2) ?? "–"}` : ""}`), "");
-  if (report.variants.length) lines.push("variants (the tuned profile with one setting changed) / tuned:", ...report.variants.map((v) => `  ${variantLine(v)}`), "");
-  return lines.join("\n");
 }
