@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ValidationError } from "../components/tuning/profile";
+import { ValidationError } from "../components/validation";
 import { LabError, runLab, labPreflight, selectVariants } from "../lab/runner";
 import { renderLabTable, type LabReport } from "../components/lab/analysis";
 import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";

@@ -1,3 +1,19 @@
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+
+/**
+ * A Kubernetes object as plain data, typed by @pulumi/kubernetes' input types: what the pure
+ * builders return, what render writes as YAML and what a component passes to its resource.
+ */
+export type Plain<T> = pulumi.Unwrap<T>;
+export type NamespaceObject = Plain<k8s.types.input.core.v1.Namespace> & { metadata: { name: string } };
+export type ConfigMapObject = Plain<k8s.types.input.core.v1.ConfigMap> & { metadata: { name: string; namespace: string }; data: Record<string, string> };
+export type DaemonSetObject = Plain<k8s.types.input.apps.v1.DaemonSet> & { metadata: { name: string; namespace: string }; spec: Plain<k8s.types.input.apps.v1.DaemonSetSpec> };
+export type ServiceObject = Plain<k8s.types.input.core.v1.Service> & { metadata: { name: string; namespace: string } };
+export type PodDisruptionBudgetObject = Plain<k8s.types.input.policy.v1.PodDisruptionBudget> & { metadata: { name: string; namespace: string } };
+export type DeploymentObject = Plain<k8s.types.input.apps.v1.Deployment> & { metadata: { name: string; namespace: string } };
+export type JobObject = Plain<k8s.types.input.batch.v1.Job> & { metadata: { name: string; namespace: string } };
+
 /**
  * The recommended app.kubernetes.io labels every edgetune object carries, in one
  * key order (rendered manifests are compared byte for byte).
@@ -17,7 +33,7 @@ export function edgetuneLabels(name: string, component: string, instance?: strin
  * ethtool) while Pod Security warn/audit still flag them to whoever applies.
  * Shared by the tuner DaemonSet and the proxy DaemonSet (pure).
  */
-export function privilegedNamespace(name: string, labels: Record<string, string>, podSecurityVersion: string): { apiVersion: "v1"; kind: "Namespace"; metadata: { name: string; labels: Record<string, string> } } {
+export function privilegedNamespace(name: string, labels: Record<string, string>, podSecurityVersion: string): NamespaceObject & { metadata: { labels: Record<string, string> } } {
   return {
     apiVersion: "v1",
     kind: "Namespace",

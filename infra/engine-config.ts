@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { show, ValidationError, type ValidationIssue } from "../components/tuning/profile";
+import { show, ValidationError, type ValidationIssue } from "../components/validation";
 import { PROJECT } from "../loader/stack-config";
 
 /** The stack's `edgetune:*` config as the engine hands it over, keys without the namespace. */

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BenchmarkSuite } from "../components/bench/benchmark-suite";
 import { profileDigest } from "../components/tuning/render";
+import { ValidationError } from "../components/validation";
 import { readEngineConfig } from "./engine-config";
 import { abSwitchProfile, parseStack, type NodeGroupPlan } from "../loader/stack-config";
 import { wireAws } from "./targets/aws";
@@ -12,8 +13,17 @@ import { wireSsh } from "./targets/ssh";
 // `--config-file` and ESC environments), validated once before anything is registered: a bad
 // stack fails with every problem listed and registers nothing. `edgetune render` reads the
 // stack file through the same parseStack, so what it shows is what this program applies.
-const engine = readEngineConfig();
-const plan = parseStack(pulumi.getStack(), engine.config, { secretKeys: engine.secretKeys });
+const plan = (() => {
+  try {
+    const engine = readEngineConfig();
+    return parseStack(pulumi.getStack(), engine.config, { secretKeys: engine.secretKeys });
+  } catch (e) {
+    // A RunError: Pulumi prints the message (every problem by path) without a stack trace.
+    if (e instanceof ValidationError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+})();
+for (const w of plan.warnings) void pulumi.log.warn(w);
 
 const hasKubernetes = plan.nodeGroups.some((g) => g.target === "kubernetes");
 // proxy.kubernetes on a stack without Kubernetes nodes (the local stack) is rendered, not deployed.

@@ -1,16 +1,37 @@
-import { readFileSync, existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
-import { z } from "zod";
-import { checkProfile, formatPath, resolveProfile, show, ValidationError, type PathSegment, type ValidationIssue } from "../components/tuning/profile";
+import type { BenchmarkConfig } from "../components/bench/benchmark-suite-spec";
+import { resolveBenchmarkSuiteOptions } from "../components/bench/benchmark-suite-spec";
+import type { ScenarioName } from "../components/bench/result";
+import { resolveLocalLabOptions, type LabTopology } from "../components/lab/local-lab-spec";
+import { userDataProblem } from "../components/nodes/aws-tuned-node-group";
+import type { ResolvedAwsTunedNodeGroupOptions } from "../components/nodes/aws-tuned-node-group-spec";
+import type { TunerOptions } from "../components/nodes/kubernetes-node-tuner-spec";
+import type { ResolvedRemoteHostTuningOptions } from "../components/nodes/remote-host-tuning-spec";
+import { capacitySpec } from "../components/proxy/capacity";
+import { checkProxySpec, proxySpecSchema, type ResolvedProxySpec } from "../components/proxy/haproxy";
+import type { ProxyK8sOptions } from "../components/proxy/proxy-daemonset-spec";
+import { checkProfile } from "../components/tuning/profile";
 import type { ResolvedProfile } from "../components/tuning/types";
-import { checkProxySpec, type ProxySpec } from "../components/proxy/haproxy";
-import { checkProxyK8sOptions, PROXY_DEFAULTS, type ProxyK8sOptions } from "../components/proxy/k8s-proxy";
-import { checkBenchmarkConfig, type BenchmarkConfig } from "../components/bench/config";
-import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
-import { checkAwsTunedNodeGroupArgs, type AwsTunedNodeGroupArgs } from "../components/nodes/aws-tuned-node-group";
-import { checkRemoteHostTuningArgs, type RemoteHost } from "../components/nodes/remote-host-tuning";
-import { checkTunerOptions, TUNER_DEFAULTS, tunerOptions, type TunerInput } from "../components/nodes/k8s-tuner";
+import { formatPath, grammar, resolveWith, show, ValidationError, zodIssues, type PathSegment, type ValidationIssue } from "../components/validation";
+import type { z } from "zod";
+import {
+  awsSectionSpec,
+  DEPRECATED_KEYS,
+  kubernetesSectionSpec,
+  LAB_RESERVED_LABELS,
+  labSectionSpec,
+  localSectionSpec,
+  nodeGroupName,
+  proxyKubernetesSectionSpec,
+  sshSectionSpec,
+  STACK_KEYS,
+  TARGETS,
+  type Target,
+} from "./stack-spec";
+
+export { LAB_RESERVED_LABELS, TARGETS, type Target } from "./stack-spec";
 
 export const PROJECT = "edgetune";
 
@@ -47,9 +68,6 @@ export function readStackConfig(stack: string, root: string): Record<string, unk
   return out;
 }
 
-export const TARGETS = ["local", "ssh", "aws", "kubernetes"] as const;
-export type Target = (typeof TARGETS)[number];
-
 /**
  * A `secure:` value as the stack file holds it (`{ secure: "<ciphertext>" }`). Only the
  * Pulumi runtime can decrypt it; offline the plan keeps where it is, never its text.
@@ -62,121 +80,17 @@ export interface SecretRef {
   readonly path: readonly PathSegment[];
 }
 
-const isSecureValue = (v: unknown): boolean =>
-  !!v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { secure?: unknown }).secure === "string";
+const isSecureValue = (v: unknown): boolean => !!v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { secure?: unknown }).secure === "string";
 
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
+/** `ssh` target: RemoteHostTuning's resolved options; the private key stays a reference. */
+export type SshGroupPlan = Omit<ResolvedRemoteHostTuningOptions, "privateKey"> & { privateKey: SecretRef };
 
-const sshSchema = z.strictObject({
-  hosts: z.array(z.strictObject({ host: z.string(), port: z.number().optional() })).min(1),
-  user: z.string().optional(),
-  sudo: z.boolean().optional(),
-  // Shape checked below: it must be a secure value, and its text must never reach a message.
-  privateKey: z.unknown(),
-  stagingDir: z.string().optional(),
-  installPath: z.string().optional(),
-});
-
-const awsSchema = z.strictObject({
-  amiId: z.string().min(1).optional(),
-  instanceType: z.string().optional(),
-  securityGroupIds: z.array(z.string().min(1)).optional(),
-  iamInstanceProfileArn: z.string().min(1).optional(),
-  rootVolumeSizeGiB: z.number().optional(),
-  rootDeviceName: z.string().regex(/^\/dev\/[a-z0-9]{1,16}$/, 'a device name such as "/dev/xvda"').optional(),
-  ebsKmsKeyId: z.string().min(1).optional(),
-  userDataFormat: z.enum(["cloud-config", "eks-managed"]).optional(),
-  nodeadmConfig: z.string().optional(),
-  tags: z.record(z.string(), z.string()).optional(),
-  autoScaling: z
-    .strictObject({
-      subnetIds: z.array(z.string().min(1)),
-      minSize: z.number().optional(),
-      maxSize: z.number().optional(),
-      desiredCapacity: z.number().optional(),
-    })
-    .optional(),
-});
-
-const kubernetesSchema = z.strictObject({
-  tunerImage: z.string().optional(),
-  namespace: z.string().optional(),
-  createNamespace: z.boolean().optional(),
-  nodeSelector: z.record(z.string(), z.string()).optional(),
-  tolerations: z.array(z.record(z.string(), z.unknown())).optional(),
-  verifyIntervalSeconds: z.number().optional(),
-  reapplyOnDrift: z.boolean().optional(),
-  restoreOnDelete: z.boolean().optional(),
-  maxUnavailable: z.union([z.number(), z.string()]).optional(),
-  hostNetwork: z.boolean().optional(),
-  podSysctls: z.array(z.strictObject({ name: z.string(), value: z.string() })).optional(),
-  podSecurityVersion: z.string().optional(),
-});
-
-const localSchema = z.strictObject({ labDir: z.string().optional() });
-
-const nodeGroupSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,39}[a-z0-9])?$/, 'lowercase letters, digits and "-" (not at either end), at most 41 characters'),
-  target: z.enum(TARGETS),
-  profile: z.string(),
-  ssh: sshSchema.optional(),
-  aws: awsSchema.optional(),
-  kubernetes: kubernetesSchema.optional(),
-  local: localSchema.optional(),
-});
-
-const capacitySchema = z
-  .strictObject({
-    peakGbps: z.number().positive(),
-    perProxyGbps: z.number().positive(),
-    peakRps: z.number().positive().optional(),
-    perProxyRps: z.number().positive().optional(),
-    spares: int(0, 1000).default(1),
-  })
-  .refine((c) => (c.peakRps === undefined) === (c.perProxyRps === undefined), { message: "peakRps and perProxyRps go together", path: ["perProxyRps"] });
-
-/** The keys edgetune reads under `edgetune:`; any other is a typo and an error. */
-const stackSchema = z.strictObject({
-  profiles: z.record(z.string(), z.unknown()),
-  nodeGroups: z.array(z.unknown()).min(1),
-  proxy: z.unknown().optional(),
-  benchmark: z.unknown().optional(),
-  capacity: z.unknown().optional(),
-  lab: z.unknown().optional(),
-});
-
-/** Labels the lab itself uses for its runs; a variant cannot take one. */
-export const LAB_RESERVED_LABELS = ["baseline", "tuned", "direct", "forward", "no-splice"] as const;
-
-const labSchema = z.strictObject({
-  variants: z
-    .array(
-      z.strictObject({
-        name: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and "-", starting with a letter, at most 20 characters'),
-        profile: z.string(),
-        scenarios: z.array(z.enum(SCENARIO_NAMES)).min(1),
-        why: z.string().max(200).optional(),
-      }),
-    )
-    .default([]),
-});
-
-/** `ssh` target: RemoteHostTuning arguments; the private key stays a reference. */
-export interface SshGroupPlan {
-  hosts: RemoteHost[];
-  user?: string;
-  sudo?: boolean;
-  privateKey: SecretRef;
-  stagingDir?: string;
-  installPath?: string;
-}
-
-/** `aws` target: AwsTunedNodeGroup arguments (`amiId` is its `imageId`). */
-export type AwsGroupPlan = Omit<AwsTunedNodeGroupArgs, "profile">;
+/** `aws` target: AwsTunedNodeGroup's resolved options. */
+export type AwsGroupPlan = ResolvedAwsTunedNodeGroupOptions;
 
 /** `kubernetes` target: the tuner DaemonSet, or none when the proxy's init container tunes these nodes. */
 export interface KubernetesGroupPlan {
-  tuner?: TunerInput & { image: string };
+  tuner?: TunerOptions;
 }
 
 export interface NodeGroupPlan {
@@ -186,18 +100,18 @@ export interface NodeGroupPlan {
   ssh?: SshGroupPlan;
   aws?: AwsGroupPlan;
   kubernetes?: KubernetesGroupPlan;
-  local?: { labDir?: string };
+  local?: { labDir: string; topology: LabTopology };
 }
 
 /** The stack's optional `proxy` section: which profile its nodes run, the HAProxy spec, and Kubernetes options. */
 export interface ProxyPlan {
   profile: string;
-  spec: ProxySpec;
+  spec: ResolvedProxySpec;
   /** Present when the stack deploys the proxy to Kubernetes (and `render` writes its manifests). */
   kubernetes?: ProxyK8sOptions;
 }
 
-export type CapacityPlan = z.infer<typeof capacitySchema>;
+export type CapacityPlan = z.output<typeof capacitySpec>;
 
 /**
  * `edgetune:lab`: extra profiles the lab runs after baseline and tuned, each on its
@@ -237,10 +151,9 @@ export interface StackPlan {
   namespaces: NamespacePlan[];
   profiles: Record<string, ResolvedProfile>;
   nodeGroups: NodeGroupPlan[];
+  /** Non-fatal findings about the config itself (deprecated keys). */
+  warnings: string[];
 }
-
-const zodIssues = (error: z.ZodError, prefix: readonly PathSegment[]): ValidationIssue[] =>
-  error.issues.map((i) => ({ path: formatPath([...prefix, ...i.path.filter((p): p is string | number => typeof p !== "symbol")]), message: i.message }));
 
 /** Loads and validates a whole stack once; throws one ValidationError listing every problem. */
 export function loadStack(stack: string, root: string): StackPlan {
@@ -298,32 +211,47 @@ function redact(message: string, secrets: string[]): string {
   return out;
 }
 
+/** What the parse found so far: every problem, and the warnings. */
+interface Found {
+  issues: ValidationIssue[];
+  warnings: string[];
+}
+
 function parseStackUnredacted(stack: string, config: Record<string, unknown>, secretKeys: ReadonlySet<string>): StackPlan {
   const what = `invalid stack config "${stack}"`;
-  const parsed = stackSchema.safeParse(config);
-  if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, []), what);
-  const issues: ValidationIssue[] = [];
-  issues.push(...plainTextKeys(config, secretKeys));
+  const unknown = Object.keys(config).filter((k) => !(STACK_KEYS as readonly string[]).includes(k));
+  // An unknown top-level key is a typo of one of them: nothing else is trustworthy until it is fixed.
+  if (unknown.length) throw new ValidationError([{ path: "(root)", message: `unknown field(s) ${unknown.map((k) => JSON.stringify(`edgetune:${k}`)).join(", ")}; allowed: ${STACK_KEYS.map((k) => `edgetune:${k}`).join(", ")}` }], what);
+  const found: Found = { issues: [...plainTextKeys(config, secretKeys)], warnings: [] };
+  const { issues } = found;
+
+  // profiles: each on its own, so one bad profile does not hide the others.
+  const rawProfiles = config.profiles;
   const profiles: Record<string, ResolvedProfile> = {};
-  for (const [name, input] of Object.entries(parsed.data.profiles)) {
-    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
-      issues.push({ path: formatPath(["profiles", name]), message: 'profile names are lowercase letters, digits and "-"' });
+  if (rawProfiles === undefined) issues.push({ path: "profiles", message: "required; allowed: a mapping of profile names to profiles" });
+  else if (!rawProfiles || typeof rawProfiles !== "object" || Array.isArray(rawProfiles)) issues.push({ path: "profiles", message: `got ${show(rawProfiles)}; allowed: a mapping of profile names to profiles` });
+  const declared = rawProfiles && typeof rawProfiles === "object" && !Array.isArray(rawProfiles) ? (rawProfiles as Record<string, unknown>) : {};
+  for (const [name, input] of Object.entries(declared)) {
+    if (!grammar.profileName().safeParse(name).success) {
+      issues.push({ path: formatPath(["profiles", name]), message: 'allowed: a profile name of lowercase letters, digits and "-", 1-63 characters' });
       continue;
     }
     const r = checkProfile(name, input);
     issues.push(...r.issues);
     if (r.profile) profiles[name] = r.profile;
   }
-  const proxy = checkProxySection(config.proxy, profiles, issues);
-  const benchmark = checkBenchmarkConfig(config.benchmark, Object.keys(parsed.data.profiles), issues);
-  let capacity: CapacityPlan | undefined;
-  if (config.capacity !== undefined) {
-    const c = capacitySchema.safeParse(config.capacity);
-    if (c.success) capacity = c.data;
-    else issues.push(...zodIssues(c.error, ["capacity"]));
-  }
-  const lab = checkLabSection(config.lab, parsed.data.profiles, profiles, issues);
-  const groups = checkNodeGroups(parsed.data.nodeGroups, parsed.data.profiles, profiles, proxy, secretKeys, issues);
+  /** A profile a section names: resolved, or undefined when it is invalid (already reported) or unknown (reported here). */
+  const profileRef = (name: unknown, path: readonly PathSegment[]): ResolvedProfile | undefined => {
+    if (typeof name === "string" && name in declared) return profiles[name];
+    issues.push({ path: formatPath(path), message: `got ${show(name)}; allowed: one of the profiles ${Object.keys(declared).join(", ") || "(none defined)"}` });
+    return undefined;
+  };
+
+  const proxy = parseProxy(config.proxy, profileRef, found);
+  const benchmark = parseBenchmark(config.benchmark, declared, found);
+  const capacity = config.capacity === undefined ? undefined : take(resolveWith(capacitySpec, config.capacity, ["capacity"]), found);
+  const lab = parseLab(config.lab, declared, profiles, found);
+  const groups = parseNodeGroups(config.nodeGroups, profileRef, proxy, secretKeys, found);
   if (benchmark) checkAbSwitch(benchmark, proxy, groups, issues);
   const namespaces = planNamespaces(groups, proxy, issues);
   if (issues.length) throw new ValidationError(issues, what);
@@ -336,80 +264,100 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
     namespaces,
     profiles,
     nodeGroups: groups,
+    warnings: found.warnings,
   };
 }
 
-/**
- * One entry per Kubernetes namespace the tuners and the proxy use. Everyone in one namespace
- * must agree on how it is made: its Pod Security version, and whether it already exists.
- */
-function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, issues: ValidationIssue[]): NamespacePlan[] {
-  const users: Array<{ kind: "tuner" | "proxy"; name: string; namespace: string; psa: string; create?: boolean; at: string }> = [];
-  groups.forEach((g) => {
-    const t = g.kubernetes?.tuner;
-    if (!t) return;
-    const i = groups.indexOf(g);
-    users.push({ kind: "tuner", name: g.name, namespace: t.namespace ?? TUNER_DEFAULTS.namespace, psa: t.podSecurityVersion ?? TUNER_DEFAULTS.podSecurityVersion, create: t.createNamespace, at: formatPath(["nodeGroups", configIndex.get(g) ?? i, "kubernetes"]) });
-  });
-  const k = proxy?.kubernetes;
-  if (k) users.push({ kind: "proxy", name: k.name, namespace: k.namespace ?? PROXY_DEFAULTS.namespace, psa: k.podSecurityVersion ?? PROXY_DEFAULTS.podSecurityVersion, create: k.createNamespace, at: "proxy.kubernetes" });
-  const out: NamespacePlan[] = [];
-  for (const u of users) {
-    const first = users.find((x) => x.namespace === u.namespace)!;
-    if (first === u) {
-      const all = users.filter((x) => x.namespace === u.namespace);
-      out.push({ name: u.namespace, create: !all.some((x) => x.create === false), podSecurityVersion: u.psa, users: all.map((x) => ({ kind: x.kind, name: x.name })) });
-      continue;
-    }
-    if (u.psa !== first.psa) issues.push({ path: `${u.at}.podSecurityVersion`, message: `got ${show(u.psa)}; ${first.at} puts namespace ${show(u.namespace)} on ${show(first.psa)}: one namespace has one Pod Security version` });
-    if (u.create !== undefined && first.create !== undefined && u.create !== first.create) {
-      issues.push({ path: `${u.at}.createNamespace`, message: `got ${u.create}; ${first.at}.createNamespace is ${first.create} for the same namespace ${show(u.namespace)}: it either exists already or edgetune creates it` });
-    }
-  }
-  return out;
+function take<T>(r: { value?: T; issues: ValidationIssue[] }, found: Found): T | undefined {
+  found.issues.push(...r.issues);
+  return r.value;
 }
+
+/**
+ * Old key names still accepted for one release: renamed, with a warning naming the new one.
+ * Returns the section as the spec reads it, and how to name a path back the way the user wrote it.
+ */
+function renameDeprecated(section: string, input: unknown, path: readonly PathSegment[], found: Found): { value: unknown; asWritten: (issues: ValidationIssue[]) => ValidationIssue[] } {
+  const renames = DEPRECATED_KEYS[section];
+  const used: Array<[string, string]> = [];
+  const asWritten = (issues: ValidationIssue[]) =>
+    issues.map((i) => {
+      for (const [old, now] of used) {
+        const from = formatPath([...path, now]);
+        if (i.path === from || i.path.startsWith(`${from}.`) || i.path.startsWith(`${from}[`)) return { ...i, path: formatPath([...path, old]) + i.path.slice(from.length) };
+      }
+      return i;
+    });
+  if (!renames || !input || typeof input !== "object" || Array.isArray(input)) return { value: input, asWritten };
+  const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+  for (const [old, now] of Object.entries(renames)) {
+    if (!(old in out)) continue;
+    if (now in out) found.issues.push({ path: formatPath([...path, old]), message: `set together with ${now}, its new name; allowed: only ${now}` });
+    else {
+      found.warnings.push(`${formatPath([...path, old])} is deprecated: name it ${now} (the component's argument); ${old} is accepted until the next release`);
+      out[now] = out[old];
+      used.push([old, now]);
+    }
+    delete out[old];
+  }
+  return { value: out, asWritten };
+}
+
+type ProfileRef = (name: unknown, path: readonly PathSegment[]) => ResolvedProfile | undefined;
 
 /** Where each planned group sits in `nodeGroups` (a group with an invalid profile is left out of the plan). */
 const configIndex = new WeakMap<NodeGroupPlan, number>();
 
-function checkNodeGroups(
-  input: unknown[],
-  rawProfiles: Record<string, unknown>,
-  profiles: Record<string, ResolvedProfile>,
-  proxy: ProxyPlan | undefined,
-  secretKeys: ReadonlySet<string>,
-  issues: ValidationIssue[],
-): NodeGroupPlan[] {
+function parseNodeGroups(input: unknown, profileRef: ProfileRef, proxy: ProxyPlan | undefined, secretKeys: ReadonlySet<string>, found: Found): NodeGroupPlan[] {
+  const { issues } = found;
+  if (!Array.isArray(input) || input.length === 0) {
+    issues.push({ path: "nodeGroups", message: `${input === undefined ? "required" : `got ${show(input)}`}; allowed: a list of at least one node group` });
+    return [];
+  }
   const out: NodeGroupPlan[] = [];
   const seen = new Set<string>();
   let localGroup: number | undefined;
-  input.forEach((raw, i) => {
+  input.forEach((raw: unknown, i) => {
     const at = (...p: PathSegment[]) => formatPath(["nodeGroups", i, ...p]);
-    const r = nodeGroupSchema.safeParse(raw);
-    if (!r.success) {
-      issues.push(...zodIssues(r.error, ["nodeGroups", i]));
+    if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+      issues.push({ path: at(), message: `got ${show(raw)}; allowed: a node group { name, target, profile, <target section> }` });
       return;
     }
-    const g = r.data;
-    if (seen.has(g.name)) issues.push({ path: at("name"), message: `duplicate node group name ${show(g.name)}` });
-    seen.add(g.name);
-    if (!(g.profile in rawProfiles)) {
-      issues.push({ path: at("profile"), message: `got ${show(g.profile)}; allowed: one of the profiles ${Object.keys(rawProfiles).join(", ")}` });
+    const { name, target, profile: profileName, ...sections } = raw as Record<string, unknown>;
+    let ok = true;
+    const nameOk = nodeGroupName().safeParse(name);
+    if (!nameOk.success) {
+      issues.push(...zodIssues(nameOk.error, name, ["nodeGroups", i, "name"]));
+      ok = false;
+    } else if (seen.has(name as string)) {
+      issues.push({ path: at("name"), message: `duplicate node group name ${show(name)}` });
+      ok = false;
+    }
+    if (typeof name === "string") seen.add(name);
+    if (!(TARGETS as readonly unknown[]).includes(target)) {
+      issues.push({ path: at("target"), message: `${target === undefined ? "required" : `got ${show(target)}`}; allowed: one of ${TARGETS.join(", ")}` });
       return;
     }
-    // A section for another target is almost certainly a wrong `target`: say so instead of ignoring it.
-    for (const t of TARGETS) if (t !== g.target && g[t] !== undefined) issues.push({ path: at(t), message: `a ${t} section on a node group with target ${show(g.target)}; remove it or change target` });
-    // Undefined when the profile itself is invalid (listed under profiles.*): the target's
-    // section is still checked, so one run lists every problem.
-    const profile: ResolvedProfile | undefined = profiles[g.profile];
-    const plan = { name: g.name, target: g.target, profile } as NodeGroupPlan;
-    switch (g.target) {
+    const t = target as Target;
+    for (const key of Object.keys(sections)) {
+      // A section for another target is almost certainly a wrong `target`: say so instead of ignoring it.
+      if ((TARGETS as readonly string[]).includes(key) && key !== t) issues.push({ path: at(key), message: `a ${key} section on a node group with target ${show(t)}; remove it or change target` });
+      else if (key !== t) issues.push({ path: at(key), message: `unknown field "${key}"; allowed: name, target, profile, ${t}` });
+    }
+    const profile = profileRef(profileName, ["nodeGroups", i, "profile"]);
+    const { value: section, asWritten } = renameDeprecated(t, sections[t], ["nodeGroups", i, t], found);
+    const collect = (more: ValidationIssue[]) => issues.push(...asWritten(more));
+    const plan = { name: name as string, target: t, profile } as NodeGroupPlan;
+    switch (t) {
       case "ssh": {
-        if (!g.ssh) {
+        if (section === undefined) {
           issues.push({ path: at("ssh"), message: "required for target ssh: hosts and privateKey (a secure value)" });
+          ok = false;
           break;
         }
-        const { privateKey, ...rest } = g.ssh;
+        const r = resolveWith(sshSectionSpec, section, ["nodeGroups", i, "ssh"]);
+        collect(r.issues);
+        const privateKey = (section as { privateKey?: unknown }).privateKey;
         // Offline the stack file holds { secure: ciphertext }; the engine hands the program the
         // decrypted text inside a key it marks secret (a secure: leaf, ESC fn::secret, --secret).
         const secret = isSecureValue(privateKey) || (typeof privateKey === "string" && privateKey !== "" && secretKeys.has("nodeGroups"));
@@ -420,39 +368,43 @@ function checkNodeGroups(
             message: `${privateKey === undefined ? "missing" : "not a secure value"}; allowed: a Pulumi secret, set with \`pulumi config set --secret --path 'nodeGroups[${i}].ssh.privateKey' < ~/.ssh/id_ed25519\` (the stack file then holds \`privateKey: { secure: ... }\`), or an ESC environment's fn::secret`,
           });
         }
-        issues.push(...checkRemoteHostTuningArgs({ ...rest, privateKey: "(secret)" }, ["nodeGroups", i, "ssh"]));
-        plan.ssh = { ...rest, privateKey: { secure: true, configKey: "nodeGroups", path: [i, "ssh", "privateKey"] } };
+        if (!r.value || !secret) ok = false;
+        else plan.ssh = { ...(r.value as Omit<ResolvedRemoteHostTuningOptions, "privateKey">), privateKey: { secure: true, configKey: "nodeGroups", path: [i, "ssh", "privateKey"] } };
         break;
       }
       case "aws": {
-        if (!g.aws) {
-          issues.push({ path: at("aws"), message: 'required for target aws: at least amiId (or userDataFormat: "eks-managed")' });
+        if (section === undefined) {
+          issues.push({ path: at("aws"), message: 'required for target aws: at least imageId (or userDataFormat: "eks-managed")' });
+          ok = false;
           break;
         }
-        const { amiId, ...rest } = g.aws;
-        const args: AwsGroupPlan = { ...rest, ...(amiId !== undefined ? { imageId: amiId } : {}) };
-        // The component names the AMI imageId; the stack key is amiId.
-        // While the profile is invalid the arguments are still checked, against an empty profile
-        // (the user-data size then says nothing about the real one, so that finding is dropped).
-        const sizeOf = profile ?? resolveProfile(g.profile, {});
-        const found = checkAwsTunedNodeGroupArgs({ ...args, profile: sizeOf }, ["nodeGroups", i, "aws"]).filter((x) => profile || !x.path.endsWith(".profile"));
-        issues.push(...found.map((x) => ({ ...x, path: x.path.replace(/\.imageId$/, ".amiId") })));
-        plan.aws = args;
+        const r = resolveWith(awsSectionSpec, section, ["nodeGroups", i, "aws"]);
+        collect(r.issues);
+        if (!r.value) ok = false;
+        else {
+          plan.aws = r.value;
+          // Depends on a valid profile: with an invalid one it says nothing (that profile is reported).
+          const tooBig = profile ? userDataProblem(profile, r.value) : undefined;
+          if (tooBig) issues.push({ path: at("profile"), message: `${tooBig}: a smaller profile, or fewer NIC entries` });
+        }
         break;
       }
       case "kubernetes": {
-        const { tunerImage, ...rest } = g.kubernetes ?? {};
-        if (tunerImage !== undefined) {
-          const tuner = { ...rest, image: tunerImage };
-          const imagePath = at("kubernetes", "image");
-          issues.push(...checkTunerOptions(tunerOptions(g.name, tuner), ["nodeGroups", i, "kubernetes"]).map((x) => (x.path === imagePath ? { ...x, path: at("kubernetes", "tunerImage") } : x)));
-          plan.kubernetes = { tuner };
-        } else {
+        const r = resolveWith(kubernetesSectionSpec, section ?? {}, ["nodeGroups", i, "kubernetes"]);
+        collect(r.issues);
+        if (!r.value) {
+          ok = false;
+          break;
+        }
+        const { image, ...rest } = r.value;
+        if (image !== undefined) plan.kubernetes = { tuner: { ...rest, image, name: name as string } };
+        else {
           // Without a tuner DaemonSet only the proxy's init container can tune these nodes, and it applies the proxy's profile.
-          if (!proxy?.kubernetes) issues.push({ path: at("kubernetes", "tunerImage"), message: "required: nothing else tunes this group (no proxy.kubernetes section whose init container would)" });
-          else if (proxy.kubernetes.tuneNodes === false) issues.push({ path: at("kubernetes", "tunerImage"), message: "required: proxy.kubernetes.tuneNodes is false, so nothing else tunes this group" });
-          else if (proxy.profile !== g.profile) issues.push({ path: at("kubernetes", "tunerImage"), message: `required: the proxy's init container applies profile ${show(proxy.profile)}, not ${show(g.profile)}` });
-          else if (Object.keys(rest).length) issues.push({ path: at("kubernetes"), message: "tuner options without tunerImage: the proxy's init container tunes this group; set tunerImage for a tuner DaemonSet" });
+          const explicit = Object.keys((section as object | undefined) ?? {}).filter((k) => k !== "image");
+          if (!proxy?.kubernetes) collect([{ path: at("kubernetes", "image"), message: "required: nothing else tunes this group (no proxy.kubernetes section whose init container would)" }]);
+          else if (!proxy.kubernetes.tuneNodes) collect([{ path: at("kubernetes", "image"), message: "required: proxy.kubernetes.tuneNodes is false, so nothing else tunes this group" }]);
+          else if (profile && proxy.profile !== profile.name) collect([{ path: at("kubernetes", "image"), message: `required: the proxy's init container applies profile ${show(proxy.profile)}, not ${show(profile.name)}` }]);
+          else if (explicit.length) issues.push({ path: at("kubernetes"), message: `tuner options (${explicit.join(", ")}) without image: the proxy's init container tunes this group; set image for a tuner DaemonSet` });
           plan.kubernetes = {};
         }
         break;
@@ -460,16 +412,107 @@ function checkNodeGroups(
       case "local": {
         if (localGroup !== undefined) issues.push({ path: at("target"), message: `a second local group (nodeGroups[${localGroup}] is one): the lab's namespaces exist once per machine` });
         localGroup ??= i;
-        if (!proxy) issues.push({ path: at("target"), message: "the local lab runs the stack's proxy: add an edgetune:proxy section" });
-        plan.local = { ...g.local };
+        if (!proxy && !issues.some((x) => x.path === "proxy" || x.path.startsWith("proxy."))) issues.push({ path: at("target"), message: "the local lab runs the stack's proxy: add an edgetune:proxy section" });
+        const r = resolveWith(localSectionSpec, section ?? {}, ["nodeGroups", i, "local"]);
+        collect(r.issues);
+        const labDir = r.value ? resolveLocalLabOptions(name as string, section ?? {}, ["nodeGroups", i, "local"]) : undefined;
+        if (labDir) issues.push(...labDir.issues);
+        if (labDir?.value) plan.local = labDir.value;
+        else ok = false;
         break;
       }
     }
-    if (profile) {
+    if (profile && ok) {
       configIndex.set(plan, i);
       out.push(plan);
     }
   });
+  return out;
+}
+
+/** `edgetune:proxy`: the proxy spec plus `profile` and `kubernetes`; ports checked against that profile. */
+function parseProxy(input: unknown, profileRef: ProfileRef, found: Found): ProxyPlan | undefined {
+  if (input === undefined) return undefined;
+  const { issues } = found;
+  if (!input || typeof input !== "object" || Array.isArray(input)) {
+    issues.push({ path: "proxy", message: `got ${show(input)}; allowed: a mapping with profile, listeners, backends` });
+    return undefined;
+  }
+  const { profile: profileName, kubernetes, ...spec } = input as Record<string, unknown>;
+  const profile = profileRef(profileName, ["proxy", "profile"]);
+  let k8s: ProxyK8sOptions | undefined;
+  if (kubernetes !== undefined) {
+    const r = resolveWith(proxyKubernetesSectionSpec, kubernetes, ["proxy", "kubernetes"]);
+    issues.push(...r.issues);
+    if (r.value) k8s = r.value;
+  }
+  // Without a valid profile, the spec's checks against the node (ports, fd budget) cannot run: only its shape is checked.
+  const r = profile ? checkProxySpec(spec, { profile }) : resolveWith(proxySpecSchema, spec, ["proxy"]);
+  issues.push(...r.issues);
+  const resolved = "spec" in r ? r.spec : "value" in r ? r.value : undefined;
+  if (!resolved || !profile || (kubernetes !== undefined && !k8s)) return undefined;
+  return { profile: profile.name, spec: resolved, ...(k8s ? { kubernetes: k8s } : {}) };
+}
+
+function parseBenchmark(input: unknown, declared: Record<string, unknown>, found: Found): BenchmarkConfig | undefined {
+  if (input === undefined) return undefined;
+  const r = resolveBenchmarkSuiteOptions(input, ["benchmark"]);
+  found.issues.push(...r.issues);
+  if (!r.value) return undefined;
+  r.value.profiles.forEach((p, i) => {
+    if (!(p in declared)) found.issues.push({ path: formatPath(["benchmark", "profiles", i]), message: `got ${show(p)}; allowed: one of the profiles ${Object.keys(declared).join(", ")}` });
+  });
+  return r.value;
+}
+
+function parseLab(input: unknown, declared: Record<string, unknown>, profiles: Record<string, ResolvedProfile>, found: Found): StackPlan["lab"] {
+  if (input === undefined) return undefined;
+  const { issues } = found;
+  const r = resolveWith(labSectionSpec, input, ["lab"]);
+  issues.push(...r.issues);
+  if (!r.value) return undefined;
+  const variants: LabVariantPlan[] = [];
+  const seen = new Set<string>();
+  r.value.variants.forEach((v, i) => {
+    const at = (k: string) => formatPath(["lab", "variants", i, k]);
+    if ((LAB_RESERVED_LABELS as readonly string[]).includes(v.name)) issues.push({ path: at("name"), message: `got ${show(v.name)}; the lab uses it for its own runs (${LAB_RESERVED_LABELS.join(", ")}); pick another name` });
+    else if (seen.has(v.name)) issues.push({ path: at("name"), message: `duplicate variant name ${show(v.name)}` });
+    seen.add(v.name);
+    if (!(v.profile in declared)) issues.push({ path: at("profile"), message: `got ${show(v.profile)}; allowed: one of the profiles ${Object.keys(declared).join(", ")}` });
+    // An invalid profile is reported under profiles.*; the variant is dropped with it.
+    const profile = profiles[v.profile];
+    if (profile) variants.push({ name: v.name, profile, scenarios: v.scenarios, ...(v.why ? { why: v.why } : {}) });
+  });
+  return { variants };
+}
+
+/**
+ * One entry per Kubernetes namespace the tuners and the proxy use. Everyone in one namespace
+ * must agree on how it is made: its Pod Security version, and whether it already exists.
+ */
+function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, issues: ValidationIssue[]): NamespacePlan[] {
+  const users: Array<{ kind: "tuner" | "proxy"; name: string; namespace: string; psa: string; create: boolean; at: string }> = [];
+  groups.forEach((g) => {
+    const t = g.kubernetes?.tuner;
+    if (!t) return;
+    const i = groups.indexOf(g);
+    users.push({ kind: "tuner", name: g.name, namespace: t.namespace, psa: t.podSecurityVersion, create: t.createNamespace, at: formatPath(["nodeGroups", configIndex.get(g) ?? i, "kubernetes"]) });
+  });
+  const k = proxy?.kubernetes;
+  if (k) users.push({ kind: "proxy", name: k.name, namespace: k.namespace, psa: k.podSecurityVersion, create: k.createNamespace, at: "proxy.kubernetes" });
+  const out: NamespacePlan[] = [];
+  for (const u of users) {
+    const first = users.find((x) => x.namespace === u.namespace)!;
+    if (first === u) {
+      const all = users.filter((x) => x.namespace === u.namespace);
+      out.push({ name: u.namespace, create: u.create, podSecurityVersion: u.psa, users: all.map((x) => ({ kind: x.kind, name: x.name })) });
+      continue;
+    }
+    if (u.psa !== first.psa) issues.push({ path: `${u.at}.podSecurityVersion`, message: `got ${show(u.psa)}; ${first.at} puts namespace ${show(u.namespace)} on ${show(first.psa)}: one namespace has one Pod Security version` });
+    if (u.create !== first.create) {
+      issues.push({ path: `${u.at}.createNamespace`, message: `got ${u.create}; ${first.at}.createNamespace is ${first.create} for the same namespace ${show(u.namespace)}: it either exists already or edgetune creates it` });
+    }
+  }
   return out;
 }
 
@@ -490,54 +533,6 @@ function plainTextKeys(config: Record<string, unknown>, secretKeys: ReadonlySet<
 }
 
 /**
- * Validates `edgetune:proxy`: `{ profile, kubernetes?, ...ProxySpec }`.
- * The proxy's listen ports are checked against that profile's ephemeral range.
- */
-function checkProxySection(input: unknown, profiles: Record<string, ResolvedProfile>, issues: ValidationIssue[]): ProxyPlan | undefined {
-  if (input === undefined) return undefined;
-  if (!input || typeof input !== "object" || Array.isArray(input)) {
-    issues.push({ path: "proxy", message: `got ${show(input)}; allowed: a mapping with profile, listeners, backends` });
-    return undefined;
-  }
-  const { profile, kubernetes, ...spec } = input as Record<string, unknown>;
-  const resolved = typeof profile === "string" ? profiles[profile] : undefined;
-  if (!resolved) {
-    issues.push({ path: "proxy.profile", message: `got ${show(profile)}; allowed: one of the profiles ${Object.keys(profiles).join(", ")}` });
-    return undefined;
-  }
-  const r = checkProxySpec(spec, { profile: resolved });
-  issues.push(...r.issues);
-  let k8s: ProxyK8sOptions | undefined;
-  if (kubernetes !== undefined) {
-    k8s = { name: "proxy", ...(kubernetes as object) } as ProxyK8sOptions;
-    issues.push(...checkProxyK8sOptions(k8s, ["proxy", "kubernetes"]));
-  }
-  return r.spec ? { profile: profile as string, spec: r.spec, ...(k8s ? { kubernetes: k8s } : {}) } : undefined;
-}
-
-function checkLabSection(input: unknown, rawProfiles: Record<string, unknown>, profiles: Record<string, ResolvedProfile>, issues: ValidationIssue[]): StackPlan["lab"] {
-  if (input === undefined) return undefined;
-  const r = labSchema.safeParse(input);
-  if (!r.success) {
-    issues.push(...zodIssues(r.error, ["lab"]));
-    return undefined;
-  }
-  const variants: LabVariantPlan[] = [];
-  const seen = new Set<string>();
-  r.data.variants.forEach((v, i) => {
-    const at = (k: string) => formatPath(["lab", "variants", i, k]);
-    if ((LAB_RESERVED_LABELS as readonly string[]).includes(v.name)) issues.push({ path: at("name"), message: `got ${show(v.name)}; the lab uses it for its own runs (${LAB_RESERVED_LABELS.join(", ")}); pick another name` });
-    else if (seen.has(v.name)) issues.push({ path: at("name"), message: `duplicate variant name ${show(v.name)}` });
-    seen.add(v.name);
-    if (!(v.profile in rawProfiles)) issues.push({ path: at("profile"), message: `got ${show(v.profile)}; allowed: one of the profiles ${Object.keys(rawProfiles).join(", ")}` });
-    // An invalid profile is reported under profiles.*; the variant is dropped with it.
-    const profile = profiles[v.profile];
-    if (profile) variants.push({ name: v.name, profile, scenarios: v.scenarios, ...(v.why ? { why: v.why } : {}) });
-  });
-  return { variants };
-}
-
-/**
  * The profile a benchmark A/B switches the nodes to: with `benchmark.profiles` [first, …, last],
  * the runs of the earlier profiles happen on untuned nodes and the tuner DaemonSets of the
  * groups on `last` start only after them. undefined when there is no A/B.
@@ -551,10 +546,10 @@ function checkAbSwitch(benchmark: BenchmarkConfig, proxy: ProxyPlan | undefined,
   const last = abSwitchProfile(benchmark);
   if (!last) return;
   const first = benchmark.profiles[0];
-  if (proxy?.kubernetes && proxy.kubernetes.tuneNodes !== false) {
-    issues.push({ path: "proxy.kubernetes.tuneNodes", message: `must be false: benchmark.profiles runs ${show(first)} before ${show(last)} on the same nodes, and the proxy's init container would tune them before the first run; a tuner DaemonSet (kubernetes.tunerImage on the node group) switches them after it` });
+  if (proxy?.kubernetes && proxy.kubernetes.tuneNodes) {
+    issues.push({ path: "proxy.kubernetes.tuneNodes", message: `must be false: benchmark.profiles runs ${show(first)} before ${show(last)} on the same nodes, and the proxy's init container would tune them before the first run; a tuner DaemonSet (kubernetes.image on the node group) switches them after it` });
   }
   if (!groups.some((g) => g.target === "kubernetes" && g.kubernetes?.tuner && g.profile.name === last)) {
-    issues.push({ path: "benchmark.profiles", message: `nothing switches the nodes to ${show(last)}: give a kubernetes node group with profile ${show(last)} a kubernetes.tunerImage` });
+    issues.push({ path: "benchmark.profiles", message: `nothing switches the nodes to ${show(last)}: give a kubernetes node group with profile ${show(last)} a kubernetes.image` });
   }
 }

@@ -4,8 +4,8 @@ import type { NodeGroupPlan, StackPlan, Target } from "../loader/stack-config";
 import type { ResolvedProfile } from "../components/tuning/types";
 import type { SysctlScope } from "../components/tuning/catalog";
 import { renderCloudInit, UNIT_NAME } from "../components/nodes/cloud-init";
-import { REMOTE_DEFAULTS, renderRemoteCommands } from "../components/nodes/remote-script";
-import { renderTunerObjects, TUNER_DEFAULTS, tunerOptions } from "../components/nodes/k8s-tuner";
+import { renderRemoteCommands } from "../components/nodes/remote-script";
+import { renderTunerObjects } from "../components/nodes/k8s-tuner";
 import { renderLocalLabSteps } from "../components/lab/local-lab";
 import { estimateCapacity } from "../components/proxy/capacity";
 import { dump } from "js-yaml";
@@ -69,30 +69,26 @@ const yamlDocs = (docs: object[]) => docs.map((d) => dump(d, { lineWidth: -1, no
 function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan, opts: RenderOptions): Record<string, string> {
   switch (g.target) {
     case "aws": {
-      const eks = g.aws?.userDataFormat === "eks-managed";
-      const ci = renderCloudInit(g.profile, { format: eks ? "mime-multipart" : "cloud-config", nodeadmConfig: g.aws?.nodeadmConfig });
+      const eks = g.aws!.userDataFormat === "eks-managed";
+      const ci = renderCloudInit(g.profile, { format: eks ? "mime-multipart" : "cloud-config", nodeadmConfig: g.aws!.nodeadmConfig });
       // MIME user-data is text and written as EC2 gets it; cloud-config user-data is gzipped
       // (16 KiB limit), so the readable document cloud-init unpacks is written instead.
       return { "cloud-init/user-data": eks ? ci.userData.toString("utf8") : ci.cloudConfig };
     }
     case "ssh": {
-      const c = renderRemoteCommands(g.profile, {
-        stagingDir: g.ssh?.stagingDir ?? REMOTE_DEFAULTS.stagingDir,
-        installPath: g.ssh?.installPath ?? REMOTE_DEFAULTS.installPath,
-        sudo: g.ssh?.sudo ?? false,
-      });
+      const c = renderRemoteCommands(g.profile, g.ssh!);
       return { "remote/apply.sh": c.apply, "remote/restore.sh": c.restore };
     }
     case "kubernetes": {
       const t = g.kubernetes?.tuner;
       if (!t) return {};
-      const o = renderTunerObjects(g.profile, tunerOptions(g.name, { ...t, createNamespace: false }));
+      const o = renderTunerObjects(g.profile, { ...t, createNamespace: false });
       return { "kubernetes/tuner.yaml": yamlDocs([o.configMap, o.daemonSet]) };
     }
     case "local": {
       if (!plan.proxy) return {};
-      const labDir = localLabDir(g);
-      const steps = renderLocalLabSteps({ profile: g.profile, proxy: plan.proxy.spec, labDir, machine: opts.machine! });
+      const { labDir, topology } = g.local!;
+      const steps = renderLocalLabSteps({ profile: g.profile, proxy: plan.proxy.spec, labDir, topology, machine: opts.machine! });
       const env = "# command.local.Command runs this with LAB_DIR and one EDGETUNE_FILE_<NAME> variable per file beside it.";
       return {
         ...Object.fromEntries(Object.entries(steps.files).map(([n, c]) => [`lab/${n}`, c])),
@@ -103,8 +99,6 @@ function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan, opts: RenderOption
   }
 }
 
-/** LocalLab's own default, so render shows the directory `pulumi up` uses. */
-export const localLabDir = (g: NodeGroupPlan): string => g.local?.labDir ?? `/var/lib/edgetune-lab/${g.name}`;
 
 const SET_BY: Record<Target, (scope: SysctlScope) => string> = {
   aws: () => "node sysctl.d",
@@ -166,12 +160,12 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
 
 const APPLIED_BY: Record<Target, (g: NodeGroupPlan) => string> = {
   aws: (g) =>
-    `EC2 user-data (cloud-init/user-data, ${g.aws?.userDataFormat ?? "cloud-config"}) at first boot, then ${UNIT_NAME} at every boot; ${
-      g.aws?.autoScaling ? `Auto Scaling group ${g.aws.autoScaling.minSize ?? 1}..${g.aws.autoScaling.maxSize ?? 3} instances` : "launch template only (referenced by an EKS managed node group)"
+    `EC2 user-data (cloud-init/user-data, ${g.aws!.userDataFormat}) at first boot, then ${UNIT_NAME} at every boot; ${
+      g.aws!.autoScaling ? `Auto Scaling group ${g.aws!.autoScaling.minSize}..${g.aws!.autoScaling.maxSize} instances` : "launch template only (referenced by an EKS managed node group)"
     }`,
-  ssh: (g) => `SSH to ${g.ssh?.hosts.map((h) => `${h.host}${h.port && h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh?.user ?? "root"}${g.ssh?.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete)`,
-  kubernetes: (g) => (g.kubernetes?.tuner ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace ?? TUNER_DEFAULTS.namespace} (kubernetes/tuner.yaml; the namespace in kubernetes/namespaces.yaml${g.kubernetes.tuner.createNamespace === false ? ", or existing" : ""})` : "the proxy DaemonSet's init container (proxy/manifests.yaml)"),
-  local: (g) => `network namespaces on this machine, lab directory ${localLabDir(g)} (lab/create.sh on pulumi up, lab/delete.sh on destroy)`,
+  ssh: (g) => `SSH to ${g.ssh!.hosts.map((h) => `${h.host}${h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh!.user}${g.ssh!.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete)`,
+  kubernetes: (g) => (g.kubernetes?.tuner ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace} (kubernetes/tuner.yaml; the namespace in kubernetes/namespaces.yaml${g.kubernetes.tuner.createNamespace ? "" : ", or existing"})` : "the proxy DaemonSet's init container (proxy/manifests.yaml)"),
+  local: (g) => `network namespaces on this machine, lab directory ${g.local!.labDir} (lab/create.sh on pulumi up, lab/delete.sh on destroy)`,
 };
 
 function renderCapacity(plan: StackPlan, c: NonNullable<StackPlan["capacity"]>): string[] {
@@ -186,7 +180,7 @@ function renderCapacity(plan: StackPlan, c: NonNullable<StackPlan["capacity"]>):
     `- Required: ${e.required}; spares: ${e.spares}; **deploy ${e.total} proxies**.`,
   ];
   for (const g of plan.nodeGroups) {
-    const max = g.aws?.autoScaling ? (g.aws.autoScaling.maxSize ?? 3) : undefined;
+    const max = g.aws?.autoScaling?.maxSize;
     if (max !== undefined && max < e.total) out.push(`- Warning: node group \`${g.name}\` scales to at most ${max} instances, fewer than ${e.total}.`);
   }
   out.push("");

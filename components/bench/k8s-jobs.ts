@@ -2,9 +2,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_SCRIPT_DIR, jobScript, NORMALIZER_FILE } from "./job-log";
 import type { ScenarioName } from "./result";
+import { benchImagesSpec, type BenchImagesInput, type BenchmarkConfig } from "./benchmark-suite-spec";
 import { SCENARIOS, scenarioInvocations } from "./scenarios";
-import { edgetuneLabels } from "../k8s-namespace";
-import { imageProblem } from "../proxy/policy";
+import type * as k8s from "@pulumi/kubernetes";
+import { edgetuneLabels, type ConfigMapObject, type DeploymentObject, type JobObject, type Plain, type ServiceObject } from "../k8s-namespace";
+import { imageProblem } from "../validation";
 import { shqWord } from "../tuning/render";
 
 /**
@@ -15,39 +17,13 @@ import { shqWord } from "../tuning/render";
  * BenchmarkSuite wires them; `edgetune render` prints them.
  */
 
-type Obj = Record<string, unknown>;
 
-export interface BenchImages {
-  /**
-   * Runs every Job: wrk, iperf3, fortio, nstat (iproute2), node >= 18 and a POSIX sh.
-   * proxy-image/Dockerfile's `loadgen` target builds it.
-   */
-  loadgen: string;
-  /** The backend's HTTP echo server (`fortio server`). Default fortio/fortio:1.69.5. */
-  fortio?: string;
-}
-
-export interface BenchJobsOptions {
-  namespace: string;
+/** The suite's resolved options for one profile's Jobs (benchmark-suite-spec.ts). */
+export interface BenchJobsOptions extends Pick<BenchmarkConfig, "namespace" | "scenarios" | "proxyHost" | "httpPort" | "l4Port" | "proxyPodLabels" | "httpLatencyRateRps" | "backendClusterIP"> {
+  quick?: boolean;
+  images: BenchImagesInput;
   /** Profile label of this run ("baseline", "tuned"); part of every name. */
   profile: string;
-  scenarios: ScenarioName[];
-  quick?: boolean;
-  /** Where the proxy listens: its Service name (or a node address) and ports. */
-  proxyHost: string;
-  httpPort: number;
-  l4Port: number;
-  /** Labels of the proxy DaemonSet's pods: the load generator is kept off their nodes. */
-  proxyPodLabels: Record<string, string>;
-  images: BenchImages;
-  /** Offered rate for http-latency, requests/s: rateFractionOfMax × a measured http-throughput. */
-  httpLatencyRateRps?: number;
-  /**
-   * Fixed ClusterIP for the backend Service, inside the cluster's service CIDR. Lets a
-   * stack name the backend in haproxy.cfg by address, which `haproxy -c` accepts without
-   * cluster DNS. Default: assigned by Kubernetes.
-   */
-  backendClusterIP?: string;
   /** Slack added to each Job's planned run time for activeDeadlineSeconds; default 120. */
   deadlineSlackSeconds?: number;
   /** Load generator requests; default 1 CPU / 256Mi (limits equal: a throttled client is an invalid run). */
@@ -55,7 +31,6 @@ export interface BenchJobsOptions {
   loadgenMemory?: string;
 }
 
-export const DEFAULT_FORTIO_IMAGE = "fortio/fortio:1.69.5";
 export const LUA_DIR = BENCH_SCRIPT_DIR;
 const NAME = "edgetune-bench";
 // Pulumi would otherwise hold a Job's creation until it completes; the counter Job must
@@ -74,18 +49,19 @@ function labels(component: string, profile?: string): Record<string, string> {
 }
 
 export interface BenchManifests {
-  configMap: Obj;
-  backend: Obj;
-  backendService: Obj;
+  configMap: ConfigMapObject;
+  backend: DeploymentObject;
+  backendService: ServiceObject;
   /** One per scenario, in scenario order. */
-  jobs: { scenario: ScenarioName; name: string; job: Obj; deadlineSeconds: number }[];
+  jobs: { scenario: ScenarioName; name: string; job: JobObject; deadlineSeconds: number }[];
   /** conn-burst only: a hostNetwork pod on a proxy node reading its listen counters. */
-  counterJobs: { scenario: ScenarioName; name: string; job: Obj }[];
+  counterJobs: { scenario: ScenarioName; name: string; job: JobObject }[];
 }
 
 export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
   checkPinnedImage(o.images.loadgen, "images.loadgen");
-  const fortio = o.images.fortio ?? DEFAULT_FORTIO_IMAGE;
+  const images = benchImagesSpec.parse(o.images);
+  const fortio = images.fortio;
   checkPinnedImage(fortio, "images.fortio");
   if (!/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/.test(o.profile)) throw new Error(`profile ${JSON.stringify(o.profile)}: allowed: lowercase letters, digits and "-", at most 20 characters`);
   if (!Object.keys(o.proxyPodLabels).length) throw new Error("proxyPodLabels: at least one label is needed to keep the load generator off the proxy's nodes");
@@ -94,7 +70,7 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
   const awayFromProxy = { labelSelector: { matchLabels: o.proxyPodLabels }, topologyKey: "kubernetes.io/hostname" };
 
   const files = ["wrk-report.lua", "wrk-paced.lua", NORMALIZER_FILE];
-  const configMap = {
+  const configMap: ConfigMapObject = {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: `${NAME}-scripts`, namespace: ns, labels: labels("scripts") },
@@ -102,7 +78,7 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
   };
 
   const backendLabels = labels("backend");
-  const backend = {
+  const backend: DeploymentObject = {
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name: `${NAME}-backend`, namespace: ns, labels: backendLabels },
@@ -122,7 +98,7 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
       },
     },
   };
-  const backendService = {
+  const backendService: ServiceObject = {
     apiVersion: "v1",
     kind: "Service",
     metadata: { name: `${NAME}-backend`, namespace: ns, labels: backendLabels },
@@ -148,7 +124,7 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
     const jobLabels = labels("loadgen", o.profile);
     const cpu = o.loadgenCpu ?? "1";
     const memory = o.loadgenMemory ?? "256Mi";
-    const container: Obj = {
+    const container: Plain<k8s.types.input.core.v1.Container> = {
       name: "loadgen",
       image: o.images.loadgen,
       command: ["/bin/sh", "-c", jobScript(invocations, { scenario: scenarioName, profile: o.profile, target: o.proxyHost })],

@@ -2,27 +2,25 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { parseApplySummary, type ApplySummary } from "../nodes/remote-script";
-import { renderHaproxyConfig, type ProxySpec } from "../proxy/haproxy";
-import { formatPath, show, ValidationError, type ValidationIssue } from "../tuning/profile";
+import { checkProxySpec, HEALTH_PATH, METRICS_PATH, renderHaproxyConfig, type ProxySpec } from "../proxy/haproxy";
+import { ValidationError } from "../validation";
+import { resolveLocalLabOptions, type LocalLabOptions } from "./local-lab-spec";
 import { renderTuneSh } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
-import { DEFAULT_TOPOLOGY, labAddresses, labRuntimeDir, renderBackendNginx, renderLabScript, topologyProblems, type LabTopology } from "./topology";
+import { DEFAULT_TOPOLOGY, labAddresses, labRuntimeDir, renderBackendNginx, renderLabScript, type LabTopology } from "./topology";
 
-export interface LocalLabArgs {
+/** Arguments of LocalLab: the options of its spec (local-lab-spec.ts) and what it runs. */
+export type LocalLabArgs = LocalLabOptions & {
   /** The profile applied to the proxy namespace (per-namespace keys) and the host (global keys). */
   profile: ResolvedProfile;
   /** HAProxy in the proxy namespace; its servers must be the lab backend (see `labAddresses`). */
   proxy: ProxySpec;
-  /** Absolute directory for the lab's files, PIDs and recorded originals. @default "/var/lib/edgetune-lab/<name>" */
-  labDir?: string;
-  /** Namespace names, queues, addresses. @default DEFAULT_TOPOLOGY */
-  topology?: LabTopology;
   /**
    * This machine's CPUs and RLIMIT_NOFILE hard limit: HAProxy's nbthread, maxconn and
    * maxpipes derive from them (`readMachineFacts()` in edgetune's loader reads them).
    */
   machine: { cpus: number; nofileLimit: number };
-}
+};
 
 /** The lab's haproxy.cfg: one rendering for `edgetune lab`, the local target and render. */
 export function renderLabHaproxyConfig(proxy: ProxySpec, profile: ResolvedProfile, machine: { cpus: number; nofileLimit: number }, topology: LabTopology = DEFAULT_TOPOLOGY): string {
@@ -39,10 +37,9 @@ export interface LocalLabSteps {
   digest: string;
 }
 
-const ABS = /^\/[A-Za-z0-9._/-]{1,200}$/;
 
 /** The same step script `edgetune lab` runs, wrapped as create/delete commands. */
-export function renderLocalLabSteps(args: LocalLabArgs & { labDir: string }): LocalLabSteps {
+export function renderLocalLabSteps(args: Omit<LocalLabArgs, "topology"> & { labDir: string; topology?: LabTopology }): LocalLabSteps {
   const t = args.topology ?? DEFAULT_TOPOLOGY;
   const files: Record<string, string> = {
     "lab.sh": renderLabScript(t),
@@ -82,15 +79,15 @@ export class LocalLab extends pulumi.ComponentResource {
 
   constructor(name: string, args: LocalLabArgs, opts?: pulumi.ComponentResourceOptions) {
     // Validate before super(): bad input must not register even the component.
-    const issues: ValidationIssue[] = [];
-    const labDir = args.labDir ?? `/var/lib/edgetune-lab/${name}`;
-    if (!ABS.test(labDir) || labDir.includes("..")) issues.push({ path: formatPath(["labDir"]), message: `got ${show(labDir)}; allowed: an absolute path of [A-Za-z0-9._/-] without ".."` });
-    for (const p of topologyProblems(args.topology ?? DEFAULT_TOPOLOGY)) issues.push({ path: formatPath(["topology"]), message: p });
-    if (issues.length) throw new ValidationError(issues, `LocalLab "${name}": invalid args`);
+    const { profile, proxy, machine, ...options } = args;
+    const r = resolveLocalLabOptions(name, options);
+    const spec = r.value ? checkProxySpec(proxy, { profile, ...machine }, ["proxy"]) : undefined;
+    if (!r.value || !spec?.spec) throw new ValidationError([...r.issues, ...(spec?.issues ?? [])], `LocalLab "${name}": invalid args`);
     super("edgetune:lab:LocalLab", name, {}, opts);
+    const { labDir, topology } = r.value;
 
-    const steps = renderLocalLabSteps({ ...args, labDir });
-    const a = labAddresses(args.topology ?? DEFAULT_TOPOLOGY);
+    const steps = renderLocalLabSteps({ profile, proxy, machine, labDir, topology });
+    const a = labAddresses(topology);
     const lab = new command.local.Command(
       `${name}-lab`,
       {
@@ -107,9 +104,9 @@ export class LocalLab extends pulumi.ComponentResource {
     this.command = lab;
     this.tuning = lab.stdout.apply((out) => parseApplySummary(out));
     this.endpoints = Object.fromEntries([
-      ...args.proxy.listeners.map((l) => [l.name, `${l.mode === "http" ? "http" : "tcp"}://${a.proxy}:${l.port}`]),
-      ["metrics", `http://${a.proxy}:${args.proxy.metricsPort ?? 8404}/metrics`],
-      ["health", `http://${a.proxy}:${args.proxy.healthPort ?? 8405}/healthz`],
+      ...spec.spec.listeners.map((l) => [l.name, `${l.mode === "http" ? "http" : "tcp"}://${a.proxy}:${l.port}`]),
+      ["metrics", `http://${a.proxy}:${spec.spec.metricsPort}${METRICS_PATH}`],
+      ["health", `http://${a.proxy}:${spec.spec.healthPort}${HEALTH_PATH}`],
     ]);
     this.registerOutputs({ tuning: this.tuning, endpoints: this.endpoints, digest: this.digest });
   }

@@ -12,23 +12,10 @@
  * `local` target (command.local.Command create/delete) both run it.
  */
 import { shq } from "../tuning/render";
+import { resolveWith } from "../validation";
+import { DEFAULT_TOPOLOGY, labTopologySpec, type LabTopology } from "./local-lab-spec";
 
-export interface LabTopology {
-  /** Namespace name prefix: `<prefix>-client`, `<prefix>-proxy`, `<prefix>-backend`. @default "edgetune" */
-  prefix: string;
-  /** rx/tx queues per veth (RPS/XPS have something to spread). @default 4 */
-  queues: number;
-  /** Second octet of the lab's 10.x.0.0/16: addresses exist only inside the lab's namespaces. @default 231 */
-  subnet: number;
-  /** Backend HTTP port (nginx). @default 8080 */
-  httpPort: number;
-  /** Backend iperf3 port. @default 5201 */
-  iperfPort: number;
-  /** Size of the backend's static response body in bytes. @default 512 */
-  bodyBytes: number;
-}
-
-export const DEFAULT_TOPOLOGY: LabTopology = { prefix: "edgetune", queues: 4, subnet: 231, httpPort: 8080, iperfPort: 5201, bodyBytes: 512 };
+export { DEFAULT_TOPOLOGY, type LabTopology } from "./local-lab-spec";
 
 export interface LabAddresses {
   namespaces: { client: string; proxy: string; backend: string };
@@ -65,15 +52,8 @@ export function labRuntimeDir(t: LabTopology = DEFAULT_TOPOLOGY): string {
 }
 
 /** Validates a topology; returns problems as "field: message". */
-export function topologyProblems(t: LabTopology): string[] {
-  const p: string[] = [];
-  if (!/^[a-z][a-z0-9-]{0,30}$/.test(t.prefix)) p.push(`prefix: got ${JSON.stringify(t.prefix)}; allowed: lowercase letters, digits and "-", starting with a letter, at most 31 characters`);
-  if (!Number.isInteger(t.queues) || t.queues < 1 || t.queues > 64) p.push(`queues: got ${t.queues}; allowed: an integer 1-64`);
-  if (!Number.isInteger(t.subnet) || t.subnet < 0 || t.subnet > 255) p.push(`subnet: got ${t.subnet}; allowed: an integer 0-255 (the second octet of 10.x.0.0/16)`);
-  for (const k of ["httpPort", "iperfPort"] as const) if (!Number.isInteger(t[k]) || t[k] < 1 || t[k] > 65535) p.push(`${k}: got ${t[k]}; allowed: an integer 1-65535`);
-  if (t.httpPort === t.iperfPort) p.push("iperfPort: must differ from httpPort");
-  if (!Number.isInteger(t.bodyBytes) || t.bodyBytes < 1 || t.bodyBytes > 1 << 20) p.push(`bodyBytes: got ${t.bodyBytes}; allowed: an integer 1-1048576`);
-  return p;
+export function topologyProblems(t: unknown): string[] {
+  return resolveWith(labTopologySpec, t).issues.map((i) => `${i.path}: ${i.message}`);
 }
 
 /** nginx for the backend namespace: its own paths under $LAB_DIR, nothing of the system's. */

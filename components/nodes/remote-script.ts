@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { renderTuningArtifacts, shq } from "../tuning/render";
-import { formatPath, show, type PathSegment, type ValidationIssue } from "../tuning/profile";
+import { CONTROL } from "../validation";
 import type { ResolvedProfile } from "../tuning/types";
 
 /** Where the remote commands find and put things on a host. */
@@ -16,11 +16,6 @@ export interface RemoteScriptOptions {
   env?: Record<string, string>;
 }
 
-export const REMOTE_DEFAULTS = {
-  stagingDir: "/var/tmp/edgetune",
-  installPath: "/usr/local/lib/edgetune/tune.sh",
-} as const;
-
 /** The scripts remote.Command runs, and the files CopyToRemote puts in `stagingDir`. */
 export interface RemoteCommands {
   /** Runs on create and on update: verify the staged copy, install it, `tune.sh apply`. */
@@ -33,30 +28,15 @@ export interface RemoteCommands {
   tuneShSha256: string;
 }
 
-const PATH = /^\/[A-Za-z0-9._/-]*$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
-
-/** Problems with the remote options, with paths under `prefix`. */
-export function checkRemoteOptions(opts: Partial<RemoteScriptOptions>, prefix: readonly PathSegment[]): ValidationIssue[] {
-  const issues: ValidationIssue[] = [];
-  for (const key of ["stagingDir", "installPath"] as const) {
-    const v = opts[key];
-    if (v !== undefined && (!PATH.test(v) || v.split("/").includes(".."))) {
-      issues.push({ path: formatPath([...prefix, key]), message: `got ${show(v)}; allowed: an absolute path of [A-Za-z0-9._/-] without ".."` });
-    }
-  }
-  for (const [name, value] of Object.entries(opts.env ?? {})) {
-    if (!ENV_NAME.test(name)) issues.push({ path: formatPath([...prefix, "env", name]), message: "allowed: an environment variable name of [A-Z0-9_]" });
-    if (/[\u0000-\u001f\u007f]/.test(value)) issues.push({ path: formatPath([...prefix, "env", name]), message: "control characters are not allowed" });
-  }
-  return issues;
-}
 
 /**
  * The command texts for one host. Pure: the same profile and options give
  * the same bytes, so a changed profile is exactly a changed trigger.
  */
 export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScriptOptions): RemoteCommands {
+  // A hook for tests (STATE_DIR and the like), never from config: still checked before it reaches a script.
+  for (const [k, v] of Object.entries(opts.env ?? {})) if (!ENV_NAME.test(k) || CONTROL.test(v)) throw new Error(`renderRemoteCommands: env ${JSON.stringify(k)} is not a variable name with a plain value`);
   const artifacts = renderTuningArtifacts(profile);
   const tuneShSha256 = createHash("sha256").update(artifacts["tune.sh"]).digest("hex");
   // One staging directory per rendering: on a replacement the new copy lands before the old

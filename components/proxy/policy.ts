@@ -3,6 +3,7 @@
  * specs: each returns violations instead of throwing, so tests (and a
  * @pulumi/policy pack, if one is added) can call them directly.
  */
+import { imageProblem } from "../validation";
 
 export interface PolicyViolation {
   policy: string;
@@ -27,20 +28,6 @@ type Container = {
   };
 };
 type PodSpec = { hostNetwork?: boolean; securityContext?: Container["securityContext"]; containers?: Container[]; initContainers?: Container[] };
-
-// registry[:port]/path[:tag][@sha256:digest]
-const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?<digest>@sha256:[a-f0-9]{64})?$/;
-
-/** Why an image reference is not pinned, or undefined when it is (a non-latest tag or a digest). */
-export function imageProblem(image: unknown): string | undefined {
-  if (typeof image !== "string" || image === "") return "no image";
-  const m = IMAGE.exec(image);
-  if (!m) return "not an image reference";
-  if (m.groups?.digest) return undefined;
-  if (!m.groups?.tag) return "no tag, which means latest";
-  if (m.groups.tag === "latest") return "tag latest";
-  return undefined;
-}
 
 /** The name of the container allowed to be privileged. */
 export const TUNING_CONTAINER = "tuning";

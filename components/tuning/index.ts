@@ -1,5 +1,6 @@
 export * from "./catalog";
 export * from "./types";
+export * from "./profile-spec";
 export * from "./presets";
 export * from "./profile";
 export * from "./ports";

@@ -1,11 +1,12 @@
-import type { PortPlan, PortPlanInput } from "./types";
+import { portPlanSpec, type PortPlanInput } from "./profile-spec";
+import type { PortPlan } from "./types";
 
 export type PortRange = [number, number];
 
-export const KUBERNETES_NODEPORT_RANGE: PortRange = [30000, 32767];
+/** The spec's default nodePortRange: Kubernetes' own default. */
+export const KUBERNETES_NODEPORT_RANGE = parsePortRange(portPlanSpec.shape.nodePortRange.parse(undefined)) as PortRange;
 /** kubelet API and kube-proxy health check. */
 export const KUBELET_PORTS = [10250, 10256];
-export const DEFAULT_MIN_EPHEMERAL_PORTS = 16384;
 
 /** Parses "1234" or "1000-2000"; a problem text when invalid. */
 export function parsePortRange(text: string | number): PortRange | string {
@@ -50,11 +51,12 @@ export function overlapCount(range: PortRange, ranges: PortRange[]): number {
  * lies inside the range is reserved. Returns an error text when the range
  * minus the reservations leaves fewer than `minEphemeralPorts`.
  */
-export function planPorts(range: PortRange, input: PortPlanInput): PortPlan | { error: string } {
+export function planPorts(range: PortRange, plan: PortPlanInput): PortPlan | { error: string } {
+  const input = portPlanSpec.parse(plan);
   const notes: string[] = [];
   const wanted: PortRange[] = [];
   if (input.kubernetesNodePorts) {
-    const np = parsePortRange(input.nodePortRange ?? "30000-32767");
+    const np = parsePortRange(input.nodePortRange);
     if (typeof np === "string") return { error: `nodePortRange: ${np}` };
     wanted.push(np);
     if (overlapCount(range, [np]) > 0) {
@@ -62,8 +64,8 @@ export function planPorts(range: PortRange, input: PortPlanInput): PortPlan | { 
     }
   }
   if (input.kubelet) for (const p of KUBELET_PORTS) wanted.push([p, p]);
-  for (const p of input.listenPorts ?? []) wanted.push([p, p]);
-  for (const r of input.reserved ?? []) {
+  for (const p of input.listenPorts) wanted.push([p, p]);
+  for (const r of input.reserved) {
     const pr = parsePortRange(r);
     if (typeof pr === "string") return { error: `reserved ${JSON.stringify(r)}: ${pr}` };
     wanted.push(pr);
@@ -71,7 +73,7 @@ export function planPorts(range: PortRange, input: PortPlanInput): PortPlan | { 
   const merged = mergeRanges(wanted);
   const size = range[1] - range[0] + 1;
   const ephemeralPorts = size - overlapCount(range, merged);
-  const min = input.minEphemeralPorts ?? DEFAULT_MIN_EPHEMERAL_PORTS;
+  const min = input.minEphemeralPorts;
   if (ephemeralPorts < min) {
     return { error: `ip_local_port_range ${range[0]} ${range[1]} minus reserved ${formatRanges(merged) || "(none)"} leaves ${ephemeralPorts} ephemeral ports; at least ${min} (ports.minEphemeralPorts) are required` };
   }

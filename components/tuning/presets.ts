@@ -1,4 +1,5 @@
-import type { PresetName, TuningProfile } from "./types";
+import type { PresetName, TuningProfile } from "./profile-spec";
+export { PRESET_NAMES } from "./profile-spec";
 
 /**
  * NovaEdge's recommended kernel parameters (seed 000), exactly as published.
@@ -71,4 +72,3 @@ export const PRESETS: Readonly<Record<PresetName, TuningProfile>> = {
   },
 };
 
-export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];

@@ -1,114 +1,13 @@
 import { z } from "zod";
+import { CONTROL, formatPath, show, ValidationError, zodIssues, type PathSegment, type ValidationIssue } from "../validation";
 import { SYSCTL_CATALOG, keyGrammarProblem, moduleForValue, type Compare, type SysctlMeta, type SysctlValueType } from "./catalog";
 import { cpuMask, parseCpuList } from "./cpus";
-import { planPorts, type PortRange } from "./ports";
-import { PRESETS, PRESET_NAMES } from "./presets";
-import type { NicTuning, OffloadFeature, PresetName, ResolvedNic, ResolvedProfile, ResolvedSysctl, SysctlInput, TuningProfile } from "./types";
+import { formatRanges, KUBERNETES_NODEPORT_RANGE, overlapCount, planPorts, type PortRange } from "./ports";
+import { PRESETS } from "./presets";
+import { nicSpec, OFFLOAD_FEATURES, tuningProfileSchema } from "./profile-spec";
 
-export type PathSegment = string | number;
-
-export interface ValidationIssue {
-  /** e.g. `profiles.edge.sysctls["net.core.somaxconn"]` */
-  path: string;
-  message: string;
-}
-
-/** One error listing every problem found; nothing has been applied when it is thrown. */
-export class ValidationError extends Error {
-  readonly issues: ValidationIssue[];
-  constructor(issues: ValidationIssue[], what = "invalid configuration") {
-    super(`${what}: ${issues.length} problem${issues.length === 1 ? "" : "s"}\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`);
-    this.name = "ValidationError";
-    this.issues = issues;
-  }
-}
-
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-export function formatPath(segments: readonly PathSegment[]): string {
-  let out = "";
-  for (const s of segments) {
-    if (typeof s === "number") out += `[${s}]`;
-    else if (IDENT.test(s)) out += out === "" ? s : `.${s}`;
-    else out += `[${JSON.stringify(s)}]`;
-  }
-  return out || "(root)";
-}
-
-/** Shows a config value inside an error message, shortened and with control characters escaped. */
-export function show(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-// Reject control characters (newlines included) anywhere a string reaches a file or a script.
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-const positiveInt = z.number().int().positive();
-const nonNegInt = z.number().int().nonnegative();
-const sysctlInput = z.union([z.number(), z.string(), z.array(z.number())]);
-const compareEnum = z.enum(["exact", "at-least", "at-most"]);
-const scopeEnum = z.enum(["netns", "netns-readonly", "host"]);
-
-const nicSchema = z.strictObject({
-  match: z.string(),
-  offloads: z.strictObject({ tso: z.boolean(), gso: z.boolean(), gro: z.boolean(), lro: z.boolean(), rxChecksum: z.boolean(), txChecksum: z.boolean() }).partial().optional(),
-  channels: z.strictObject({ combined: z.number().int().min(1).max(4096), rx: z.number().int().min(1).max(4096), tx: z.number().int().min(1).max(4096) }).partial().optional(),
-  rings: z.strictObject({ rx: z.number().int().min(1).max(65536), tx: z.number().int().min(1).max(65536) }).partial().optional(),
-  rss: z.strictObject({ equal: z.number().int().min(1).max(4096).optional(), weights: z.array(nonNegInt).min(1).max(4096).optional() }).optional(),
-  rxFlowHash: z.strictObject({ tcp4: z.string(), tcp6: z.string(), udp4: z.string(), udp6: z.string() }).partial().optional(),
-  rps: z.strictObject({ cpus: z.string(), flowEntriesPerQueue: z.number().int().min(0).max(1 << 30).optional() }).optional(),
-  xps: z.union([z.strictObject({ mode: z.literal("spread") }), z.strictObject({ cpus: z.string() })]).optional(),
-  irqAffinity: z.strictObject({ cpus: z.string(), spread: z.boolean().optional() }).optional(),
-  irqbalanceBannedCpus: z.string().optional(),
-});
-
-export const tuningProfileSchema = z.strictObject({
-  extends: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]).optional(),
-  description: z.string().max(200).optional(),
-  sysctls: z.record(z.string(), sysctlInput.nullable()).optional(),
-  compare: z.record(z.string(), compareEnum).optional(),
-  extraSysctls: z.record(z.string(), z.strictObject({ value: sysctlInput, compare: compareEnum.optional(), scope: scopeEnum.optional() })).optional(),
-  limits: z.strictObject({ nofileSoft: z.number().int().min(1024), nofileHard: z.number().int().min(1024), nproc: positiveInt }).partial().optional(),
-  hugepages: z.strictObject({ pages2MiB: nonNegInt, pages1GiB: nonNegInt }).partial().optional(),
-  nics: z.array(nicSchema).optional(),
-  conntrack: z
-    .strictObject({
-      max: positiveInt.optional(),
-      hashsize: positiveInt.optional(),
-      timeouts: z.strictObject({ tcpEstablishedSeconds: positiveInt, tcpTimeWaitSeconds: positiveInt, tcpCloseWaitSeconds: positiveInt, tcpFinWaitSeconds: positiveInt }).partial().optional(),
-      notrackPorts: z.array(z.number().int().min(1).max(65535)).optional(),
-      rulesFormat: z.enum(["nftables", "iptables"]).optional(),
-    })
-    .optional(),
-  ports: z
-    .strictObject({
-      kubernetesNodePorts: z.boolean().optional(),
-      nodePortRange: z.string().optional(),
-      kubelet: z.boolean().optional(),
-      listenPorts: z.array(z.number().int().min(1).max(65535)).optional(),
-      reserved: z.array(z.union([z.number().int(), z.string()])).optional(),
-      minEphemeralPorts: z.number().int().min(1).max(65535).optional(),
-    })
-    .optional(),
-});
-
-function zodIssues(error: z.ZodError, input: unknown, prefix: readonly PathSegment[]): ValidationIssue[] {
-  return error.issues.map((issue) => {
-    const segs = issue.path.filter((p): p is string | number => typeof p !== "symbol");
-    let value: unknown = input;
-    for (const s of segs) value = value && typeof value === "object" ? (value as Record<string | number, unknown>)[s] : undefined;
-    let message = issue.message;
-    if (issue.code === "unrecognized_keys") message = `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-    else if (value !== undefined) message = `got ${show(value)}; ${message.replace(/^Invalid input: /, "")}`;
-    return { path: formatPath([...prefix, ...segs]), message };
-  });
-}
+export { tuningProfileSchema } from "./profile-spec";
+import type { ResolvedNic, ResolvedProfile, ResolvedSysctl, SysctlInput, TuningProfile } from "./types";
 
 function describeType(t: SysctlValueType): string {
   switch (t.kind) {
@@ -172,11 +71,10 @@ export function mergeWithPreset(profile: TuningProfile): TuningProfile {
 
 const NIC_NAME = /^[A-Za-z0-9_.:@*?-]{1,32}$/;
 const FLOW_FIELDS = /^[mvtsdfnr]{1,8}$/;
-const OFFLOAD_ORDER: OffloadFeature[] = ["tso", "gso", "gro", "lro", "rxChecksum", "txChecksum"];
 const KERNEL_NR_OPEN_DEFAULT = 1048576;
 const KERNEL_PORT_RANGE_DEFAULT: PortRange = [32768, 60999];
 
-function resolveNic(nic: NicTuning, path: PathSegment[], issues: ValidationIssue[]): ResolvedNic {
+function resolveNic(nic: z.output<typeof nicSpec>, path: PathSegment[], issues: ValidationIssue[]): ResolvedNic {
   const at = (...s: PathSegment[]) => formatPath([...path, ...s]);
   if (!NIC_NAME.test(nic.match) || nic.match.startsWith("-")) {
     issues.push({ path: at("match"), message: `got ${show(nic.match)}; allowed: an interface name or glob of [A-Za-z0-9_.:@*?-], 1-32 characters, not starting with "-"` });
@@ -185,7 +83,7 @@ function resolveNic(nic: NicTuning, path: PathSegment[], issues: ValidationIssue
   }
   const out: ResolvedNic = {
     match: nic.match,
-    offloads: OFFLOAD_ORDER.filter((f) => nic.offloads?.[f] !== undefined).map((f) => ({ feature: f, on: nic.offloads![f]! })),
+    offloads: OFFLOAD_FEATURES.filter((f) => nic.offloads?.[f] !== undefined).map((f) => ({ feature: f, on: nic.offloads![f]! })),
     channels: nic.channels,
     rings: nic.rings,
     rxFlowHash: [],
@@ -222,7 +120,7 @@ function resolveNic(nic: NicTuning, path: PathSegment[], issues: ValidationIssue
       if (mask) out.xps = { mask, cpus: nic.xps.cpus };
     }
   }
-  if (nic.irqAffinity && cpuField(nic.irqAffinity.cpus, "irqAffinity", "cpus")) out.irqAffinity = { cpus: nic.irqAffinity.cpus, spread: nic.irqAffinity.spread ?? true };
+  if (nic.irqAffinity && cpuField(nic.irqAffinity.cpus, "irqAffinity", "cpus")) out.irqAffinity = { cpus: nic.irqAffinity.cpus, spread: nic.irqAffinity.spread };
   if (nic.irqbalanceBannedCpus !== undefined) cpuField(nic.irqbalanceBannedCpus, "irqbalanceBannedCpus");
   return out;
 }
@@ -237,7 +135,8 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
   if (!parsed.success) return { issues: zodIssues(parsed.error, input, prefix) };
   const issues: ValidationIssue[] = [];
   const warnings: string[] = [];
-  const p = mergeWithPreset(parsed.data as TuningProfile);
+  // Parsed again after the merge: the preset's fields get the spec's defaults too.
+  const p = tuningProfileSchema.parse(mergeWithPreset(parsed.data));
   const at = (...s: PathSegment[]) => formatPath([...prefix, ...s]);
   if (p.description !== undefined && CONTROL.test(p.description)) issues.push({ path: at("description"), message: "control characters and newlines are not allowed" });
 
@@ -316,8 +215,8 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
         addSysctl("net.ipv4.ip_local_reserved_ports", plan.reserved, SYSCTL_CATALOG["net.ipv4.ip_local_reserved_ports"], ["ports"]);
       }
     }
-  } else if (rangeValue && range[0] <= 32767 && range[1] >= 30000) {
-    warnings.push(`ip_local_port_range ${rangeValue} overlaps the Kubernetes NodePort range 30000-32767: on Kubernetes nodes set ports.kubernetesNodePorts (and ports.kubelet) so those ports are reserved`);
+  } else if (rangeValue && overlapCount(range, [KUBERNETES_NODEPORT_RANGE]) > 0) {
+    warnings.push(`ip_local_port_range ${rangeValue} overlaps the Kubernetes NodePort range ${formatRanges([KUBERNETES_NODEPORT_RANGE])}: on Kubernetes nodes set ports.kubernetesNodePorts (and ports.kubelet) so those ports are reserved`);
   }
 
   // Cross-checks between keys.
@@ -363,7 +262,7 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
       hugepages: { ...p.hugepages },
       kernelArgs,
       nics,
-      conntrack: { hashsize: ct?.hashsize, notrackPorts: [...new Set(ct?.notrackPorts ?? [])].sort((a, b) => a - b), rulesFormat: ct?.rulesFormat ?? "nftables" },
+      conntrack: { hashsize: ct.hashsize, notrackPorts: [...new Set(ct.notrackPorts)].sort((a, b) => a - b), rulesFormat: ct.rulesFormat },
       modules: [...modules].sort(),
       portPlan,
       warnings,

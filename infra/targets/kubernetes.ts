@@ -3,9 +3,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { edgetuneLabels, privilegedNamespace } from "../../components/k8s-namespace";
 import { KubernetesNodeTuner } from "../../components/nodes/kubernetes-node-tuner";
 import { ProxyDaemonSet } from "../../components/proxy/proxy-daemonset";
-import { PROXY_DEFAULTS } from "../../components/proxy/k8s-proxy";
-import { TUNER_DEFAULTS } from "../../components/nodes/k8s-tuner";
-import { DEFAULT_HEALTH_PORT, DEFAULT_METRICS_PORT } from "../../components/proxy/haproxy";
 import type { NamespacePlan, NodeGroupPlan, ProxyPlan, StackPlan } from "../../loader/stack-config";
 
 /** Namespace name → its name as an Output that depends on its creation (when the stack creates it). */
@@ -37,16 +34,15 @@ function createNamespace(n: NamespacePlan, users: NamespacePlan["users"]): k8s.c
 export function wireKubernetesGroup(g: NodeGroupPlan, namespaces: OwnedNamespaces, opts?: pulumi.CustomResourceOptions) {
   const t = g.kubernetes?.tuner;
   if (!t) return { tunedBy: "proxy init container" };
-  const namespace = namespaces.get(t.namespace ?? TUNER_DEFAULTS.namespace)!;
-  const c = new KubernetesNodeTuner(g.name, { profile: g.profile, ...t, namespace, createNamespace: false }, opts);
+  const { name: _name, ...options } = t;
+  const c = new KubernetesNodeTuner(g.name, { profile: g.profile, ...options, namespace: namespaces.get(t.namespace)!, createNamespace: false }, opts);
   return { tunedBy: "tuner DaemonSet", namespace: c.namespace, daemonSet: c.daemonSetName, checksum: c.checksum, component: c };
 }
 
 /** The proxy as a hostNetwork DaemonSet whose init container applies the proxy profile. */
 export function wireKubernetesProxy(plan: StackPlan, proxy: ProxyPlan & { kubernetes: NonNullable<ProxyPlan["kubernetes"]> }, namespaces: OwnedNamespaces) {
   const { name, ...options } = proxy.kubernetes;
-  const namespace = namespaces.get(options.namespace ?? PROXY_DEFAULTS.namespace)!;
-  const c = new ProxyDaemonSet(name, { ...options, namespace, createNamespace: false, profile: plan.profiles[proxy.profile], proxy: proxy.spec });
+  const c = new ProxyDaemonSet(name, { ...options, namespace: namespaces.get(options.namespace)!, createNamespace: false, profile: plan.profiles[proxy.profile], proxy: proxy.spec });
   return {
     component: c,
     outputs: {
@@ -54,7 +50,7 @@ export function wireKubernetesProxy(plan: StackPlan, proxy: ProxyPlan & { kubern
       daemonSet: c.daemonSetName,
       checksum: c.checksum,
       // hostNetwork: each listener is on every proxy node's address at this port.
-      ports: Object.fromEntries([...proxy.spec.listeners.map((l) => [l.name, l.port]), ["metrics", proxy.spec.metricsPort ?? DEFAULT_METRICS_PORT], ["health", proxy.spec.healthPort ?? DEFAULT_HEALTH_PORT]]),
+      ports: Object.fromEntries([...proxy.spec.listeners.map((l) => [l.name, l.port]), ["metrics", proxy.spec.metricsPort], ["health", proxy.spec.healthPort]]),
     },
   };
 }

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteHostTuning } from "../../components/nodes/remote-host-tuning";
-import { formatPath } from "../../components/tuning/profile";
+import { formatPath } from "../../components/validation";
 import { PROJECT, type NodeGroupPlan, type SecretRef } from "../../loader/stack-config";
 
 /**

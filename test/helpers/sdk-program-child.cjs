@@ -82,4 +82,5 @@ if (project.runtime?.options?.tsconfig) process.env.PULUMI_NODEJS_TSCONFIG_PATH 
 process.argv = [process.argv[0], path.join(req.root, "node_modules/@pulumi/pulumi/cmd/run"), "--monitor", "mock", "--project", project.name, "--stack", req.stack, "--pwd", pwd, ...(req.preview !== false ? ["--dry-run"] : []), entry];
 require(path.join(req.root, "node_modules/@pulumi/pulumi/cmd/run"));
 process.on("exit", onExit);
+if (process.env.ET_DEBUG_HANDLES) setTimeout(() => { console.error(process._getActiveHandles().map((h) => h.constructor.name + (h._idleTimeout ? ":" + h._idleTimeout : "")), process._getActiveRequests().length); }, 4000).unref();
 

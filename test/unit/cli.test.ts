@@ -74,7 +74,8 @@ describe("edgetune render", () => {
     const out = join(root, "out");
     const r = cli(["render", "--stack", "bad", "--out", out, "--root", root]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/invalid stack config "bad": 3 problems/);
+    expect(r.err).toMatch(/invalid stack config "bad": 4 problems/);
+    expect(r.err).toMatch(/nodeGroups\[0\]\.target: the local lab runs the stack's proxy: add an edgetune:proxy section/);
     expect(r.err).toMatch(/profiles\.edge\.sysctls\["net\.core\.somaxconn"\]: got "many"; allowed: an integer/);
     expect(r.err).toMatch(/profiles\.edge\.limits\.nofileHard: got 9000000; must not exceed fs\.nr_open/);
     expect(r.err).toMatch(/nodeGroups\[0\]\.profile: got "nope"; allowed: one of the profiles edge/);

@@ -5,9 +5,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Namespace } from "kubernetes-models/v1/Namespace";
-import { resolveProfile, ValidationError } from "../../components/tuning/profile";
+import { resolveProfile } from "../../components/tuning/profile";
+import { ValidationError } from "../../components/validation";
 import { renderTuneSh } from "../../components/tuning/render";
-import { renderTunerObjects, TUNER_DEFAULTS, CHECKSUM_ANNOTATION } from "../../components/nodes/k8s-tuner";
+import { renderTunerObjects, CHECKSUM_ANNOTATION } from "../../components/nodes/k8s-tuner";
 import { mocksSettled, until } from "../helpers/wait";
 
 interface Recorded { type: string; name: string; inputs: Record<string, any> }
@@ -48,7 +49,8 @@ describe("RemoteHostTuning", () => {
   it("copies the artifacts, applies on create/update, restores on delete, replaces delete-first on artifact or host change", async () => {
     const c = new m.RemoteHostTuning("ssh", { profile, hosts: [{ host: "10.0.0.5" }, { host: "edge-2.example", port: 2222 }], user: "ops", sudo: true, privateKey: "KEY-MATERIAL" });
     const summaries = await value(c.summaries);
-    const expected = m.renderRemoteCommands(profile, { stagingDir: m.REMOTE_DEFAULTS.stagingDir, installPath: m.REMOTE_DEFAULTS.installPath, sudo: true });
+    // The spec's defaults (remote-host-tuning-spec.ts), as the component resolves them.
+    const expected = m.renderRemoteCommands(profile, m.resolveRemoteHostTuningOptions({ hosts: [{ host: "10.0.0.5" }], privateKey: "k", sudo: true }).value!);
     await registered(2, "command:remote:Command", "ssh-");
     await registered(Object.keys(expected.stagedFiles).length, "command:remote:CopyToRemote", "ssh-10-0-0-5");
     const cmds = of("command:remote:Command", "ssh-");
@@ -143,7 +145,7 @@ describe("AwsTunedNodeGroup", () => {
       new m.AwsTunedNodeGroup("bad", { profile, instanceType: "huge", rootVolumeSizeGiB: 2, autoScaling: { subnetIds: [], minSize: 3, maxSize: 1 } });
     } catch (e) { err = e; }
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).issues.map((i) => i.path)).toEqual(["instanceType", "rootVolumeSizeGiB", "imageId", "autoScaling.subnetIds", "autoScaling"]);
+    expect((err as ValidationError).issues.map((i) => i.path)).toEqual(["instanceType", "rootVolumeSizeGiB", "autoScaling.subnetIds", "autoScaling", "imageId"]);
     await mocksSettled();
     expect(recorded.slice(before).filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });
@@ -204,7 +206,7 @@ describe("KubernetesNodeTuner", () => {
   });
 
   it("changes the pod template checksum exactly when the profile changes", () => {
-    const o = { ...TUNER_DEFAULTS, name: "g", image };
+    const o = { name: "g", image };
     const a = renderTunerObjects(profile, o).checksum;
     expect(renderTunerObjects(profile, o).checksum).toBe(a);
     expect(renderTunerObjects(resolveProfile("edge", { sysctls: { "net.core.somaxconn": 1024 } }), o).checksum).not.toBe(a);
@@ -212,13 +214,13 @@ describe("KubernetesNodeTuner", () => {
 
   it("builds objects that validate against the Kubernetes API schema", () => {
     for (const p of [profile, resolveProfile("min", {})]) {
-      const objs = renderTunerObjects(p, { ...TUNER_DEFAULTS, name: "g", image, tolerations: [{ operator: "Exists" }], nodeSelector: { role: "proxy" }, maxUnavailable: "10%" });
+      const objs = renderTunerObjects(p, { name: "g", image, tolerations: [{ operator: "Exists" }], nodeSelector: { role: "proxy" }, maxUnavailable: "10%" });
       expect(() => new Namespace(objs.namespace as any).validate()).not.toThrow();
       expect(() => new ConfigMap(objs.configMap as any).validate()).not.toThrow();
       expect(() => new DaemonSet(objs.daemonSet as any).validate()).not.toThrow();
     }
     // The validator is live: a wrong type is caught.
-    const broken = renderTunerObjects(profile, { ...TUNER_DEFAULTS, name: "g", image }).daemonSet as any;
+    const broken = renderTunerObjects(profile, { name: "g", image }).daemonSet as any;
     broken.spec.template.spec.hostNetwork = "yes";
     expect(() => new DaemonSet(broken).validate()).toThrow();
   });

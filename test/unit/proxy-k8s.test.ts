@@ -8,9 +8,12 @@ import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Service } from "kubernetes-models/v1/Service";
 import { beforeAll, describe, expect, it } from "vitest";
 import { renderHaproxyConfig, type ProxySpec } from "../../components/proxy/haproxy";
-import { PROXY_CHECKSUM_ANNOTATION, renderProxyObjects, type ProxyK8sOptions } from "../../components/proxy/k8s-proxy";
-import { checkProxyPolicies, imageProblem, noLatestImages, noPrivilegedExceptTuning, noSurgeWithHostPorts, proxyContainerRestricted } from "../../components/proxy/policy";
-import { resolveProfile, ValidationError } from "../../components/tuning/profile";
+import { PROXY_CHECKSUM_ANNOTATION, renderProxyObjects } from "../../components/proxy/k8s-proxy";
+import type { ProxyDaemonSetOptions } from "../../components/proxy/proxy-daemonset-spec";
+import { checkProxyPolicies, noLatestImages, noPrivilegedExceptTuning, noSurgeWithHostPorts, proxyContainerRestricted } from "../../components/proxy/policy";
+import { imageProblem } from "../../components/validation";
+import { resolveProfile } from "../../components/tuning/profile";
+import { ValidationError } from "../../components/validation";
 import { renderTuneSh } from "../../components/tuning/render";
 import { mocksSettled, until } from "../helpers/wait";
 import { renderStack } from "../../render/render";
@@ -29,7 +32,7 @@ const spec: ProxySpec = {
     { name: "app-tls", servers: [{ name: "a1", address: "10.0.0.1", port: 8443 }] },
   ],
 };
-const options: ProxyK8sOptions = { name: "edge", image: "ghcr.io/org/edgetune-proxy:0.1.0", tunerImage: "ghcr.io/org/edgetune-tuner:0.1.0", podDisruptionBudget: { maxUnavailable: 1 }, priorityClassName: "system-node-critical" };
+const options: ProxyDaemonSetOptions & { name: string } = { name: "edge", image: "ghcr.io/org/edgetune-proxy:0.1.0", tunerImage: "ghcr.io/org/edgetune-tuner:0.1.0", podDisruptionBudget: { maxUnavailable: 1 }, priorityClassName: "system-node-critical" };
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 type Any = Record<string, any>;
 
@@ -235,7 +238,8 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
   });
 
   it("registers the rendered objects, parented to the component", async () => {
-    const c = new m.ProxyDaemonSet("edge", { ...options, profile, proxy: spec, nodeFacts: { cpus: 4, nofileLimit: 1048576 } });
+    const { name: _name, ...args } = options;
+    const c = new m.ProxyDaemonSet("edge", { ...args, profile, proxy: spec, nodeFacts: { cpus: 4, nofileLimit: 1048576 } });
     const ns = await new Promise<string>((r) => c.namespace.apply(r));
     expect(ns).toBe("edgetune-proxy");
     const wanted = ["edgetune:proxy:ProxyDaemonSet", "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ConfigMap", "kubernetes:apps/v1:DaemonSet", "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget"];
@@ -251,7 +255,8 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
   });
 
   it("throws a ValidationError before registering anything on bad input", async () => {
-    expect(() => new m.ProxyDaemonSet("bad", { ...options, profile, proxy: { ...spec, backends: [] } })).toThrow(ValidationError);
+    const { name: _name, ...args } = options;
+    expect(() => new m.ProxyDaemonSet("bad", { ...args, profile, proxy: { ...spec, backends: [] } })).toThrow(ValidationError);
     await mocksSettled();
     expect(recorded.filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseStack } from "../../loader/stack-config";
-import { ValidationError } from "../../components/tuning/profile";
+import { ValidationError } from "../../components/validation";
 
 const profiles = { edge: { extends: "recommended" } };
 const problems = (config: Record<string, unknown>): string[] => {
@@ -52,7 +52,7 @@ describe("stack config: per-target sections", () => {
         "nodeGroups[0].ssh",
         "nodeGroups[0].aws.autoScaling.subnetIds",
         "nodeGroups[0].aws.autoScaling",
-        "nodeGroups[1].kubernetes.tunerImage",
+        "nodeGroups[1].kubernetes.image",
         "nodeGroups[2].kubernetes.tunerImage",
         "nodeGroups[2].kubernetes.verifyIntervalSeconds",
         "nodeGroups[3].target",
@@ -70,7 +70,7 @@ describe("stack config: a benchmark A/B on one set of nodes", () => {
     const proxy = { ...(bench.proxy as Record<string, unknown>), kubernetes: { image: "ghcr.io/edgetune/edgetune-proxy:0.1.0", tunerImage: "ghcr.io/edgetune/edgetune-tuner:0.1.0" } };
     expect(problems({ ...bench, nodeGroups, proxy })).toEqual([
       expect.stringMatching(/^proxy\.kubernetes\.tuneNodes: must be false: benchmark\.profiles runs "baseline" before "tuned" on the same nodes/),
-      expect.stringMatching(/^benchmark\.profiles: nothing switches the nodes to "tuned": give a kubernetes node group with profile "tuned" a kubernetes\.tunerImage/),
+      expect.stringMatching(/^benchmark\.profiles: nothing switches the nodes to "tuned": give a kubernetes node group with profile "tuned" a kubernetes\.image/),
     ]);
     // The shipped bench stack has both: no init container, a tuner on the tuned profile.
     expect(problems(bench)).toEqual([]);

@@ -1,0 +1,44 @@
+/**
+ * The spec of RemoteHostTuning (SSH hosts): the one place its options, defaults, bounds and
+ * descriptions are written; the component, the stack's `ssh` section and the reference use it.
+ */
+import { z } from "zod";
+import { grammar, resolveWith, type PathSegment, type ValidationIssue } from "../validation";
+
+const HOST = /^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$/;
+const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+export const remoteHostSpec = z.strictObject({
+  host: z.string().regex(HOST, "allowed: an IP address or DNS name").describe("Address (IP or DNS name) to connect to."),
+  port: grammar.port().default(22).describe("SSH port."),
+});
+
+export const remoteHostTuningShape = {
+  hosts: z
+    .array(remoteHostSpec)
+    .min(1, "allowed: at least one host")
+    .superRefine((hosts, ctx) => {
+      hosts.forEach((h, i) => {
+        if (hosts.findIndex((x) => x.host === h.host) !== i) ctx.addIssue({ code: "custom", path: [i, "host"], message: "allowed: each host once" });
+      });
+    })
+    .describe("The hosts; each gets its own copy of the rendered files and its own command."),
+  user: z.string().regex(USER, "allowed: a POSIX user name").default("root").describe("SSH user."),
+  privateKey: z.string().min(1, "allowed: an SSH private key (a Pulumi secret)").describe("SSH private key (PEM/OpenSSH); always handled as a Pulumi secret. In a stack file: a `secure:` value."),
+  sudo: z.boolean().default(false).describe("Run tune.sh through `sudo -n` (passwordless sudo) because `user` is not root."),
+  stagingDir: grammar.absolutePath().default("/var/tmp/edgetune").describe("Remote directory the rendered files are copied to (as the SSH user)."),
+  installPath: grammar.absolutePath().default("/usr/local/lib/edgetune/tune.sh").describe("Where tune.sh is installed (as root) so `restore` finds it at destroy time."),
+};
+
+export const remoteHostTuningSpec = z.strictObject(remoteHostTuningShape);
+
+export type RemoteHost = z.input<typeof remoteHostSpec>;
+/** The options as a user writes them (defaults optional). */
+export type RemoteHostTuningOptions = z.input<typeof remoteHostTuningSpec>;
+export type ResolvedRemoteHostTuningOptions = z.output<typeof remoteHostTuningSpec>;
+
+/** The one resolution of RemoteHostTuning's options. `pending`: Outputs checked when they resolve. */
+export function resolveRemoteHostTuningOptions(input: unknown, prefix: readonly PathSegment[] = [], pending: readonly string[] = []): { value: ResolvedRemoteHostTuningOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
+  const schema = pending.length ? remoteHostTuningSpec.extend(Object.fromEntries(pending.map((k) => [k, z.unknown()]))) : remoteHostTuningSpec;
+  return resolveWith(schema, input, prefix) as ReturnType<typeof resolveRemoteHostTuningOptions>;
+}
