@@ -218,7 +218,7 @@ describe("Kubernetes namespaces: one owner each", () => {
     ...base,
     nodeGroups: [
       ...(base.nodeGroups as unknown[]),
-      { name: "cache-nodes", target: "kubernetes", profile: "app", kubernetes: { tunerImage: "ghcr.io/edgetune/edgetune-tuner:0.1.0", nodeSelector: { "edgetune.io/pool": "cache" }, ...extra } },
+      { name: "cache-nodes", target: "kubernetes", profile: "app", kubernetes: { image: "ghcr.io/edgetune/edgetune-tuner:0.1.0", nodeSelector: { "edgetune.io/pool": "cache" }, ...extra } },
     ],
   });
 
@@ -244,7 +244,7 @@ describe("Kubernetes namespaces: one owner each", () => {
   it("uses an existing namespace when told to, and refuses users of one namespace that disagree", () => {
     const existing = runProgram({
       stack: "dev",
-      ...engineConfigFor({ ...twoTuners({ createNamespace: false }), nodeGroups: (twoTuners({ createNamespace: false }).nodeGroups as any[]).map((g) => (g.kubernetes?.tunerImage ? { ...g, kubernetes: { ...g.kubernetes, createNamespace: false } } : g)) }),
+      ...engineConfigFor({ ...twoTuners({ createNamespace: false }), nodeGroups: (twoTuners({ createNamespace: false }).nodeGroups as any[]).map((g) => (g.kubernetes?.image ? { ...g, kubernetes: { ...g.kubernetes, createNamespace: false } } : g)) }),
     });
     expect(existing.exitCode, existing.stderr).toBe(0);
     expect(ofType(existing, "kubernetes:core/v1:Namespace").map((n) => n.name)).toEqual(["edgetune-proxy"]);
