@@ -5,7 +5,7 @@ import type { ScenarioName } from "./result";
 import { SCENARIOS, scenarioInvocations } from "./scenarios";
 import { edgetuneLabels } from "../k8s-namespace";
 import { imageProblem } from "../proxy/policy";
-import { shqWord } from "../tuning/render";
+import { shqWord } from "../shell";
 
 /**
  * Pure builder of the benchmark's Kubernetes objects (plain specs, no Pulumi):

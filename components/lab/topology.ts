@@ -11,7 +11,7 @@
  * `lab.sh` is the one definition of the steps; `edgetune lab` and the Pulumi
  * `local` target (command.local.Command create/delete) both run it.
  */
-import { shq } from "../tuning/render";
+import { shq } from "../shell";
 
 export interface LabTopology {
   /** Namespace name prefix: `<prefix>-client`, `<prefix>-proxy`, `<prefix>-backend`. @default "edgetune" */
