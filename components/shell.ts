@@ -32,6 +32,19 @@ export function shWords(...args: Array<string | number>): string {
 }
 
 /**
+ * `NAME='value'` lines, one per entry in the order given: the header by which a generated
+ * script hands values to a static body (readAsset) that only ever expands "$NAME".
+ */
+export function shAssignments(vars: Record<string, string | number>): string {
+  return Object.entries(vars)
+    .map(([name, value]) => {
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) throw new Error(`not a shell variable name: ${JSON.stringify(name)}`);
+      return `${name}=${shq(value)}`;
+    })
+    .join("\n");
+}
+
+/**
  * `call <<'EDGETUNE_EOF'` followed by content, indented to sit in a function body. The quoted
  * delimiter turns expansion off, so only a line equal to the delimiter could end it early:
  * such content is refused rather than escaped.
