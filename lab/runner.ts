@@ -6,7 +6,7 @@
  * paths as the physical limit, and the stack's lab.variants (one setting
  * changed) against tuned, and reports medians, spread and ratios.
  *
- * The steps are lab.sh's (components/lab/topology.ts): the same script the
+ * The steps are lab.sh's (components/lab/lab.sh, rendered by topology.ts): the same script the
  * Pulumi `local` target runs. This module only sequences them and measures.
  */
 import { spawnSync } from "node:child_process";
