@@ -1,7 +1,8 @@
 /**
- * Writing shell (pure): quoting, heredocs, and the .sh/.lua/... assets that ship beside a
- * module. Every value a renderer puts into a script goes through shq/shqWord/shWords, after
- * the value was validated against its own grammar (DESIGN.md: quote even what was checked).
+ * Writing shell (pure): quoting, heredocs, header assignments, and the scripts that ship as
+ * files beside a module (tune-engine.sh, lab.sh, tuner.sh). Every value a renderer puts into a
+ * script goes through shq/shqWord/shWords/shAssignments, after the value was validated against
+ * its own grammar (DESIGN.md: quote even what was checked).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
