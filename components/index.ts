@@ -1,6 +1,9 @@
 /** edgetune's public API: the tuning profile model, presets, validation and renderers. */
 export * from "./validation";
 export * from "./tuning";
+// Public since they were exported from tuning/render (callers quote values for their own scripts);
+// shWords, heredoc and readAsset stay internal.
+export { shq, shqWord } from "./shell";
 export * from "./k8s-namespace";
 export * from "./nodes/cloud-init";
 export * from "./nodes/k8s-tuner";

@@ -6,7 +6,7 @@
  * paths as the physical limit, and the stack's lab.variants (one setting
  * changed) against tuned, and reports medians, spread and ratios.
  *
- * The steps are lab.sh's (components/lab/topology.ts): the same script the
+ * The steps are lab.sh's (components/lab/lab.sh, rendered by topology.ts): the same script the
  * Pulumi `local` target runs. This module only sequences them and measures.
  */
 import { spawnSync } from "node:child_process";
@@ -51,7 +51,8 @@ export interface LabOptions {
 
 export class LabError extends Error {}
 
-function sh(cmd: string, args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+/** Runs cmd with args directly (no shell between), to completion: exit code and output. */
+function runProcess(cmd: string, args: string[], input?: string): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: "utf8", input, maxBuffer: 64 << 20 });
   if (r.error) throw r.error;
   return { code: r.status ?? 128, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
@@ -146,7 +147,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   for (const lua of ["wrk-report.lua", "wrk-paced.lua", "churn-client.js"]) copyFileSync(join(__dirname, "..", "components", "bench", lua), join(labDir, lua));
 
   const step = (...args: string[]) => {
-    const r = sh("sh", [labSh, ...args]);
+    const r = runProcess("sh", [labSh, ...args]);
     if (r.code !== 0) throw new LabError(`lab.sh ${args[0]} failed (${r.code}): ${r.stderr.trim()}`);
     return r;
   };
@@ -218,7 +219,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       }
     }
   } finally {
-    const down = sh("sh", [labSh, "down"]);
+    const down = runProcess("sh", [labSh, "down"]);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     if (down.code !== 0) progress(`lab: WARNING: teardown reported problems: ${down.stderr.trim()}`);
@@ -231,8 +232,8 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const files = { json: join(reportDir, "results.json"), markdown: join(reportDir, "report.md"), svg: join(reportDir, "chart.svg") };
   const machine = {
     cpus: facts.cpus,
-    kernel: sh("uname", ["-r"]).stdout.trim(),
-    haproxy: /version (\S+)/.exec(sh("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
+    kernel: runProcess("uname", ["-r"]).stdout.trim(),
+    haproxy: /version (\S+)/.exec(runProcess("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
     nofile: facts.nofileLimit,
   };
   const report: LabReport = { stack: opts.stack, machine, repeat, quick, results, comparisons, paths, variants: variantResults, files };
@@ -279,8 +280,8 @@ function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
   const ns = a.namespaces.client;
   for (let i = 0; i < 50; i++) {
     // The health endpoint binds serviceAddress (default all addresses), so the client reaches it on the proxy's address.
-    if (sh("ip", ["netns", "exec", ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "1", `http://${a.proxy}:${port}/healthz`]).code === 0) return;
-    sh("sleep", ["0.1"]);
+    if (runProcess("ip", ["netns", "exec", ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "1", `http://${a.proxy}:${port}/healthz`]).code === 0) return;
+    runProcess("sleep", ["0.1"]);
   }
   throw new LabError(`HAProxy did not answer its health endpoint on ${a.proxy}:${port}`);
 }
@@ -300,7 +301,7 @@ interface RunTarget {
 
 /** CPU seconds (user+sys) of every process in a namespace, from /proc/<pid>/stat. */
 function namespaceCpuTicks(ns: string): number {
-  const pids = sh("ip", ["netns", "pids", ns]).stdout.split("\n").filter(Boolean);
+  const pids = runProcess("ip", ["netns", "pids", ns]).stdout.split("\n").filter(Boolean);
   let ticks = 0;
   for (const pid of pids) {
     let stat: string;
@@ -337,13 +338,13 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
   const nsProxy = t.a.namespaces.proxy;
   const history = join(t.labDir, "nstat-proxy.history");
   // Each namespace its own nstat history, or the deltas mix namespaces (lab notes).
-  sh("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-n"]);
+  runProcess("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-n"]);
   const proxyBefore = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
   // The tool's CPU: the wrapping shell's cutime+cstime after it waited for the tool.
-  const wrapped = sh("ip", ["netns", "exec", nsClient, "sh", "-c", '"$@"; rc=$?; awk \'{ print "EDGETUNE_CHILD_TICKS", $16 + $17 }\' /proc/$$/stat; exit $rc', "sh", ...inv.argv]);
+  const wrapped = runProcess("ip", ["netns", "exec", nsClient, "sh", "-c", '"$@"; rc=$?; awk \'{ print "EDGETUNE_CHILD_TICKS", $16 + $17 }\' /proc/$$/stat; exit $rc', "sh", ...inv.argv]);
   const proxyAfter = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
   // -z without -a: deltas since the `nstat -n` above, zeros included (-a would be absolute counts).
-  const counters = parseNstat(sh("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-z"]).stdout);
+  const counters = parseNstat(runProcess("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-z"]).stdout);
   const ticks = Number(/EDGETUNE_CHILD_TICKS (\d+)/.exec(wrapped.stdout)?.[1] ?? NaN);
   const output = wrapped.stdout.replace(/^EDGETUNE_CHILD_TICKS.*$/m, "");
   const threads = inv.tool === "iperf3" ? 1 : Number(/^-t(\d+)$/.exec(inv.argv.find((x) => /^-t\d+$/.test(x)) ?? "-t1")?.[1] ?? 1);

@@ -1,8 +1,8 @@
-// tsc copies no non-TS files; the tune.sh engine is read at render time next to render.js.
+// tsc copies no non-TS files; the modules read these beside their .js at render time.
 const { copyFileSync, mkdirSync } = require("node:fs");
 const { join } = require("node:path");
 const root = join(__dirname, "..");
-for (const rel of ["components/tuning/tune-engine.sh", "components/bench/wrk-report.lua", "components/bench/wrk-paced.lua", "components/bench/churn-client.js", "components/bench/normalize.cjs"]) {
+for (const rel of ["components/tuning/tune-engine.sh", "components/lab/lab.sh", "components/nodes/tuner.sh", "components/bench/wrk-report.lua", "components/bench/wrk-paced.lua", "components/bench/churn-client.js", "components/bench/normalize.cjs"]) {
   mkdirSync(join(root, "dist", rel, ".."), { recursive: true });
   copyFileSync(join(root, rel), join(root, "dist", rel));
 }

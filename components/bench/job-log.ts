@@ -2,7 +2,7 @@ import { z } from "zod";
 import { BenchParseError, nstatValidity, parseNstat, parseToolOutput } from "./parsers";
 import { benchResultSchema, RESULT_SCHEMA_VERSION, SCENARIO_NAMES, type BenchResult, type ScenarioName } from "./result";
 import { SCENARIOS, type Invocation } from "./scenarios";
-import { shqWord } from "../tuning/render";
+import { shqWord } from "../shell";
 
 /**
  * The benchmark Job's log contract, shared by three places: the Job's shell

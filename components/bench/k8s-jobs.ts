@@ -7,7 +7,7 @@ import { SCENARIOS, scenarioInvocations } from "./scenarios";
 import type * as k8s from "@pulumi/kubernetes";
 import { edgetuneLabels, type ConfigMapObject, type DeploymentObject, type JobObject, type Plain, type ServiceObject } from "../k8s-namespace";
 import { imageProblem } from "../validation";
-import { shqWord } from "../tuning/render";
+import { shqWord } from "../shell";
 
 /**
  * Pure builder of the benchmark's Kubernetes objects (plain specs, no Pulumi):

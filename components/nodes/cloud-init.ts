@@ -1,6 +1,7 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { dump } from "js-yaml";
-import { ETC_PATHS, profileDigest, renderTuningArtifacts, shq } from "../tuning/render";
+import { shq } from "../shell";
+import { ETC_PATHS, profileDigest, renderTuningArtifacts } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
 
 export const TUNE_SH_PATH = "/usr/local/lib/edgetune/tune.sh";

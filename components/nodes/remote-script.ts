@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { renderTuningArtifacts, shq } from "../tuning/render";
+import { shq } from "../shell";
+import { renderTuningArtifacts } from "../tuning/render";
 import { CONTROL } from "../validation";
 import type { ResolvedProfile } from "../tuning/types";
 

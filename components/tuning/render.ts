@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { heredoc, readAsset, shWords } from "../shell";
 import type { ResolvedProfile } from "./types";
 
 /** Sorts after Debian's 99-sysctl.conf (and anything "99-[a-y]...") so edgetune's values win at boot. */
@@ -75,42 +74,6 @@ export function renderKernelCmdline(profile: ResolvedProfile): string | undefine
   return `${profile.kernelArgs.join(" ")}\n`;
 }
 
-let engineCache: string | undefined;
-function engine(): string {
-  engineCache ??= readFileSync(join(__dirname, "tune-engine.sh"), "utf8");
-  return engineCache;
-}
-
-/**
- * POSIX single quoting: inside '...' nothing is special, and a ' is closed,
- * escaped and reopened. (shell-quote's quote() picks bare words, double
- * quotes or backslashes case by case; the contract here is that every
- * interpolated value is single-quoted, so the rule fits in one line.)
- * The profile schema has already rejected quotes and control characters.
- */
-export function shq(value: string | number): string {
-  return `'${String(value).replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * Quotes only what needs it: a word of safe characters stays bare, anything else
- * is single-quoted as by shq. For command lines people read (a Job's script in
- * `kubectl logs`), where every argument quoted would bury the command.
- */
-export function shqWord(value: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : shq(value);
-}
-
-function sh(...args: Array<string | number>): string {
-  return args.map(shq).join(" ");
-}
-
-function heredoc(call: string, content: string): string {
-  const delim = "EDGETUNE_EOF";
-  if (content.split("\n").includes(delim)) throw new Error(`file content contains the heredoc delimiter ${delim}`);
-  return `  ${call} <<'${delim}'\n${content}${content.endsWith("\n") ? "" : "\n"}${delim}`;
-}
-
 /**
  * The one script every target runs: `tune.sh apply|verify|check|restore`.
  * POSIX sh; every interpolated value was validated by the profile schema and
@@ -118,44 +81,44 @@ function heredoc(call: string, content: string): string {
  */
 export function renderTuneSh(profile: ResolvedProfile): string {
   const items: string[] = [];
-  for (const m of profile.modules) items.push(`  module_item ${sh(m)}`);
-  for (const s of profile.sysctls) items.push(`  sysctl_item ${sh(s.key, s.value, s.compare, s.scope)}`);
+  for (const m of profile.modules) items.push(`  module_item ${shWords(m)}`);
+  for (const s of profile.sysctls) items.push(`  sysctl_item ${shWords(s.key, s.value, s.compare, s.scope)}`);
   const limits = renderLimitsConf(profile);
   const dropIn = renderSystemdDropIn(profile);
   const modules = renderModulesLoad(profile);
-  if (limits) items.push(heredoc(`file_item ${sh(ETC_PATHS.limits)}`, limits));
-  if (dropIn) items.push(heredoc(`file_item ${sh(ETC_PATHS.systemd)}`, dropIn));
-  if (modules) items.push(heredoc(`file_item ${sh(ETC_PATHS.modules)}`, modules));
-  if (profile.conntrack.hashsize !== undefined) items.push(`  conntrack_hashsize ${sh(profile.conntrack.hashsize)}`);
-  if (profile.conntrack.notrackPorts.length) items.push(`  notrack_ports ${sh(profile.conntrack.notrackPorts.join(" "), profile.conntrack.rulesFormat)}`);
+  if (limits) items.push(heredoc(`file_item ${shWords(ETC_PATHS.limits)}`, limits));
+  if (dropIn) items.push(heredoc(`file_item ${shWords(ETC_PATHS.systemd)}`, dropIn));
+  if (modules) items.push(heredoc(`file_item ${shWords(ETC_PATHS.modules)}`, modules));
+  if (profile.conntrack.hashsize !== undefined) items.push(`  conntrack_hashsize ${shWords(profile.conntrack.hashsize)}`);
+  if (profile.conntrack.notrackPorts.length) items.push(`  notrack_ports ${shWords(profile.conntrack.notrackPorts.join(" "), profile.conntrack.rulesFormat)}`);
   for (const nic of profile.nics) {
     const m = nic.match;
-    for (const o of nic.offloads) items.push(`  nic_offload ${sh(m, OFFLOAD_ETHTOOL[o.feature], o.on ? "on" : "off")}`);
-    for (const f of ["combined", "rx", "tx"] as const) if (nic.channels?.[f] !== undefined) items.push(`  nic_channels ${sh(m, f, nic.channels[f]!)}`);
-    for (const f of ["rx", "tx"] as const) if (nic.rings?.[f] !== undefined) items.push(`  nic_rings ${sh(m, f, nic.rings[f]!)}`);
-    if (nic.rss) items.push(`  nic_rss ${sh(m, nic.rss.equal !== undefined ? `equal ${nic.rss.equal}` : `weight ${nic.rss.weights!.join(" ")}`)}`);
-    for (const h of nic.rxFlowHash) items.push(`  nic_flowhash ${sh(m, h.flowType, h.fields)}`);
-    if (nic.rps) items.push(`  nic_rps ${sh(m, nic.rps.mask, nic.rps.flowEntriesPerQueue ?? "")}`);
-    if (nic.xps) items.push(`  nic_xps ${sh(m, "mode" in nic.xps ? "spread" : nic.xps.mask)}`);
-    if (nic.irqAffinity) items.push(`  nic_irq ${sh(m, nic.irqAffinity.cpus, nic.irqAffinity.spread ? 1 : 0)}`);
-    if (nic.irqbalanceBannedCpus) items.push(`  irqbalance_banned ${sh(nic.irqbalanceBannedCpus)}`);
+    for (const o of nic.offloads) items.push(`  nic_offload ${shWords(m, OFFLOAD_ETHTOOL[o.feature], o.on ? "on" : "off")}`);
+    for (const f of ["combined", "rx", "tx"] as const) if (nic.channels?.[f] !== undefined) items.push(`  nic_channels ${shWords(m, f, nic.channels[f]!)}`);
+    for (const f of ["rx", "tx"] as const) if (nic.rings?.[f] !== undefined) items.push(`  nic_rings ${shWords(m, f, nic.rings[f]!)}`);
+    if (nic.rss) items.push(`  nic_rss ${shWords(m, nic.rss.equal !== undefined ? `equal ${nic.rss.equal}` : `weight ${nic.rss.weights!.join(" ")}`)}`);
+    for (const h of nic.rxFlowHash) items.push(`  nic_flowhash ${shWords(m, h.flowType, h.fields)}`);
+    if (nic.rps) items.push(`  nic_rps ${shWords(m, nic.rps.mask, nic.rps.flowEntriesPerQueue ?? "")}`);
+    if (nic.xps) items.push(`  nic_xps ${shWords(m, "mode" in nic.xps ? "spread" : nic.xps.mask)}`);
+    if (nic.irqAffinity) items.push(`  nic_irq ${shWords(m, nic.irqAffinity.cpus, nic.irqAffinity.spread ? 1 : 0)}`);
+    if (nic.irqbalanceBannedCpus) items.push(`  irqbalance_banned ${shWords(nic.irqbalanceBannedCpus)}`);
   }
-  if (profile.kernelArgs.length) items.push(`  kernel_args ${sh(profile.kernelArgs.join(" "))}`);
+  if (profile.kernelArgs.length) items.push(`  kernel_args ${shWords(profile.kernelArgs.join(" "))}`);
   if (items.length === 0) items.push("  :");
   return [
     "#!/bin/sh",
     `# tune.sh — generated by ${GENERATOR} from profile "${profile.name}"${profile.description ? ` (${profile.description})` : ""}.`,
     "# Apply, verify, check or restore this node's kernel and NIC tuning. Do not edit: re-render.",
-    `EDGETUNE_PROFILE=${sh(profile.name)}`,
-    `EDGETUNE_DIGEST=${sh(profileDigest(profile))}`,
-    `EDGETUNE_SYSCTL_NAME=${sh(SYSCTL_FILE_NAME)}`,
+    `EDGETUNE_PROFILE=${shWords(profile.name)}`,
+    `EDGETUNE_DIGEST=${shWords(profileDigest(profile))}`,
+    `EDGETUNE_SYSCTL_NAME=${shWords(SYSCTL_FILE_NAME)}`,
     `HAS_SYSCTLS=${profile.sysctls.length ? "1" : "''"}`,
     "",
     "edgetune_items() {",
     ...items,
     "}",
     "",
-    engine(),
+    readAsset(__dirname, "tune-engine.sh"),
   ].join("\n");
 }
 

@@ -1,13 +1,24 @@
 #!/bin/sh
 # lab.sh — edgetune's local lab (generated). Usage: lab.sh up|tune SCRIPT|untune|proxy-start CFG|proxy-stop|down|status
-set -u
-LAB_DIR=${LAB_DIR:-$(cd "$(dirname "$0")" && pwd)}
 NS_CLIENT='edgetune-client'
 NS_PROXY='edgetune-proxy'
 NS_BACKEND='edgetune-backend'
 QUEUES='4'
 IPERF_PORT='5201'
 RUN_DIR='/run/edgetune-lab'
+CLIENT_ADDR='10.231.1.1'
+PROXY_ADDR='10.231.1.2'
+PROXY_BACKEND_ADDR='10.231.2.1'
+BACKEND_ADDR='10.231.2.2'
+CLIENT_DIRECT_ADDR='10.231.3.1'
+BACKEND_DIRECT_ADDR='10.231.3.2'
+CLIENT_PROXY_NET='10.231.1.0/24'
+PROXY_BACKEND_NET='10.231.2.0/24'
+
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # NS_*, QUEUES, IPERF_PORT, RUN_DIR, *_ADDR, *_NET: the header renderLabScript (topology.ts) puts above these steps assigns them
+set -u
+LAB_DIR=${LAB_DIR:-$(cd "$(dirname "$0")" && pwd)}
 
 log() { printf 'lab: %s\n' "$*" >&2; }
 inns() { _ns=$1; shift; ip netns exec "$_ns" "$@"; }
@@ -41,12 +52,12 @@ up() {
     ip netns add "$_ns" || return 1
     inns "$_ns" ip link set lo up
   done
-  veth "$NS_CLIENT" et-cp 10.231.1.1 "$NS_PROXY" et-pc 10.231.1.2 || return 1
-  veth "$NS_PROXY" et-pb 10.231.2.1 "$NS_BACKEND" et-bp 10.231.2.2 || return 1
-  veth "$NS_CLIENT" et-cb 10.231.3.1 "$NS_BACKEND" et-bc 10.231.3.2 || return 1
+  veth "$NS_CLIENT" et-cp "$CLIENT_ADDR" "$NS_PROXY" et-pc "$PROXY_ADDR" || return 1
+  veth "$NS_PROXY" et-pb "$PROXY_BACKEND_ADDR" "$NS_BACKEND" et-bp "$BACKEND_ADDR" || return 1
+  veth "$NS_CLIENT" et-cb "$CLIENT_DIRECT_ADDR" "$NS_BACKEND" et-bc "$BACKEND_DIRECT_ADDR" || return 1
   # The forwarded path: client -> proxy namespace (kernel routing, no proxy) -> backend.
-  inns "$NS_CLIENT" ip route add 10.231.2.0/24 via 10.231.1.2 || return 1
-  inns "$NS_BACKEND" ip route add 10.231.1.0/24 via 10.231.2.1 || return 1
+  inns "$NS_CLIENT" ip route add "$PROXY_BACKEND_NET" via "$PROXY_ADDR" || return 1
+  inns "$NS_BACKEND" ip route add "$CLIENT_PROXY_NET" via "$PROXY_BACKEND_ADDR" || return 1
   inns "$NS_PROXY" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward' || return 1
   # The load generator's own TIME_WAIT must not poison back-to-back runs (lab notes).
   inns "$NS_CLIENT" sh -c 'echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse; echo "1024 65535" > /proc/sys/net/ipv4/ip_local_port_range' || return 1
@@ -58,13 +69,15 @@ up() {
     _i=$((_i + 1)); [ "$_i" -gt 50 ] && { log "backend did not write its PID files"; return 1; }
     sleep 0.1
   done
-  log "up: $NS_CLIENT 10.231.1.1 -> $NS_PROXY 10.231.1.2 -> $NS_BACKEND 10.231.2.2 (direct 10.231.3.2)"
+  log "up: $NS_CLIENT $CLIENT_ADDR -> $NS_PROXY $PROXY_ADDR -> $NS_BACKEND $BACKEND_ADDR (direct $BACKEND_DIRECT_ADDR)"
 }
 
 tune() { # tune.sh
   [ -f "${1:-}" ] || { log "tune: no such script: ${1:-}"; return 2; }
   mkdir -p "$LAB_DIR/etc-proxy" "$LAB_DIR/etc-host"
   # Restore needs only the recorded state, but a script to run it: keep the one applied.
+  # -ef is not in POSIX test, but dash, busybox ash and bash all have it (and the lab is Linux only).
+  # shellcheck disable=SC3013
   [ "$1" -ef "$LAB_DIR/applied-tune.sh" ] || cp "$1" "$LAB_DIR/applied-tune.sh" || return 1
   inns "$NS_PROXY" env STATE_DIR="$LAB_DIR/state-proxy" ETC_ROOT="$LAB_DIR/etc-proxy" EDGETUNE_SCOPE=netns EDGETUNE_LOAD_MODULES=0 sh "$1" apply >"$LAB_DIR/tune-proxy.log"
   _rp=$?
