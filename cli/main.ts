@@ -32,7 +32,11 @@ options:
 `;
 
 /** Runs the CLI; returns the exit code instead of exiting so tests can call it. */
-export function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): number | Promise<number> {
+export function main(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): number | Promise<number> {
   let args;
   try {
     args = parseArgs({
@@ -84,7 +88,12 @@ export function main(argv: string[], out: NodeJS.WritableStream = process.stdout
         }
         for (const w of plan.nodeGroups.flatMap((g) => g.profile.warnings.map((m) => `${g.name}: ${m}`))) err.write(`warning: ${w}\n`);
         out.write(`rendered stack "${plan.stack}": ${Object.keys(files).length} files in ${outDir}\n`);
-        if (plan.proxy) out.write(machine ? `haproxy.cfg assumes this machine: ${describeFacts(machine)}\n` : "haproxy.cfg assumes no machine: nbthread left to HAProxy, maxconn from the profile's nofile (see PLAN.md)\n");
+        if (plan.proxy)
+          out.write(
+            machine
+              ? `haproxy.cfg assumes this machine: ${describeFacts(machine)}\n`
+              : "haproxy.cfg assumes no machine: nbthread left to HAProxy, maxconn from the profile's nofile (see PLAN.md)\n",
+          );
         return 0;
       }
       case "lab":
@@ -116,7 +125,12 @@ function positiveInt(name: string, value: string | undefined, err: NodeJS.Writab
   return Number(value);
 }
 
-async function lab(v: Record<string, string | boolean | undefined>, root: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+async function lab(
+  v: Record<string, string | boolean | undefined>,
+  root: string,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   if (v.down) {
     // The step script is self-contained: render it anywhere and let it tear down what it finds.
     const dir = mkdtempSync(join(tmpdir(), "edgetune-lab-down-"));

@@ -21,11 +21,15 @@ function holdsPending(v: unknown): boolean {
  * A spec's plain options with some fields widened to pulumi.Input, optional ones staying
  * optional: the Args of a component whose user may compute those values from other resources.
  */
-export type WithInputs<T, K extends keyof T> = Omit<T, K> & { [P in keyof Pick<T, K>]: pulumi.Input<NonNullable<T[P]>> | Extract<T[P], undefined> };
+export type WithInputs<T, K extends keyof T> = Omit<T, K> & {
+  [P in keyof Pick<T, K>]: pulumi.Input<NonNullable<T[P]>> | Extract<T[P], undefined>;
+};
 
 /** The keys of `input` that hold an Output or Promise now: checked when they resolve. */
 export function pendingKeys<T extends object>(input: T): Array<keyof T> {
-  return (Object.keys(input) as Array<keyof T>).filter((k) => input[k] !== undefined && knownNow(input[k] as pulumi.Input<unknown>) === undefined);
+  return (Object.keys(input) as Array<keyof T>).filter(
+    (k) => input[k] !== undefined && knownNow(input[k] as pulumi.Input<unknown>) === undefined,
+  );
 }
 
 /**

@@ -7,10 +7,18 @@ import type * as pulumi from "@pulumi/pulumi";
  */
 export type Plain<T> = pulumi.Unwrap<T>;
 export type NamespaceObject = Plain<k8s.types.input.core.v1.Namespace> & { metadata: { name: string } };
-export type ConfigMapObject = Plain<k8s.types.input.core.v1.ConfigMap> & { metadata: { name: string; namespace: string }; data: Record<string, string> };
-export type DaemonSetObject = Plain<k8s.types.input.apps.v1.DaemonSet> & { metadata: { name: string; namespace: string }; spec: Plain<k8s.types.input.apps.v1.DaemonSetSpec> };
+export type ConfigMapObject = Plain<k8s.types.input.core.v1.ConfigMap> & {
+  metadata: { name: string; namespace: string };
+  data: Record<string, string>;
+};
+export type DaemonSetObject = Plain<k8s.types.input.apps.v1.DaemonSet> & {
+  metadata: { name: string; namespace: string };
+  spec: Plain<k8s.types.input.apps.v1.DaemonSetSpec>;
+};
 export type ServiceObject = Plain<k8s.types.input.core.v1.Service> & { metadata: { name: string; namespace: string } };
-export type PodDisruptionBudgetObject = Plain<k8s.types.input.policy.v1.PodDisruptionBudget> & { metadata: { name: string; namespace: string } };
+export type PodDisruptionBudgetObject = Plain<k8s.types.input.policy.v1.PodDisruptionBudget> & {
+  metadata: { name: string; namespace: string };
+};
 export type DeploymentObject = Plain<k8s.types.input.apps.v1.Deployment> & { metadata: { name: string; namespace: string } };
 export type JobObject = Plain<k8s.types.input.batch.v1.Job> & { metadata: { name: string; namespace: string } };
 
@@ -33,7 +41,11 @@ export function edgetuneLabels(name: string, component: string, instance?: strin
  * ethtool) while Pod Security warn/audit still flag them to whoever applies.
  * Shared by the tuner DaemonSet and the proxy DaemonSet (pure).
  */
-export function privilegedNamespace(name: string, labels: Record<string, string>, podSecurityVersion: string): NamespaceObject & { metadata: { labels: Record<string, string> } } {
+export function privilegedNamespace(
+  name: string,
+  labels: Record<string, string>,
+  podSecurityVersion: string,
+): NamespaceObject & { metadata: { labels: Record<string, string> } } {
   return {
     apiVersion: "v1",
     kind: "Namespace",

@@ -17,7 +17,9 @@ export interface ValidationIssue {
 export class ValidationError extends Error {
   readonly issues: ValidationIssue[];
   constructor(issues: ValidationIssue[], what = "invalid configuration") {
-    super(`${what}: ${issues.length} problem${issues.length === 1 ? "" : "s"}\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`);
+    super(
+      `${what}: ${issues.length} problem${issues.length === 1 ? "" : "s"}\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`,
+    );
     this.name = "ValidationError";
     this.issues = issues;
   }
@@ -54,7 +56,8 @@ export const CONTROL = /[\u0000-\u001f\u007f]/;
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 // registry[:port]/path[:tag][@sha256:digest]
-const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?<digest>@sha256:[a-f0-9]{64})?$/;
+const IMAGE =
+  /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?<digest>@sha256:[a-f0-9]{64})?$/;
 const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 const ABSOLUTE_PATH = /^\/[A-Za-z0-9._/-]{0,200}$/;
 
@@ -74,31 +77,51 @@ export function labelKeyProblem(key: string): string | undefined {
   const slash = key.lastIndexOf("/");
   const [prefix, name] = slash >= 0 ? [key.slice(0, slash), key.slice(slash + 1)] : [undefined, key];
   if (prefix !== undefined && !DNS_SUBDOMAIN.test(prefix)) return "a label key's prefix is a DNS subdomain";
-  if (!LABEL_NAME.test(name)) return "a label key's name is 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit";
+  if (!LABEL_NAME.test(name))
+    return 'a label key\'s name is 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit';
   return undefined;
 }
 
 /** The zod schemas of the grammars every spec shares, with the message a user reads. */
 export const grammar = {
-  dnsLabel: () => z.string().regex(DNS_LABEL, 'allowed: a DNS label (lowercase letters, digits and "-", not at either end, at most 63 characters)'),
+  dnsLabel: () =>
+    z.string().regex(DNS_LABEL, 'allowed: a DNS label (lowercase letters, digits and "-", not at either end, at most 63 characters)'),
   dnsSubdomain: () => z.string().regex(DNS_SUBDOMAIN, "allowed: a DNS subdomain (lowercase DNS labels joined by dots)"),
   /** Pinned by a tag other than latest, or by digest: a moving tag rolls nodes nobody reviewed. */
   pinnedImage: () =>
     z.string().superRefine((v, ctx) => {
       const p = imageProblem(v);
-      if (p) ctx.addIssue({ code: "custom", message: `allowed: an image reference pinned by tag or digest, e.g. ghcr.io/org/edgetune-tuner:0.1.0 (${p})` });
+      if (p)
+        ctx.addIssue({
+          code: "custom",
+          message: `allowed: an image reference pinned by tag or digest, e.g. ghcr.io/org/edgetune-tuner:0.1.0 (${p})`,
+        });
     }),
   /** An integer count (>= 1) or a percentage, as Kubernetes' maxUnavailable takes. */
   countOrPercent: () =>
-    z.union([z.number().int().min(1), z.string().regex(/^([1-9][0-9]?|100)%$/)], { error: 'allowed: an integer >= 1 or a percentage "1%".."100%"' }),
-  podSecurityVersion: () => z.string().regex(/^v1\.[0-9]{1,2}$/, 'allowed: a pinned Pod Security version such as "v1.33" (not "latest")'),
-  profileName: () => z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'allowed: a profile name of lowercase letters, digits and "-", 1-63 characters'),
+    z.union([z.number().int().min(1), z.string().regex(/^([1-9][0-9]?|100)%$/)], {
+      error: 'allowed: an integer >= 1 or a percentage "1%".."100%"',
+    }),
+  /** The Pod Security Standards version a namespace pins, defaulting to the one edgetune is tested against. */
+  podSecurityVersion: () =>
+    z
+      .string()
+      .regex(/^v1\.[0-9]{1,2}$/, 'allowed: a pinned Pod Security version such as "v1.33" (not "latest")')
+      .default("v1.33")
+      .describe("Pod Security Standards version the namespace labels pin."),
+  profileName: () =>
+    z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'allowed: a profile name of lowercase letters, digits and "-", 1-63 characters'),
   absolutePath: () =>
     z
       .string()
       .regex(ABSOLUTE_PATH, 'allowed: an absolute path of [A-Za-z0-9._/-] without ".."')
       .refine((v) => !v.split("/").includes(".."), 'allowed: an absolute path of [A-Za-z0-9._/-] without ".."'),
-  int: (min: number, max: number) => z.number({ error: `allowed: an integer ${min}..${max}` }).int(`allowed: an integer ${min}..${max}`).min(min, `allowed: an integer ${min}..${max}`).max(max, `allowed: an integer ${min}..${max}`),
+  int: (min: number, max: number) =>
+    z
+      .number({ error: `allowed: an integer ${min}..${max}` })
+      .int(`allowed: an integer ${min}..${max}`)
+      .min(min, `allowed: an integer ${min}..${max}`)
+      .max(max, `allowed: an integer ${min}..${max}`),
   port: () => grammar.int(1, 65535),
   /** A Kubernetes toleration (the pod spec's shape). */
   toleration: () =>
@@ -115,7 +138,12 @@ export const grammar = {
       for (const [k, val] of Object.entries(v)) {
         const p = labelKeyProblem(k);
         if (p) ctx.addIssue({ code: "custom", path: [k], message: `allowed: ${p}` });
-        else if (val !== "" && !LABEL_NAME.test(val)) ctx.addIssue({ code: "custom", path: [k], message: 'allowed: a label value of up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit' });
+        else if (val !== "" && !LABEL_NAME.test(val))
+          ctx.addIssue({
+            code: "custom",
+            path: [k],
+            message: 'allowed: a label value of up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+          });
       }
     }),
 } as const;
@@ -136,7 +164,8 @@ export function zodIssues(error: z.ZodError, input: unknown, prefix: readonly Pa
   return error.issues.map((issue) => {
     const segs = issue.path.filter((p): p is string | number => typeof p !== "symbol");
     const path = formatPath([...prefix, ...segs]);
-    if (issue.code === "unrecognized_keys") return { path, message: `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` };
+    if (issue.code === "unrecognized_keys")
+      return { path, message: `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` };
     const value = valueAt(input, segs);
     const message = issue.message.replace(/^Invalid input: /, "");
     if (value === undefined) return { path, message: message.startsWith("required") ? message : `required; ${message}` };
@@ -145,7 +174,11 @@ export function zodIssues(error: z.ZodError, input: unknown, prefix: readonly Pa
 }
 
 /** Parses `input` with a spec's schema: the resolved value (defaults applied), or every problem. */
-export function resolveWith<S extends z.ZodType>(schema: S, input: unknown, prefix: readonly PathSegment[] = []): { value: z.output<S>; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
+export function resolveWith<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  prefix: readonly PathSegment[] = [],
+): { value: z.output<S>; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
   const r = schema.safeParse(input);
   return r.success ? { value: r.data, issues: [] } : { issues: zodIssues(r.error, input, prefix) };
 }

@@ -30,7 +30,10 @@ export function fromEngine(all: Readonly<Record<string, string>>, secretKeys: re
         config[key] = JSON.parse(text);
       } catch (e) {
         // Never the text itself: the key may be secret.
-        issues.push({ path: key, message: `not valid JSON (${(e as Error).message.replace(/ in JSON.*$/s, "")})${secret.has(fullKey) ? "" : `: ${show(text)}`}` });
+        issues.push({
+          path: key,
+          message: `not valid JSON (${(e as Error).message.replace(/ in JSON.*$/s, "")})${secret.has(fullKey) ? "" : `: ${show(text)}`}`,
+        });
       }
     } else config[key] = text;
   }
@@ -48,6 +51,10 @@ const runtime = pulumi.runtime as typeof pulumi.runtime & { isConfigSecret?: (ke
 export function readEngineConfig(): EngineConfig {
   const all = pulumi.runtime.allConfig();
   const isSecret = runtime.isConfigSecret;
-  if (typeof isSecret !== "function") throw new Error("@pulumi/pulumi no longer exports runtime.isConfigSecret: edgetune cannot tell secret config from plain config");
-  return fromEngine(all, Object.keys(all).filter((k) => isSecret(k)));
+  if (typeof isSecret !== "function")
+    throw new Error("@pulumi/pulumi no longer exports runtime.isConfigSecret: edgetune cannot tell secret config from plain config");
+  return fromEngine(
+    all,
+    Object.keys(all).filter((k) => isSecret(k)),
+  );
 }

@@ -30,12 +30,16 @@ const hasKubernetes = plan.nodeGroups.some((g) => g.target === "kubernetes");
 const deployProxy = plan.proxy?.kubernetes !== undefined && hasKubernetes;
 // Each namespace once, whatever number of tuners and proxies run in it.
 const namespaces = ownNamespaces(plan, { proxy: deployProxy });
-const k8sProxy = deployProxy && plan.proxy?.kubernetes ? wireKubernetesProxy(plan, { ...plan.proxy, kubernetes: plan.proxy.kubernetes }, namespaces) : undefined;
+const k8sProxy =
+  deployProxy && plan.proxy?.kubernetes
+    ? wireKubernetesProxy(plan, { ...plan.proxy, kubernetes: plan.proxy.kubernetes }, namespaces)
+    : undefined;
 
 // A/B on one set of nodes: the groups on the benchmark's last profile are tuned only after the
 // earlier profiles' runs are collected (see BenchmarkSuite.beforeProfile below).
 const abProfile = abSwitchProfile(plan.benchmark);
-const deferred = (g: NodeGroupPlan) => abProfile !== undefined && g.target === "kubernetes" && g.kubernetes?.tuner !== undefined && g.profile.name === abProfile;
+const deferred = (g: NodeGroupPlan) =>
+  abProfile !== undefined && g.target === "kubernetes" && g.kubernetes?.tuner !== undefined && g.profile.name === abProfile;
 const deferredOutputs: Record<string, Record<string, unknown>> = {};
 
 function wire(g: NodeGroupPlan): Record<string, unknown> {
@@ -55,7 +59,9 @@ function wire(g: NodeGroupPlan): Record<string, unknown> {
 }
 
 /** Per node group: target, profile, the digest tune.sh reports, and the target's status. */
-export const nodeGroups = Object.fromEntries(plan.nodeGroups.map((g) => [g.name, { target: g.target, profile: g.profile.name, digest: profileDigest(g.profile), ...wire(g) }]));
+export const nodeGroups = Object.fromEntries(
+  plan.nodeGroups.map((g) => [g.name, { target: g.target, profile: g.profile.name, digest: profileDigest(g.profile), ...wire(g) }]),
+);
 
 const localGroup = plan.nodeGroups.find((g) => g.target === "local");
 /** Where the proxy listens: the lab's URLs on the local stack, the DaemonSet and its host ports on Kubernetes. */
@@ -85,4 +91,11 @@ const benchSuite = plan.benchmark
       k8sProxy ? { dependsOn: [k8sProxy.component] } : undefined,
     )
   : undefined;
-export const benchmark = benchSuite ? { passed: benchSuite.passed, violations: benchSuite.violations, results: benchSuite.results, ...(abProfile ? { switchedTo: abProfile, tuners: deferredOutputs } : {}) } : undefined;
+export const benchmark = benchSuite
+  ? {
+      passed: benchSuite.passed,
+      violations: benchSuite.violations,
+      results: benchSuite.results,
+      ...(abProfile ? { switchedTo: abProfile, tuners: deferredOutputs } : {}),
+    }
+  : undefined;

@@ -18,17 +18,34 @@ import { compareProfiles, SCENARIO_NAMES, type BenchResult, type ScenarioName } 
 import { pathComparisons, renderLabMarkdown, variantComparisons, type LabReport } from "../components/lab/analysis";
 import { renderSvgChart } from "../components/bench/report";
 import { offeredRate, scenarioInvocations, SCENARIOS, type Invocation, type Scenario } from "../components/bench/scenarios";
-import type { ProxySpec } from "../components/proxy/haproxy";
+import { proxySpecSchema, type ProxySpec } from "../components/proxy/haproxy";
 import { renderLabHaproxyConfig } from "../components/lab/local-lab";
 import { readMachineFacts } from "../loader/machine-facts";
-import { DEFAULT_TOPOLOGY, labAddresses, renderBackendNginx, renderLabScript, type LabAddresses, type LabTopology } from "../components/lab/topology";
+import {
+  DEFAULT_TOPOLOGY,
+  labAddresses,
+  renderBackendNginx,
+  renderLabScript,
+  type LabAddresses,
+  type LabTopology,
+} from "../components/lab/topology";
 import { resolveProfile } from "../components/tuning/profile";
 import { renderTuneSh } from "../components/tuning/render";
 import type { ResolvedProfile } from "../components/tuning/types";
 import { loadStack, type LabVariantPlan, type StackPlan } from "../loader/stack-config";
 
 /** Tool → the Debian package that provides it, for a clear refusal. */
-export const LAB_TOOLS: Record<string, string> = { ip: "iproute2", nstat: "iproute2", ethtool: "ethtool", haproxy: "haproxy", nginx: "nginx", iperf3: "iperf3", wrk: "wrk", curl: "curl", sysctl: "procps" };
+export const LAB_TOOLS: Record<string, string> = {
+  ip: "iproute2",
+  nstat: "iproute2",
+  ethtool: "ethtool",
+  haproxy: "haproxy",
+  nginx: "nginx",
+  iperf3: "iperf3",
+  wrk: "wrk",
+  curl: "curl",
+  sysctl: "procps",
+};
 
 export interface LabOptions {
   stack: string;
@@ -68,7 +85,8 @@ export function labPreflight(): string[] {
   // lacks them, and naming installed packages as missing sends the user to install them again.
   const path = root ? process.env.PATH : [process.env.PATH, "/usr/local/sbin", "/usr/sbin", "/sbin"].filter(Boolean).join(":");
   // /bin/sh by path: PATH is what is being checked.
-  const found = (tool: string) => spawnSync("/bin/sh", ["-c", `command -v ${tool}`], { env: { ...process.env, PATH: path }, stdio: "ignore" }).status === 0;
+  const found = (tool: string) =>
+    spawnSync("/bin/sh", ["-c", `command -v ${tool}`], { env: { ...process.env, PATH: path }, stdio: "ignore" }).status === 0;
   const missing = Object.entries(LAB_TOOLS).filter(([tool]) => !found(tool));
   if (missing.length) {
     const pkgs = [...new Set(missing.map(([, p]) => p))].join(" ");
@@ -144,7 +162,8 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const labSh = join(labDir, "lab.sh");
   writeFileSync(labSh, renderLabScript(topology), { mode: 0o755 });
   writeFileSync(join(labDir, "nginx.conf"), renderBackendNginx(topology, labDir));
-  for (const lua of ["wrk-report.lua", "wrk-paced.lua", "churn-client.js"]) copyFileSync(join(__dirname, "..", "components", "bench", lua), join(labDir, lua));
+  for (const lua of ["wrk-report.lua", "wrk-paced.lua", "churn-client.js"])
+    copyFileSync(join(__dirname, "..", "components", "bench", lua), join(labDir, lua));
 
   const step = (...args: string[]) => {
     const r = runProcess("sh", [labSh, ...args]);
@@ -187,8 +206,20 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         await checkInterrupt();
         let maxRps: number | undefined;
         for (const sc of scenarios) {
-          const port = sc.name === "port-churn" ? churnPort(spec) : sc.listener === "http" ? listenerPort(spec, "http") : listenerPort(spec, "tcp");
-          for (const res of runScenario(sc, { host: a.proxy, port, label: v.label, run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, maxRps, target: "proxy" })) {
+          const port =
+            sc.name === "port-churn" ? churnPort(spec) : sc.listener === "http" ? listenerPort(spec, "http") : listenerPort(spec, "tcp");
+          for (const res of runScenario(sc, {
+            host: a.proxy,
+            port,
+            label: v.label,
+            run: r,
+            quick,
+            durationSeconds: opts.durationSeconds,
+            labDir,
+            a,
+            maxRps,
+            target: "proxy",
+          })) {
             record(r, v.label, res);
             if (sc.name === "http-throughput" && res.rps) maxRps = Math.max(maxRps ?? 0, res.rps);
           }
@@ -198,7 +229,18 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         const copy = noSpliceListener(spec);
         const l4 = selected.find((sc) => sc.name === "l4-throughput");
         if (copy && l4 && v.label === "tuned") {
-          for (const res of runScenario(l4, { host: a.proxy, port: copy.port, label: "no-splice", run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, target: "proxy" })) record(r, "no-splice", res);
+          for (const res of runScenario(l4, {
+            host: a.proxy,
+            port: copy.port,
+            label: "no-splice",
+            run: r,
+            quick,
+            durationSeconds: opts.durationSeconds,
+            labDir,
+            a,
+            target: "proxy",
+          }))
+            record(r, "no-splice", res);
           await checkInterrupt();
         }
         step("down");
@@ -209,9 +251,31 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         step("up");
         for (const sc of reference) {
           const port = sc.listener === "http" ? topology.httpPort : topology.iperfPort;
-          for (const res of runScenario(sc, { host: a.backendDirect, port, label: "direct", run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, target: "direct" })) record(r, "direct", res);
+          for (const res of runScenario(sc, {
+            host: a.backendDirect,
+            port,
+            label: "direct",
+            run: r,
+            quick,
+            durationSeconds: opts.durationSeconds,
+            labDir,
+            a,
+            target: "direct",
+          }))
+            record(r, "direct", res);
           if (sc.name === "l4-throughput") {
-            for (const res of runScenario(sc, { host: a.backend, port, label: "forward", run: r, quick, durationSeconds: opts.durationSeconds, labDir, a, target: "forward" })) record(r, "forward", res);
+            for (const res of runScenario(sc, {
+              host: a.backend,
+              port,
+              label: "forward",
+              run: r,
+              quick,
+              durationSeconds: opts.durationSeconds,
+              labDir,
+              a,
+              target: "forward",
+            }))
+              record(r, "forward", res);
           }
           await checkInterrupt();
         }
@@ -250,7 +314,10 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
 export function selectVariants(plan: StackPlan, names: readonly string[] | undefined): LabVariantPlan[] {
   const defined = plan.lab?.variants ?? [];
   const unknown = (names ?? []).filter((n) => !defined.some((v) => v.name === n));
-  if (unknown.length) throw new LabError(`--variants ${unknown.join(",")}: not in the stack's lab.variants; allowed: ${[...defined.map((v) => v.name), "none"].join(", ")}`);
+  if (unknown.length)
+    throw new LabError(
+      `--variants ${unknown.join(",")}: not in the stack's lab.variants; allowed: ${[...defined.map((v) => v.name), "none"].join(", ")}`,
+    );
   return names ? defined.filter((v) => names.includes(v.name)) : defined;
 }
 
@@ -276,11 +343,15 @@ function noSpliceListener(spec: ProxySpec): ProxySpec["listeners"][number] | und
 }
 
 function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
-  const port = spec.healthPort ?? 8405;
+  const port = proxySpecSchema.parse(spec).healthPort;
   const ns = a.namespaces.client;
   for (let i = 0; i < 50; i++) {
     // The health endpoint binds serviceAddress (default all addresses), so the client reaches it on the proxy's address.
-    if (runProcess("ip", ["netns", "exec", ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "1", `http://${a.proxy}:${port}/healthz`]).code === 0) return;
+    if (
+      runProcess("ip", ["netns", "exec", ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "1", `http://${a.proxy}:${port}/healthz`])
+        .code === 0
+    )
+      return;
     runProcess("sleep", ["0.1"]);
   }
   throw new LabError(`HAProxy did not answer its health endpoint on ${a.proxy}:${port}`);
@@ -323,12 +394,27 @@ function runScenario(sc: Scenario, t: RunTarget): BenchResult[] {
     const max = t.maxRps ?? probeMaxRps(t);
     rateRps = offeredRate(sc, max);
   }
-  const invocations = scenarioInvocations(sc, { environment: "local", host: t.host, port: t.port, quick: t.quick, durationSeconds: t.durationSeconds, luaDir: t.labDir, rateRps });
+  const invocations = scenarioInvocations(sc, {
+    environment: "local",
+    host: t.host,
+    port: t.port,
+    quick: t.quick,
+    durationSeconds: t.durationSeconds,
+    luaDir: t.labDir,
+    rateRps,
+  });
   return invocations.map((inv) => runInvocation(sc, inv, t));
 }
 
 function probeMaxRps(t: RunTarget): number {
-  const probe = scenarioInvocations(SCENARIOS["http-throughput"], { environment: "local", host: t.host, port: t.port, quick: true, durationSeconds: 2, luaDir: t.labDir });
+  const probe = scenarioInvocations(SCENARIOS["http-throughput"], {
+    environment: "local",
+    host: t.host,
+    port: t.port,
+    quick: true,
+    durationSeconds: 2,
+    luaDir: t.labDir,
+  });
   const r = runInvocation(SCENARIOS["http-throughput"], probe[0], { ...t, label: `${t.label}-probe` });
   return r.rps ?? 1000;
 }
@@ -341,7 +427,16 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
   runProcess("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-n"]);
   const proxyBefore = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
   // The tool's CPU: the wrapping shell's cutime+cstime after it waited for the tool.
-  const wrapped = runProcess("ip", ["netns", "exec", nsClient, "sh", "-c", '"$@"; rc=$?; awk \'{ print "EDGETUNE_CHILD_TICKS", $16 + $17 }\' /proc/$$/stat; exit $rc', "sh", ...inv.argv]);
+  const wrapped = runProcess("ip", [
+    "netns",
+    "exec",
+    nsClient,
+    "sh",
+    "-c",
+    '"$@"; rc=$?; awk \'{ print "EDGETUNE_CHILD_TICKS", $16 + $17 }\' /proc/$$/stat; exit $rc',
+    "sh",
+    ...inv.argv,
+  ]);
   const proxyAfter = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
   // -z without -a: deltas since the `nstat -n` above, zeros included (-a would be absolute counts).
   const counters = parseNstat(runProcess("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-z"]).stdout);
@@ -354,18 +449,36 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
     ...(Number.isFinite(ticks) ? { clientCpuPercent: (ticks / CLK_TCK / inv.durationSeconds / usableCores) * 100 } : {}),
     ...(t.target === "proxy" ? { proxyCpuPercent: ((proxyAfter - proxyBefore) / CLK_TCK / inv.durationSeconds) * 100 } : {}),
   };
-  const ctx = { scenario: sc.name, profile: t.label, run: t.run * Math.max(1, sc.consecutiveRuns) + inv.run, target: `${t.target} ${t.host}:${t.port}`, concurrency: inv.concurrency, connectionClose: sc.connectionClose, validity };
+  const ctx = {
+    scenario: sc.name,
+    profile: t.label,
+    run: t.run * Math.max(1, sc.consecutiveRuns) + inv.run,
+    target: `${t.target} ${t.host}:${t.port}`,
+    concurrency: inv.concurrency,
+    connectionClose: sc.connectionClose,
+    validity,
+  };
   try {
     return parseToolOutput(inv.tool, output, ctx);
   } catch (e) {
-    throw new LabError(`${sc.name} (${t.label}, ${inv.argv.join(" ")}) produced no result: ${(e as Error).message}\n${wrapped.stderr.slice(-500)}`);
+    throw new LabError(
+      `${sc.name} (${t.label}, ${inv.argv.join(" ")}) produced no result: ${(e as Error).message}\n${wrapped.stderr.slice(-500)}`,
+    );
   }
 }
 
 function describe(r: BenchResult): string {
-  const rate = r.gbps !== undefined ? `${r.gbps.toFixed(2)} Gbit/s` : r.connsPerSecond !== undefined ? `${Math.round(r.connsPerSecond)} conn/s` : `${Math.round(r.rps ?? 0)} req/s`;
+  const rate =
+    r.gbps !== undefined
+      ? `${r.gbps.toFixed(2)} Gbit/s`
+      : r.connsPerSecond !== undefined
+        ? `${Math.round(r.connsPerSecond)} conn/s`
+        : `${Math.round(r.rps ?? 0)} req/s`;
   const lat = r.latency ? ` p99 ${r.latency.p99Ms.toFixed(2)} ms` : "";
-  const errs = Object.entries(r.errors).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(",");
+  const errs = Object.entries(r.errors)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k}=${n}`)
+    .join(",");
   const drops = r.validity.listenOverflows ? ` overflows=${r.validity.listenOverflows}` : "";
   return `${r.scenario.padEnd(16)} c${String(r.concurrency ?? "").padEnd(5)} ${rate}${lat}${errs ? ` errors ${errs}` : ""}${drops}${r.validity.valid ? "" : " [invalid]"}`;
 }

@@ -20,7 +20,8 @@ export function readMachineFacts(): MachineFacts {
   // Through a shell: the hard limit a child process (HAProxy) inherits, not node's own view.
   const hard = spawnSync("/bin/sh", ["-c", "ulimit -Hn"], { encoding: "utf8" }).stdout.trim();
   const nofile = hard === "unlimited" ? 1048576 : Number(hard);
-  if (!Number.isInteger(nofile) || nofile <= 0) throw new Error(`cannot read this machine's RLIMIT_NOFILE (ulimit -Hn said ${JSON.stringify(hard)})`);
+  if (!Number.isInteger(nofile) || nofile <= 0)
+    throw new Error(`cannot read this machine's RLIMIT_NOFILE (ulimit -Hn said ${JSON.stringify(hard)})`);
   return { cpus: availableParallelism(), nofileLimit: nofile, kernel: release() };
 }
 

@@ -14,7 +14,16 @@ import { checkProxySpec, proxySpecSchema, type ResolvedProxySpec } from "../comp
 import type { ProxyK8sOptions } from "../components/proxy/proxy-daemonset-spec";
 import { checkProfile } from "../components/tuning/profile";
 import type { ResolvedProfile } from "../components/tuning/types";
-import { formatPath, grammar, resolveWith, show, ValidationError, zodIssues, type PathSegment, type ValidationIssue } from "../components/validation";
+import {
+  formatPath,
+  grammar,
+  resolveWith,
+  show,
+  ValidationError,
+  zodIssues,
+  type PathSegment,
+  type ValidationIssue,
+} from "../components/validation";
 import type { z } from "zod";
 import {
   awsSectionSpec,
@@ -41,7 +50,11 @@ export const PROJECT = "edgetune";
  * `stacks/Pulumi.<stack>.yaml`. Keys are returned without the `edgetune:` namespace.
  */
 export function readStackConfig(stack: string, root: string): Record<string, unknown> {
-  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(stack)) throw new ValidationError([{ path: "--stack", message: `got ${show(stack)}; allowed: a stack name of [A-Za-z0-9_.-]` }], "invalid stack");
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(stack))
+    throw new ValidationError(
+      [{ path: "--stack", message: `got ${show(stack)}; allowed: a stack name of [A-Za-z0-9_.-]` }],
+      "invalid stack",
+    );
   const project = load(readFileSync(join(root, "Pulumi.yaml"), "utf8")) as { config?: Record<string, unknown>; stackConfigDir?: string };
   const file = join(root, project.stackConfigDir ?? ".", `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) throw new ValidationError([{ path: "--stack", message: `no stack file ${file}` }], `unknown stack "${stack}"`);
@@ -54,7 +67,13 @@ export function readStackConfig(stack: string, root: string): Record<string, unk
       if (ns !== PROJECT) continue; // provider config such as aws:region is the provider's business
       let value = rawValue;
       // Project-level declarations: { type, default, value, description, secret }.
-      if (fromProject && value && typeof value === "object" && !Array.isArray(value) && ("default" in value || "value" in value || "type" in value)) {
+      if (
+        fromProject &&
+        value &&
+        typeof value === "object" &&
+        !Array.isArray(value) &&
+        ("default" in value || "value" in value || "type" in value)
+      ) {
         const decl = value as { default?: unknown; value?: unknown };
         value = decl.value ?? decl.default;
         if (value === undefined) continue;
@@ -80,7 +99,12 @@ export interface SecretRef {
   readonly path: readonly PathSegment[];
 }
 
-const isSecureValue = (v: unknown): boolean => !!v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { secure?: unknown }).secure === "string";
+const isSecureValue = (v: unknown): boolean =>
+  !!v &&
+  typeof v === "object" &&
+  !Array.isArray(v) &&
+  Object.keys(v).length === 1 &&
+  typeof (v as { secure?: unknown }).secure === "string";
 
 /** `ssh` target: RemoteHostTuning's resolved options; the private key stays a reference. */
 export type SshGroupPlan = Omit<ResolvedRemoteHostTuningOptions, "privateKey"> & { privateKey: SecretRef };
@@ -221,7 +245,16 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   const what = `invalid stack config "${stack}"`;
   const unknown = Object.keys(config).filter((k) => !(STACK_KEYS as readonly string[]).includes(k));
   // An unknown top-level key is a typo of one of them: nothing else is trustworthy until it is fixed.
-  if (unknown.length) throw new ValidationError([{ path: "(root)", message: `unknown field(s) ${unknown.map((k) => JSON.stringify(`edgetune:${k}`)).join(", ")}; allowed: ${STACK_KEYS.map((k) => `edgetune:${k}`).join(", ")}` }], what);
+  if (unknown.length)
+    throw new ValidationError(
+      [
+        {
+          path: "(root)",
+          message: `unknown field(s) ${unknown.map((k) => JSON.stringify(`edgetune:${k}`)).join(", ")}; allowed: ${STACK_KEYS.map((k) => `edgetune:${k}`).join(", ")}`,
+        },
+      ],
+      what,
+    );
   const found: Found = { issues: [...plainTextKeys(config, secretKeys)], warnings: [] };
   const { issues } = found;
 
@@ -229,11 +262,16 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   const rawProfiles = config.profiles;
   const profiles: Record<string, ResolvedProfile> = {};
   if (rawProfiles === undefined) issues.push({ path: "profiles", message: "required; allowed: a mapping of profile names to profiles" });
-  else if (!rawProfiles || typeof rawProfiles !== "object" || Array.isArray(rawProfiles)) issues.push({ path: "profiles", message: `got ${show(rawProfiles)}; allowed: a mapping of profile names to profiles` });
-  const declared = rawProfiles && typeof rawProfiles === "object" && !Array.isArray(rawProfiles) ? (rawProfiles as Record<string, unknown>) : {};
+  else if (!rawProfiles || typeof rawProfiles !== "object" || Array.isArray(rawProfiles))
+    issues.push({ path: "profiles", message: `got ${show(rawProfiles)}; allowed: a mapping of profile names to profiles` });
+  const declared =
+    rawProfiles && typeof rawProfiles === "object" && !Array.isArray(rawProfiles) ? (rawProfiles as Record<string, unknown>) : {};
   for (const [name, input] of Object.entries(declared)) {
     if (!grammar.profileName().safeParse(name).success) {
-      issues.push({ path: formatPath(["profiles", name]), message: 'allowed: a profile name of lowercase letters, digits and "-", 1-63 characters' });
+      issues.push({
+        path: formatPath(["profiles", name]),
+        message: 'allowed: a profile name of lowercase letters, digits and "-", 1-63 characters',
+      });
       continue;
     }
     const r = checkProfile(name, input);
@@ -243,7 +281,10 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   /** A profile a section names: resolved, or undefined when it is invalid (already reported) or unknown (reported here). */
   const profileRef = (name: unknown, path: readonly PathSegment[]): ResolvedProfile | undefined => {
     if (typeof name === "string" && name in declared) return profiles[name];
-    issues.push({ path: formatPath(path), message: `got ${show(name)}; allowed: one of the profiles ${Object.keys(declared).join(", ") || "(none defined)"}` });
+    issues.push({
+      path: formatPath(path),
+      message: `got ${show(name)}; allowed: one of the profiles ${Object.keys(declared).join(", ") || "(none defined)"}`,
+    });
     return undefined;
   };
 
@@ -277,14 +318,20 @@ function take<T>(r: { value?: T; issues: ValidationIssue[] }, found: Found): T |
  * Old key names still accepted for one release: renamed, with a warning naming the new one.
  * Returns the section as the spec reads it, and how to name a path back the way the user wrote it.
  */
-function renameDeprecated(section: string, input: unknown, path: readonly PathSegment[], found: Found): { value: unknown; asWritten: (issues: ValidationIssue[]) => ValidationIssue[] } {
+function renameDeprecated(
+  section: string,
+  input: unknown,
+  path: readonly PathSegment[],
+  found: Found,
+): { value: unknown; asWritten: (issues: ValidationIssue[]) => ValidationIssue[] } {
   const renames = DEPRECATED_KEYS[section];
   const used: Array<[string, string]> = [];
   const asWritten = (issues: ValidationIssue[]) =>
     issues.map((i) => {
       for (const [old, now] of used) {
         const from = formatPath([...path, now]);
-        if (i.path === from || i.path.startsWith(`${from}.`) || i.path.startsWith(`${from}[`)) return { ...i, path: formatPath([...path, old]) + i.path.slice(from.length) };
+        if (i.path === from || i.path.startsWith(`${from}.`) || i.path.startsWith(`${from}[`))
+          return { ...i, path: formatPath([...path, old]) + i.path.slice(from.length) };
       }
       return i;
     });
@@ -292,9 +339,12 @@ function renameDeprecated(section: string, input: unknown, path: readonly PathSe
   const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
   for (const [old, now] of Object.entries(renames)) {
     if (!(old in out)) continue;
-    if (now in out) found.issues.push({ path: formatPath([...path, old]), message: `set together with ${now}, its new name; allowed: only ${now}` });
+    if (now in out)
+      found.issues.push({ path: formatPath([...path, old]), message: `set together with ${now}, its new name; allowed: only ${now}` });
     else {
-      found.warnings.push(`${formatPath([...path, old])} is deprecated: name it ${now} (the component's argument); ${old} is accepted until the next release`);
+      found.warnings.push(
+        `${formatPath([...path, old])} is deprecated: name it ${now} (the component's argument); ${old} is accepted until the next release`,
+      );
       out[now] = out[old];
       used.push([old, now]);
     }
@@ -308,10 +358,19 @@ type ProfileRef = (name: unknown, path: readonly PathSegment[]) => ResolvedProfi
 /** Where each planned group sits in `nodeGroups` (a group with an invalid profile is left out of the plan). */
 const configIndex = new WeakMap<NodeGroupPlan, number>();
 
-function parseNodeGroups(input: unknown, profileRef: ProfileRef, proxy: ProxyPlan | undefined, secretKeys: ReadonlySet<string>, found: Found): NodeGroupPlan[] {
+function parseNodeGroups(
+  input: unknown,
+  profileRef: ProfileRef,
+  proxy: ProxyPlan | undefined,
+  secretKeys: ReadonlySet<string>,
+  found: Found,
+): NodeGroupPlan[] {
   const { issues } = found;
   if (!Array.isArray(input) || input.length === 0) {
-    issues.push({ path: "nodeGroups", message: `${input === undefined ? "required" : `got ${show(input)}`}; allowed: a list of at least one node group` });
+    issues.push({
+      path: "nodeGroups",
+      message: `${input === undefined ? "required" : `got ${show(input)}`}; allowed: a list of at least one node group`,
+    });
     return [];
   }
   const out: NodeGroupPlan[] = [];
@@ -335,13 +394,17 @@ function parseNodeGroups(input: unknown, profileRef: ProfileRef, proxy: ProxyPla
     }
     if (typeof name === "string") seen.add(name);
     if (!(TARGETS as readonly unknown[]).includes(target)) {
-      issues.push({ path: at("target"), message: `${target === undefined ? "required" : `got ${show(target)}`}; allowed: one of ${TARGETS.join(", ")}` });
+      issues.push({
+        path: at("target"),
+        message: `${target === undefined ? "required" : `got ${show(target)}`}; allowed: one of ${TARGETS.join(", ")}`,
+      });
       return;
     }
     const t = target as Target;
     for (const key of Object.keys(sections)) {
       // A section for another target is almost certainly a wrong `target`: say so instead of ignoring it.
-      if ((TARGETS as readonly string[]).includes(key) && key !== t) issues.push({ path: at(key), message: `a ${key} section on a node group with target ${show(t)}; remove it or change target` });
+      if ((TARGETS as readonly string[]).includes(key) && key !== t)
+        issues.push({ path: at(key), message: `a ${key} section on a node group with target ${show(t)}; remove it or change target` });
       else if (key !== t) issues.push({ path: at(key), message: `unknown field "${key}"; allowed: name, target, profile, ${t}` });
     }
     const profile = profileRef(profileName, ["nodeGroups", i, "profile"]);
@@ -369,7 +432,11 @@ function parseNodeGroups(input: unknown, profileRef: ProfileRef, proxy: ProxyPla
           });
         }
         if (!r.value || !secret) ok = false;
-        else plan.ssh = { ...(r.value as Omit<ResolvedRemoteHostTuningOptions, "privateKey">), privateKey: { secure: true, configKey: "nodeGroups", path: [i, "ssh", "privateKey"] } };
+        else
+          plan.ssh = {
+            ...(r.value as Omit<ResolvedRemoteHostTuningOptions, "privateKey">),
+            privateKey: { secure: true, configKey: "nodeGroups", path: [i, "ssh", "privateKey"] },
+          };
         break;
       }
       case "aws": {
@@ -401,18 +468,45 @@ function parseNodeGroups(input: unknown, profileRef: ProfileRef, proxy: ProxyPla
         else {
           // Without a tuner DaemonSet only the proxy's init container can tune these nodes, and it applies the proxy's profile.
           const explicit = Object.keys((section as object | undefined) ?? {}).filter((k) => k !== "image");
-          if (!proxy?.kubernetes) collect([{ path: at("kubernetes", "image"), message: "required: nothing else tunes this group (no proxy.kubernetes section whose init container would)" }]);
-          else if (!proxy.kubernetes.tuneNodes) collect([{ path: at("kubernetes", "image"), message: "required: proxy.kubernetes.tuneNodes is false, so nothing else tunes this group" }]);
-          else if (profile && proxy.profile !== profile.name) collect([{ path: at("kubernetes", "image"), message: `required: the proxy's init container applies profile ${show(proxy.profile)}, not ${show(profile.name)}` }]);
-          else if (explicit.length) issues.push({ path: at("kubernetes"), message: `tuner options (${explicit.join(", ")}) without image: the proxy's init container tunes this group; set image for a tuner DaemonSet` });
+          if (!proxy?.kubernetes)
+            collect([
+              {
+                path: at("kubernetes", "image"),
+                message: "required: nothing else tunes this group (no proxy.kubernetes section whose init container would)",
+              },
+            ]);
+          else if (!proxy.kubernetes.tuneNodes)
+            collect([
+              {
+                path: at("kubernetes", "image"),
+                message: "required: proxy.kubernetes.tuneNodes is false, so nothing else tunes this group",
+              },
+            ]);
+          else if (profile && proxy.profile !== profile.name)
+            collect([
+              {
+                path: at("kubernetes", "image"),
+                message: `required: the proxy's init container applies profile ${show(proxy.profile)}, not ${show(profile.name)}`,
+              },
+            ]);
+          else if (explicit.length)
+            issues.push({
+              path: at("kubernetes"),
+              message: `tuner options (${explicit.join(", ")}) without image: the proxy's init container tunes this group; set image for a tuner DaemonSet`,
+            });
           plan.kubernetes = {};
         }
         break;
       }
       case "local": {
-        if (localGroup !== undefined) issues.push({ path: at("target"), message: `a second local group (nodeGroups[${localGroup}] is one): the lab's namespaces exist once per machine` });
+        if (localGroup !== undefined)
+          issues.push({
+            path: at("target"),
+            message: `a second local group (nodeGroups[${localGroup}] is one): the lab's namespaces exist once per machine`,
+          });
         localGroup ??= i;
-        if (!proxy && !issues.some((x) => x.path === "proxy" || x.path.startsWith("proxy."))) issues.push({ path: at("target"), message: "the local lab runs the stack's proxy: add an edgetune:proxy section" });
+        if (!proxy && !issues.some((x) => x.path === "proxy" || x.path.startsWith("proxy.")))
+          issues.push({ path: at("target"), message: "the local lab runs the stack's proxy: add an edgetune:proxy section" });
         const r = resolveWith(localSectionSpec, section ?? {}, ["nodeGroups", i, "local"]);
         collect(r.issues);
         const labDir = r.value ? resolveLocalLabOptions(name as string, section ?? {}, ["nodeGroups", i, "local"]) : undefined;
@@ -460,12 +554,21 @@ function parseBenchmark(input: unknown, declared: Record<string, unknown>, found
   found.issues.push(...r.issues);
   if (!r.value) return undefined;
   r.value.profiles.forEach((p, i) => {
-    if (!(p in declared)) found.issues.push({ path: formatPath(["benchmark", "profiles", i]), message: `got ${show(p)}; allowed: one of the profiles ${Object.keys(declared).join(", ")}` });
+    if (!(p in declared))
+      found.issues.push({
+        path: formatPath(["benchmark", "profiles", i]),
+        message: `got ${show(p)}; allowed: one of the profiles ${Object.keys(declared).join(", ")}`,
+      });
   });
   return r.value;
 }
 
-function parseLab(input: unknown, declared: Record<string, unknown>, profiles: Record<string, ResolvedProfile>, found: Found): StackPlan["lab"] {
+function parseLab(
+  input: unknown,
+  declared: Record<string, unknown>,
+  profiles: Record<string, ResolvedProfile>,
+  found: Found,
+): StackPlan["lab"] {
   if (input === undefined) return undefined;
   const { issues } = found;
   const r = resolveWith(labSectionSpec, input, ["lab"]);
@@ -475,10 +578,18 @@ function parseLab(input: unknown, declared: Record<string, unknown>, profiles: R
   const seen = new Set<string>();
   r.value.variants.forEach((v, i) => {
     const at = (k: string) => formatPath(["lab", "variants", i, k]);
-    if ((LAB_RESERVED_LABELS as readonly string[]).includes(v.name)) issues.push({ path: at("name"), message: `got ${show(v.name)}; the lab uses it for its own runs (${LAB_RESERVED_LABELS.join(", ")}); pick another name` });
+    if ((LAB_RESERVED_LABELS as readonly string[]).includes(v.name))
+      issues.push({
+        path: at("name"),
+        message: `got ${show(v.name)}; the lab uses it for its own runs (${LAB_RESERVED_LABELS.join(", ")}); pick another name`,
+      });
     else if (seen.has(v.name)) issues.push({ path: at("name"), message: `duplicate variant name ${show(v.name)}` });
     seen.add(v.name);
-    if (!(v.profile in declared)) issues.push({ path: at("profile"), message: `got ${show(v.profile)}; allowed: one of the profiles ${Object.keys(declared).join(", ")}` });
+    if (!(v.profile in declared))
+      issues.push({
+        path: at("profile"),
+        message: `got ${show(v.profile)}; allowed: one of the profiles ${Object.keys(declared).join(", ")}`,
+      });
     // An invalid profile is reported under profiles.*; the variant is dropped with it.
     const profile = profiles[v.profile];
     if (profile) variants.push({ name: v.name, profile, scenarios: v.scenarios, ...(v.why ? { why: v.why } : {}) });
@@ -496,10 +607,25 @@ function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, i
     const t = g.kubernetes?.tuner;
     if (!t) return;
     const i = groups.indexOf(g);
-    users.push({ kind: "tuner", name: g.name, namespace: t.namespace, psa: t.podSecurityVersion, create: t.createNamespace, at: formatPath(["nodeGroups", configIndex.get(g) ?? i, "kubernetes"]) });
+    users.push({
+      kind: "tuner",
+      name: g.name,
+      namespace: t.namespace,
+      psa: t.podSecurityVersion,
+      create: t.createNamespace,
+      at: formatPath(["nodeGroups", configIndex.get(g) ?? i, "kubernetes"]),
+    });
   });
   const k = proxy?.kubernetes;
-  if (k) users.push({ kind: "proxy", name: k.name, namespace: k.namespace, psa: k.podSecurityVersion, create: k.createNamespace, at: "proxy.kubernetes" });
+  if (k)
+    users.push({
+      kind: "proxy",
+      name: k.name,
+      namespace: k.namespace,
+      psa: k.podSecurityVersion,
+      create: k.createNamespace,
+      at: "proxy.kubernetes",
+    });
   const out: NamespacePlan[] = [];
   for (const u of users) {
     const first = users.find((x) => x.namespace === u.namespace)!;
@@ -508,9 +634,16 @@ function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, i
       out.push({ name: u.namespace, create: u.create, podSecurityVersion: u.psa, users: all.map((x) => ({ kind: x.kind, name: x.name })) });
       continue;
     }
-    if (u.psa !== first.psa) issues.push({ path: `${u.at}.podSecurityVersion`, message: `got ${show(u.psa)}; ${first.at} puts namespace ${show(u.namespace)} on ${show(first.psa)}: one namespace has one Pod Security version` });
+    if (u.psa !== first.psa)
+      issues.push({
+        path: `${u.at}.podSecurityVersion`,
+        message: `got ${show(u.psa)}; ${first.at} puts namespace ${show(u.namespace)} on ${show(first.psa)}: one namespace has one Pod Security version`,
+      });
     if (u.create !== first.create) {
-      issues.push({ path: `${u.at}.createNamespace`, message: `got ${u.create}; ${first.at}.createNamespace is ${first.create} for the same namespace ${show(u.namespace)}: it either exists already or edgetune creates it` });
+      issues.push({
+        path: `${u.at}.createNamespace`,
+        message: `got ${u.create}; ${first.at}.createNamespace is ${first.create} for the same namespace ${show(u.namespace)}: it either exists already or edgetune creates it`,
+      });
     }
   }
   return out;
@@ -523,7 +656,11 @@ function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, i
 function plainTextKeys(config: Record<string, unknown>, secretKeys: ReadonlySet<string>): ValidationIssue[] {
   const found: ValidationIssue[] = [];
   const walk = (v: unknown, path: PathSegment[]) => {
-    if (typeof v === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v)) found.push({ path: formatPath(path), message: "a private key in plain text; allowed: a secure value (`pulumi config set --secret ...`)" });
+    if (typeof v === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v))
+      found.push({
+        path: formatPath(path),
+        message: "a private key in plain text; allowed: a secure value (`pulumi config set --secret ...`)",
+      });
     else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
     else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
   };
@@ -547,9 +684,15 @@ function checkAbSwitch(benchmark: BenchmarkConfig, proxy: ProxyPlan | undefined,
   if (!last) return;
   const first = benchmark.profiles[0];
   if (proxy?.kubernetes && proxy.kubernetes.tuneNodes) {
-    issues.push({ path: "proxy.kubernetes.tuneNodes", message: `must be false: benchmark.profiles runs ${show(first)} before ${show(last)} on the same nodes, and the proxy's init container would tune them before the first run; a tuner DaemonSet (kubernetes.image on the node group) switches them after it` });
+    issues.push({
+      path: "proxy.kubernetes.tuneNodes",
+      message: `must be false: benchmark.profiles runs ${show(first)} before ${show(last)} on the same nodes, and the proxy's init container would tune them before the first run; a tuner DaemonSet (kubernetes.image on the node group) switches them after it`,
+    });
   }
   if (!groups.some((g) => g.target === "kubernetes" && g.kubernetes?.tuner && g.profile.name === last)) {
-    issues.push({ path: "benchmark.profiles", message: `nothing switches the nodes to ${show(last)}: give a kubernetes node group with profile ${show(last)} a kubernetes.image` });
+    issues.push({
+      path: "benchmark.profiles",
+      message: `nothing switches the nodes to ${show(last)}: give a kubernetes node group with profile ${show(last)} a kubernetes.image`,
+    });
   }
 }

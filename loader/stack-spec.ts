@@ -28,21 +28,35 @@ export const DEPRECATED_KEYS: Readonly<Record<string, Readonly<Record<string, st
 };
 
 /** A `secure:` value as a stack file holds it; the engine hands the program the decrypted text. */
-const secureValue = z.strictObject({ secure: z.string() }).describe("A Pulumi secret: `pulumi config set --secret --path 'nodeGroups[N].ssh.privateKey' < key`.");
+const secureValue = z
+  .strictObject({ secure: z.string() })
+  .describe("A Pulumi secret: `pulumi config set --secret --path 'nodeGroups[N].ssh.privateKey' < key`.");
 
 export const sshSectionSpec = z
-  .strictObject({ ...remoteHostTuningShape, privateKey: z.unknown().describe("SSH private key: a `secure:` value (or a secret the engine decrypts, e.g. an ESC fn::secret); never plain text.") })
+  .strictObject({
+    ...remoteHostTuningShape,
+    privateKey: z
+      .union([secureValue, z.string()])
+      .describe("SSH private key: a `secure:` value (or a secret the engine decrypts, e.g. an ESC fn::secret); never plain text."),
+  })
   .describe("RemoteHostTuning: SSH hosts, required for target ssh.");
 
-export const awsSectionSpec = awsRules(z.strictObject(awsTunedNodeGroupShape)).describe("AwsTunedNodeGroup: a launch template (and ASG), required for target aws.");
+export const awsSectionSpec = awsRules(z.strictObject(awsTunedNodeGroupShape)).describe(
+  "AwsTunedNodeGroup: a launch template (and ASG), required for target aws.",
+);
 
-export const kubernetesSectionSpec = tunerRules(z.strictObject({ ...kubernetesNodeTunerShape, image: kubernetesNodeTunerShape.image.optional() })).describe(
+export const kubernetesSectionSpec = tunerRules(
+  z.strictObject({ ...kubernetesNodeTunerShape, image: kubernetesNodeTunerShape.image.optional() }),
+).describe(
   "KubernetesNodeTuner: with `image` a tuner DaemonSet tunes this group; without, the proxy's tuning init container does (proxy.kubernetes with this group's profile).",
 );
 
 export const localSectionSpec = localLabSpec.describe("LocalLab: this machine, network namespaces as nodes.");
 
-export const nodeGroupName = () => z.string().regex(/^[a-z0-9]([a-z0-9-]{0,39}[a-z0-9])?$/, 'allowed: lowercase letters, digits and "-" (not at either end), at most 41 characters');
+export const nodeGroupName = () =>
+  z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,39}[a-z0-9])?$/, 'allowed: lowercase letters, digits and "-" (not at either end), at most 41 characters');
 
 const groupBase = {
   name: nodeGroupName().describe("Node group name: part of every resource and object name; unique."),
@@ -56,7 +70,10 @@ export const nodeGroupSpec = z.discriminatedUnion("target", [
 ]);
 
 export const proxyKubernetesSectionSpec = proxyDaemonSetRules(
-  z.strictObject({ ...proxyDaemonSetShape, name: z.string().default("proxy").describe("Instance name: part of every object name (a DNS label of at most 40 characters).") }),
+  z.strictObject({
+    ...proxyDaemonSetShape,
+    name: z.string().default("proxy").describe("Instance name: part of every object name (a DNS label of at most 40 characters)."),
+  }),
 ).describe("ProxyDaemonSet: render and deploy the proxy to Kubernetes.");
 
 export const proxySectionSpec = proxySpecSchema.extend({
@@ -71,7 +88,10 @@ export const labSectionSpec = z.strictObject({
   variants: z
     .array(
       z.strictObject({
-        name: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'allowed: lowercase letters, digits and "-", starting with a letter, at most 20 characters').describe("Label of the variant's runs."),
+        name: z
+          .string()
+          .regex(/^[a-z][a-z0-9-]{0,19}$/, 'allowed: lowercase letters, digits and "-", starting with a letter, at most 20 characters')
+          .describe("Label of the variant's runs."),
         profile: z.string().describe("A key of `profiles`: the tuned profile with one setting changed."),
         scenarios: z.array(z.enum(SCENARIO_NAMES)).min(1).describe("Scenarios the variant runs."),
         why: z.string().max(200).optional().describe("What the changed setting is expected to do, for the report."),
@@ -84,8 +104,13 @@ export const labSectionSpec = z.strictObject({
 /** Every `edgetune:` key of a stack; any other is an error. */
 export const stackConfigSpec = z.strictObject({
   profiles: z.record(grammar.profileName(), tuningProfileSchema).describe("Tuning profiles by name (required)."),
-  nodeGroups: z.array(nodeGroupSpec).min(1).describe("Node groups: which nodes get which profile, on which target (required, at least one)."),
-  proxy: proxySectionSpec.optional().describe("The proxy: HAProxy listeners and backends, the profile its nodes run, and Kubernetes options."),
+  nodeGroups: z
+    .array(nodeGroupSpec)
+    .min(1)
+    .describe("Node groups: which nodes get which profile, on which target (required, at least one)."),
+  proxy: proxySectionSpec
+    .optional()
+    .describe("The proxy: HAProxy listeners and backends, the profile its nodes run, and Kubernetes options."),
   benchmark: benchmarkSuiteSpec.optional().describe("BenchmarkSuite: Jobs against the proxy, baseline then tuned, with thresholds."),
   capacity: capacitySpec.optional().describe("Inputs of the proxy fleet estimate in PLAN.md."),
   lab: labSectionSpec.optional().describe("Variants `edgetune lab` compares with the tuned profile."),

@@ -38,13 +38,18 @@ export function renderStack(plan: StackPlan, opts: RenderOptions = {}): Record<s
     for (const [name, content] of Object.entries(renderTargetFiles(plan, group, opts))) files[`${group.name}/${name}`] = content;
   }
   // Each namespace once (the program creates them, not the components that run in them).
-  const namespaces = plan.namespaces.filter((n) => n.create).map((n) => privilegedNamespace(n.name, edgetuneLabels("edgetune", "namespace", n.name), n.podSecurityVersion));
+  const namespaces = plan.namespaces
+    .filter((n) => n.create)
+    .map((n) => privilegedNamespace(n.name, edgetuneLabels("edgetune", "namespace", n.name), n.podSecurityVersion));
   if (namespaces.length) files["kubernetes/namespaces.yaml"] = yamlDocs(namespaces);
   if (plan.proxy) {
     const profile = plan.profiles[plan.proxy.profile];
     // On a local stack the proxy is the lab's, on this machine; elsewhere the nodes' facts are
     // not known here: threads are HAProxy's choice and maxconn fits the profile's nofile.
-    files["proxy/haproxy.cfg"] = local && opts.machine ? renderLabHaproxyConfig(plan.proxy.spec, profile, opts.machine) : renderHaproxyConfig(plan.proxy.spec, { profile });
+    files["proxy/haproxy.cfg"] =
+      local && opts.machine
+        ? renderLabHaproxyConfig(plan.proxy.spec, profile, opts.machine)
+        : renderHaproxyConfig(plan.proxy.spec, { profile });
     if (plan.proxy.kubernetes) {
       const o = renderProxyObjects(plan.proxy.spec, profile, { ...plan.proxy.kubernetes, createNamespace: false });
       const docs = [o.configMap, o.daemonSet, o.service, o.podDisruptionBudget].filter((d) => d !== undefined);
@@ -99,7 +104,6 @@ function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan, opts: RenderOption
   }
 }
 
-
 const SET_BY: Record<Target, (scope: SysctlScope) => string> = {
   aws: () => "node sysctl.d",
   ssh: () => "node sysctl.d",
@@ -130,11 +134,20 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
   }
   for (const g of plan.nodeGroups) {
     const p = g.profile;
-    out.push(`## Node group \`${g.name}\` (target: ${g.target}, profile: ${p.name}${p.extends ? ` extends ${p.extends}` : ""}, ${profileDigest(p)})`, "");
+    out.push(
+      `## Node group \`${g.name}\` (target: ${g.target}, profile: ${p.name}${p.extends ? ` extends ${p.extends}` : ""}, ${profileDigest(p)})`,
+      "",
+    );
     out.push(`Applied by: ${APPLIED_BY[g.target](g)}.`, "");
     if (p.sysctls.length) {
-      out.push("| key | value | compare | scope | set by this target | from a pod's securityContext.sysctls |", "|---|---|---|---|---|---|");
-      for (const s of p.sysctls) out.push(`| ${s.key} | ${s.value} | ${s.compare} | ${s.scope} | ${SET_BY[g.target](s.scope)} | ${fromPod(s.scope, SYSCTL_CATALOG[s.key]?.kubeletSafeSince)} |`);
+      out.push(
+        "| key | value | compare | scope | set by this target | from a pod's securityContext.sysctls |",
+        "|---|---|---|---|---|---|",
+      );
+      for (const s of p.sysctls)
+        out.push(
+          `| ${s.key} | ${s.value} | ${s.compare} | ${s.scope} | ${SET_BY[g.target](s.scope)} | ${fromPod(s.scope, SYSCTL_CATALOG[s.key]?.kubeletSafeSince)} |`,
+        );
       const keys = (f: (s: ResolvedProfile["sysctls"][number]) => boolean) => {
         const k = p.sysctls.filter(f).map((s) => s.key);
         return `${k.length}${k.length ? `: ${k.join(", ")}` : ""}`;
@@ -147,11 +160,20 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
         "",
       );
     } else out.push("No sysctls: this profile changes no kernel parameter.", "");
-    if (p.limits) out.push(`Limits: nofile ${p.limits.nofileSoft}/${p.limits.nofileHard}${p.limits.nproc ? `, nproc ${p.limits.nproc}` : ""} (limits.d and systemd DefaultLimitNOFILE).`, "");
+    if (p.limits)
+      out.push(
+        `Limits: nofile ${p.limits.nofileSoft}/${p.limits.nofileHard}${p.limits.nproc ? `, nproc ${p.limits.nproc}` : ""} (limits.d and systemd DefaultLimitNOFILE).`,
+        "",
+      );
     if (p.modules.length) out.push(`Kernel modules: ${p.modules.join(", ")}.`, "");
     if (p.kernelArgs.length) out.push(`Kernel command line (needs a reboot): \`${p.kernelArgs.join(" ")}\`.`, "");
     if (p.nics.length) out.push(`NICs: ${p.nics.map((n) => `\`${n.match}\``).join(", ")}.`, "");
-    if (p.portPlan) out.push(`Ports: ephemeral ${p.portPlan.range.join("-")}, reserved ${p.portPlan.reserved || "none"}, ${p.portPlan.ephemeralPorts} ephemeral ports left.`, ...p.portPlan.notes.map((n) => `- ${n}`), "");
+    if (p.portPlan)
+      out.push(
+        `Ports: ephemeral ${p.portPlan.range.join("-")}, reserved ${p.portPlan.reserved || "none"}, ${p.portPlan.ephemeralPorts} ephemeral ports left.`,
+        ...p.portPlan.notes.map((n) => `- ${n}`),
+        "",
+      );
     if (p.warnings.length) out.push("Warnings:", ...p.warnings.map((w) => `- ${w}`), "");
   }
   if (plan.capacity) out.push(...renderCapacity(plan, plan.capacity));
@@ -161,11 +183,18 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
 const APPLIED_BY: Record<Target, (g: NodeGroupPlan) => string> = {
   aws: (g) =>
     `EC2 user-data (cloud-init/user-data, ${g.aws!.userDataFormat}) at first boot, then ${UNIT_NAME} at every boot; ${
-      g.aws!.autoScaling ? `Auto Scaling group ${g.aws!.autoScaling.minSize}..${g.aws!.autoScaling.maxSize} instances` : "launch template only (referenced by an EKS managed node group)"
+      g.aws!.autoScaling
+        ? `Auto Scaling group ${g.aws!.autoScaling.minSize}..${g.aws!.autoScaling.maxSize} instances`
+        : "launch template only (referenced by an EKS managed node group)"
     }`,
-  ssh: (g) => `SSH to ${g.ssh!.hosts.map((h) => `${h.host}${h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh!.user}${g.ssh!.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete)`,
-  kubernetes: (g) => (g.kubernetes?.tuner ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace} (kubernetes/tuner.yaml; the namespace in kubernetes/namespaces.yaml${g.kubernetes.tuner.createNamespace ? "" : ", or existing"})` : "the proxy DaemonSet's init container (proxy/manifests.yaml)"),
-  local: (g) => `network namespaces on this machine, lab directory ${g.local!.labDir} (lab/create.sh on pulumi up, lab/delete.sh on destroy)`,
+  ssh: (g) =>
+    `SSH to ${g.ssh!.hosts.map((h) => `${h.host}${h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh!.user}${g.ssh!.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete)`,
+  kubernetes: (g) =>
+    g.kubernetes?.tuner
+      ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace} (kubernetes/tuner.yaml; the namespace in kubernetes/namespaces.yaml${g.kubernetes.tuner.createNamespace ? "" : ", or existing"})`
+      : "the proxy DaemonSet's init container (proxy/manifests.yaml)",
+  local: (g) =>
+    `network namespaces on this machine, lab directory ${g.local!.labDir} (lab/create.sh on pulumi up, lab/delete.sh on destroy)`,
 };
 
 function renderCapacity(plan: StackPlan, c: NonNullable<StackPlan["capacity"]>): string[] {
@@ -181,7 +210,8 @@ function renderCapacity(plan: StackPlan, c: NonNullable<StackPlan["capacity"]>):
   ];
   for (const g of plan.nodeGroups) {
     const max = g.aws?.autoScaling?.maxSize;
-    if (max !== undefined && max < e.total) out.push(`- Warning: node group \`${g.name}\` scales to at most ${max} instances, fewer than ${e.total}.`);
+    if (max !== undefined && max < e.total)
+      out.push(`- Warning: node group \`${g.name}\` scales to at most ${max} instances, fewer than ${e.total}.`);
   }
   out.push("");
   return out;

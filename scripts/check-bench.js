@@ -29,7 +29,8 @@ try {
   fail(2, `input is not JSON (${e.message})`);
 }
 const out = doc && typeof doc === "object" && doc.benchmark && typeof doc.benchmark === "object" ? doc.benchmark : doc;
-if (!out || typeof out.passed !== "boolean") fail(2, 'no boolean "passed" in the input (expected `pulumi stack output --json` of a stack with a benchmark section)');
+if (!out || typeof out.passed !== "boolean")
+  fail(2, 'no boolean "passed" in the input (expected `pulumi stack output --json` of a stack with a benchmark section)');
 const violations = Array.isArray(out.violations) ? out.violations : [];
 const results = Array.isArray(out.results) ? out.results : [];
 const invalid = results.filter((r) => r && r.validity && r.validity.valid === false).length;

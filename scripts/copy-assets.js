@@ -2,7 +2,15 @@
 const { copyFileSync, mkdirSync } = require("node:fs");
 const { join } = require("node:path");
 const root = join(__dirname, "..");
-for (const rel of ["components/tuning/tune-engine.sh", "components/lab/lab.sh", "components/nodes/tuner.sh", "components/bench/wrk-report.lua", "components/bench/wrk-paced.lua", "components/bench/churn-client.js", "components/bench/normalize.cjs"]) {
+for (const rel of [
+  "components/tuning/tune-engine.sh",
+  "components/lab/lab.sh",
+  "components/nodes/tuner.sh",
+  "components/bench/wrk-report.lua",
+  "components/bench/wrk-paced.lua",
+  "components/bench/churn-client.js",
+  "components/bench/normalize.cjs",
+]) {
   mkdirSync(join(root, "dist", rel, ".."), { recursive: true });
   copyFileSync(join(root, rel), join(root, "dist", rel));
 }

@@ -9,13 +9,22 @@ import { SCENARIO_NAMES } from "./result";
 import { thresholdsSchema } from "./thresholds";
 
 export const benchImagesSpec = z.strictObject({
-  loadgen: grammar.pinnedImage().describe("Runs every Job: wrk, iperf3, fortio, nstat (iproute2), node and a POSIX sh; proxy-image/Dockerfile's `loadgen` target."),
+  loadgen: grammar
+    .pinnedImage()
+    .describe("Runs every Job: wrk, iperf3, fortio, nstat (iproute2), node and a POSIX sh; proxy-image/Dockerfile's `loadgen` target."),
   fortio: grammar.pinnedImage().default("fortio/fortio:1.69.5").describe("The backend's HTTP echo server (`fortio server`)."),
 });
 
 export const benchmarkSuiteShape = {
   namespace: grammar.dnsLabel().describe("Namespace of the backend and the Jobs; must exist."),
-  profiles: z.array(z.string()).min(1).max(2).default(["tuned"]).describe("Profile labels to run, in order; with [baseline, tuned] the baseline Jobs finish before the tuned ones start, on the same nodes."),
+  profiles: z
+    .array(z.string())
+    .min(1)
+    .max(2)
+    .default(["tuned"])
+    .describe(
+      "Profile labels to run, in order; with [baseline, tuned] the baseline Jobs finish before the tuned ones start, on the same nodes.",
+    ),
   scenarios: z.array(z.enum(SCENARIO_NAMES)).min(1).describe("Scenarios to run, in this order, one Job each."),
   quick: z.boolean().default(false).describe("Short durations (the scenarios' `--quick` variants)."),
   proxyHost: z.string().min(1).describe("Where the load generator reaches the proxy: its Service name or a node address."),
@@ -23,18 +32,34 @@ export const benchmarkSuiteShape = {
   l4Port: grammar.port().default(5201).describe("L4 (TCP) listener port, for iperf3."),
   proxyPodLabels: grammar.labels().describe("The proxy DaemonSet's pod labels: load generators never share a node with them."),
   images: benchImagesSpec.describe("Images of the Jobs and the backend, pinned."),
-  httpLatencyRateRps: z.number().positive().optional().describe("Offered rate for http-latency, requests/s; required when it is in `scenarios` (e.g. half a measured http-throughput)."),
-  backendClusterIP: z.ipv4().optional().describe("Fixed ClusterIP of the backend Service, inside the cluster's service CIDR, so haproxy.cfg can name it by address. Default: assigned."),
+  httpLatencyRateRps: z
+    .number()
+    .positive()
+    .optional()
+    .describe("Offered rate for http-latency, requests/s; required when it is in `scenarios` (e.g. half a measured http-throughput)."),
+  backendClusterIP: z
+    .ipv4()
+    .optional()
+    .describe(
+      "Fixed ClusterIP of the backend Service, inside the cluster's service CIDR, so haproxy.cfg can name it by address. Default: assigned.",
+    ),
   thresholds: thresholdsSchema.default({}).describe("Pass/fail limits per scenario (see Thresholds)."),
-  kubeconfigPath: z.string().optional().describe("Kubeconfig path for kubectl in the collect steps. Default: kubectl's own ($KUBECONFIG or ~/.kube/config)."),
+  kubeconfigPath: z
+    .string()
+    .optional()
+    .describe("Kubeconfig path for kubectl in the collect steps. Default: kubectl's own ($KUBECONFIG or ~/.kube/config)."),
 };
 
 export function benchmarkRules<T extends z.ZodType<{ scenarios?: readonly string[]; httpLatencyRateRps?: number }>>(schema: T): T {
   return schema.superRefine((v, ctx) => {
     if (v.scenarios?.includes("http-latency") && v.httpLatencyRateRps === undefined) {
-      ctx.addIssue({ code: "custom", path: ["httpLatencyRateRps"], message: "required when scenarios include http-latency (the offered rate, e.g. half the measured http-throughput)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["httpLatencyRateRps"],
+        message: "required when scenarios include http-latency (the offered rate, e.g. half the measured http-throughput)",
+      });
     }
-  }) as unknown as T;
+  });
 }
 
 export const benchmarkSuiteSpec = benchmarkRules(z.strictObject(benchmarkSuiteShape));
@@ -47,7 +72,13 @@ export type BenchImages = z.output<typeof benchImagesSpec>;
 export type BenchImagesInput = z.input<typeof benchImagesSpec>;
 
 /** The one resolution of the suite's options. `pending`: Outputs checked when they resolve. */
-export function resolveBenchmarkSuiteOptions(input: unknown, prefix: readonly PathSegment[] = [], pending: readonly string[] = []): { value: BenchmarkConfig; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length ? benchmarkRules(z.strictObject(benchmarkSuiteShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown()])))) : benchmarkSuiteSpec;
+export function resolveBenchmarkSuiteOptions(
+  input: unknown,
+  prefix: readonly PathSegment[] = [],
+  pending: readonly string[] = [],
+): { value: BenchmarkConfig; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
+  const schema = pending.length
+    ? benchmarkRules(z.strictObject(benchmarkSuiteShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()]))))
+    : benchmarkSuiteSpec;
   return resolveWith(schema, input, prefix) as ReturnType<typeof resolveBenchmarkSuiteOptions>;
 }

@@ -57,7 +57,9 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
   constructor(name: string, args: BenchmarkSuiteArgs, opts?: pulumi.ComponentResourceOptions) {
     const { beforeProfile, kubeconfig, images: imageInputs, ...plain } = args;
     if (kubeconfig === undefined && plain.kubeconfigPath === undefined && hasKubernetesProvider(opts)) {
-      throw new Error(`BenchmarkSuite "${name}": an explicit Kubernetes provider needs args.kubeconfig (its kubeconfig) or args.kubeconfigPath: kubectl in the collect step would otherwise read the ambient KUBECONFIG, another cluster's perhaps`);
+      throw new Error(
+        `BenchmarkSuite "${name}": an explicit Kubernetes provider needs args.kubeconfig (its kubeconfig) or args.kubeconfigPath: kubectl in the collect step would otherwise read the ambient KUBECONFIG, another cluster's perhaps`,
+      );
     }
     // Validate before super(); images given as Outputs are checked when they resolve.
     const imagesNow = knownNow(imageInputs);
@@ -67,7 +69,11 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
     const o = r.value;
     const profiles = o.profiles;
     const environment: Record<string, pulumi.Input<string>> | undefined =
-      kubeconfig !== undefined ? { [COLLECT_KUBECONFIG_ENV]: pulumi.secret(kubeconfig) } : o.kubeconfigPath ? { KUBECONFIG: o.kubeconfigPath } : undefined;
+      kubeconfig !== undefined
+        ? { [COLLECT_KUBECONFIG_ENV]: pulumi.secret(kubeconfig) }
+        : o.kubeconfigPath
+          ? { KUBECONFIG: o.kubeconfigPath }
+          : undefined;
     const collected: pulumi.Output<BenchResult[]>[] = [];
     let previous: pulumi.Resource[] = [];
     const finished: pulumi.Resource[] = [];
@@ -86,9 +92,21 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
       const m = buildBenchManifests({ ...options, images: { loadgen: STRUCTURE_ONLY_IMAGE, fortio: STRUCTURE_ONLY_IMAGE } });
       const real: pulumi.Output<BenchManifests> = images.apply((imgs) => buildBenchManifests({ ...options, images: imgs }));
       shared ??= {
-        configMap: new k8s.core.v1.ConfigMap(`${name}-scripts`, { metadata: real.configMap.metadata, data: real.configMap.data }, { parent: this }),
-        backend: new k8s.apps.v1.Deployment(`${name}-backend`, { metadata: real.backend.metadata, spec: real.backend.spec }, { parent: this }),
-        service: new k8s.core.v1.Service(`${name}-backend`, { metadata: real.backendService.metadata, spec: real.backendService.spec }, { parent: this }),
+        configMap: new k8s.core.v1.ConfigMap(
+          `${name}-scripts`,
+          { metadata: real.configMap.metadata, data: real.configMap.data },
+          { parent: this },
+        ),
+        backend: new k8s.apps.v1.Deployment(
+          `${name}-backend`,
+          { metadata: real.backend.metadata, spec: real.backend.spec },
+          { parent: this },
+        ),
+        service: new k8s.core.v1.Service(
+          `${name}-backend`,
+          { metadata: real.backendService.metadata, spec: real.backendService.spec },
+          { parent: this },
+        ),
       };
       const gates = beforeProfile?.(profile, [...finished]) ?? [];
       const base = [shared.configMap, shared.backend, shared.service, ...gates];
@@ -97,33 +115,62 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
         const deps = [...base, ...previous];
         const counters = m.counterJobs.find((c) => c.scenario === j.scenario);
         const counterIndex = m.counterJobs.findIndex((c) => c.scenario === j.scenario);
-        const counterJob = counters ? new k8s.batch.v1.Job(counters.name, { metadata: real.apply((x) => x.counterJobs[counterIndex].job.metadata), spec: real.apply((x) => x.counterJobs[counterIndex].job.spec) }, { parent: this, dependsOn: deps }) : undefined;
-        const job = new k8s.batch.v1.Job(j.name, { metadata: real.apply((x) => x.jobs[index].job.metadata), spec: real.apply((x) => x.jobs[index].job.spec) }, {
-          parent: this,
-          dependsOn: counterJob ? [...deps, counterJob] : deps,
-        });
-        const collect = new command.local.Command(`${j.name}-collect`, {
-          create: collectCommand(o.namespace, j.name, j.deadlineSeconds + 60),
-          environment,
-          triggers: [job.metadata.uid],
-          logging: "stderr",
-        }, { parent: this, dependsOn: [job] });
+        const counterJob = counters
+          ? new k8s.batch.v1.Job(
+              counters.name,
+              {
+                metadata: real.apply((x) => x.counterJobs[counterIndex].job.metadata),
+                spec: real.apply((x) => x.counterJobs[counterIndex].job.spec),
+              },
+              { parent: this, dependsOn: deps },
+            )
+          : undefined;
+        const job = new k8s.batch.v1.Job(
+          j.name,
+          { metadata: real.apply((x) => x.jobs[index].job.metadata), spec: real.apply((x) => x.jobs[index].job.spec) },
+          {
+            parent: this,
+            dependsOn: counterJob ? [...deps, counterJob] : deps,
+          },
+        );
+        const collect = new command.local.Command(
+          `${j.name}-collect`,
+          {
+            create: collectCommand(o.namespace, j.name, j.deadlineSeconds + 60),
+            environment,
+            triggers: [job.metadata.uid],
+            logging: "stderr",
+          },
+          { parent: this, dependsOn: [job] },
+        );
         const counterLog = counters
-          ? new command.local.Command(`${counters.name}-collect`, {
-              create: collectCommand(o.namespace, counters.name, j.deadlineSeconds + 90),
-              environment,
-              triggers: [counterJob!.metadata.uid],
-              logging: "stderr",
-            }, { parent: this, dependsOn: [counterJob!, collect] }).stdout
+          ? new command.local.Command(
+              `${counters.name}-collect`,
+              {
+                create: collectCommand(o.namespace, counters.name, j.deadlineSeconds + 90),
+                environment,
+                triggers: [counterJob!.metadata.uid],
+                logging: "stderr",
+              },
+              { parent: this, dependsOn: [counterJob!, collect] },
+            ).stdout
           : pulumi.output(undefined);
-        collected.push(pulumi.all([collect.stdout, counterLog]).apply(([log, c]) => readResultLine(log, { scenario: j.scenario, profile, counters: c })));
+        collected.push(
+          pulumi.all([collect.stdout, counterLog]).apply(([log, c]) => readResultLine(log, { scenario: j.scenario, profile, counters: c })),
+        );
         previous = [collect];
         finished.push(collect);
       });
     }
 
     this.results = pulumi.all(collected).apply((rs) => rs.flat());
-    const verdict = this.results.apply((rs) => evaluateThresholds(rs, o.thresholds, profiles.length > 1 ? { profile: profiles[profiles.length - 1], baselineProfile: profiles[0] } : { profile: profiles[0] }));
+    const verdict = this.results.apply((rs) =>
+      evaluateThresholds(
+        rs,
+        o.thresholds,
+        profiles.length > 1 ? { profile: profiles[profiles.length - 1], baselineProfile: profiles[0] } : { profile: profiles[0] },
+      ),
+    );
     this.passed = verdict.apply((v) => v.passed);
     this.violations = verdict.apply((v) => v.violations);
     this.registerOutputs({ results: this.results, passed: this.passed, violations: this.violations });

@@ -13,7 +13,11 @@
 const net = require("node:net");
 
 const [host, portS, durS, concS, rateS, timeoutS] = process.argv.slice(2);
-const port = Number(portS), duration = Number(durS), concurrency = Number(concS), rate = Number(rateS), timeoutMs = Number(timeoutS) * 1000;
+const port = Number(portS),
+  duration = Number(durS),
+  concurrency = Number(concS),
+  rate = Number(rateS),
+  timeoutMs = Number(timeoutS) * 1000;
 for (const [name, v] of Object.entries({ port, duration, concurrency, rate, timeoutMs })) {
   if (!Number.isFinite(v) || v <= 0) {
     process.stderr.write(`churn-client: ${name} must be a positive number\n`);
@@ -24,14 +28,18 @@ for (const [name, v] of Object.entries({ port, duration, concurrency, rate, time
 const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
 const errors = { connect: 0, read: 0, write: 0, status: 0, timeout: 0 };
 const latencies = [];
-let requests = 0, bytes = 0, issued = 0;
+let requests = 0,
+  bytes = 0,
+  issued = 0;
 const start = process.hrtime.bigint();
 const endAt = start + BigInt(Math.round(duration * 1e9));
 const nowNs = () => process.hrtime.bigint();
 
 function oneConnection(done) {
   const t0 = nowNs();
-  let got = Buffer.alloc(0), finished = false, connected = false;
+  let got = Buffer.alloc(0),
+    finished = false,
+    connected = false;
   const sock = net.connect({ host, port });
   const finish = (kind) => {
     if (finished) return;
@@ -39,12 +47,16 @@ function oneConnection(done) {
     clearTimeout(timer);
     if (kind) errors[kind]++;
     // The client closes first: end() sends our FIN before the server's.
-    if (kind) sock.destroy(); else sock.end();
+    if (kind) sock.destroy();
+    else sock.end();
     done();
   };
   const timer = setTimeout(() => finish("timeout"), timeoutMs);
   sock.setNoDelay(true);
-  sock.on("connect", () => { connected = true; sock.write(request); });
+  sock.on("connect", () => {
+    connected = true;
+    sock.write(request);
+  });
   sock.on("data", (chunk) => {
     got = Buffer.concat([got, chunk]);
     const headEnd = got.indexOf("\r\n\r\n");
@@ -79,9 +91,22 @@ function loopDone() {
   const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] : null);
   const mean = latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : null;
   const stdev = latencies.length ? Math.sqrt(latencies.reduce((a, b) => a + (b - mean) ** 2, 0) / latencies.length) : null;
-  process.stdout.write(`${JSON.stringify({
-    edgetune_wrk: 1, tool: "tcp-churn", duration_us: elapsedUs, requests, bytes, errors,
-    latency_us: { min: latencies[0] ?? null, max: latencies[latencies.length - 1] ?? null, mean, stdev, percentiles: { 50: pct(50), 90: pct(90), 99: pct(99), "99.9": pct(99.9) } },
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      edgetune_wrk: 1,
+      tool: "tcp-churn",
+      duration_us: elapsedUs,
+      requests,
+      bytes,
+      errors,
+      latency_us: {
+        min: latencies[0] ?? null,
+        max: latencies[latencies.length - 1] ?? null,
+        mean,
+        stdev,
+        percentiles: { 50: pct(50), 90: pct(90), 99: pct(99), 99.9: pct(99.9) },
+      },
+    })}\n`,
+  );
 }
 for (let i = 0; i < concurrency; i++) loop();

@@ -46,10 +46,24 @@ export interface JobScriptOptions extends JobLogContext {
  */
 export function jobScript(invocations: Invocation[], o: JobScriptOptions): string {
   const log = o.logFile ?? "/tmp/edgetune-bench.log";
-  const normalizer = [o.node ?? "node", `${o.scriptDir ?? BENCH_SCRIPT_DIR}/${NORMALIZER_FILE}`, "--scenario", o.scenario, "--profile", o.profile, ...(o.target ? ["--target", o.target] : [])];
+  const normalizer = [
+    o.node ?? "node",
+    `${o.scriptDir ?? BENCH_SCRIPT_DIR}/${NORMALIZER_FILE}`,
+    "--scenario",
+    o.scenario,
+    "--profile",
+    o.profile,
+    ...(o.target ? ["--target", o.target] : []),
+  ];
   const lines = ["set -u", "{", `echo "${MARK}-nproc $(nproc)"`, "rc=0"];
   for (const inv of invocations) {
-    const meta = JSON.stringify({ scenario: inv.scenario, tool: inv.tool, run: inv.run, concurrency: inv.concurrency, durationSeconds: inv.durationSeconds });
+    const meta = JSON.stringify({
+      scenario: inv.scenario,
+      tool: inv.tool,
+      run: inv.run,
+      concurrency: inv.concurrency,
+      durationSeconds: inv.durationSeconds,
+    });
     lines.push(`echo ${shqWord(`${MARK}-run ${meta}`)}`, `${inv.argv.map(shqWord).join(" ")} || rc=$?`, `echo "${MARK}-times"`, "times");
   }
   // The group runs in the pipeline's subshell: its exit status reaches the normalizer through this marker.
@@ -68,7 +82,8 @@ export function normalizeJobLog(log: string, ctx: JobLogContext): BenchResult[] 
   const sections = log.split(`${MARK}-run `).slice(1);
   if (!sections.length) throw new BenchParseError("job log", `no "${MARK}-run" marker: the Job did not run the benchmark script`);
   const end = new RegExp(`^${MARK}-end (\\d+)$`, "m").exec(sections[sections.length - 1]);
-  if (!end) throw new BenchParseError("job log", `no "${MARK}-end" marker: the script was cut short (deadline, OOM kill or a crashed tool)`);
+  if (!end)
+    throw new BenchParseError("job log", `no "${MARK}-end" marker: the script was cut short (deadline, OOM kill or a crashed tool)`);
   let prevChildCpu = 0;
   const results = sections.map((section) => {
     const nl = section.indexOf("\n");
@@ -83,7 +98,15 @@ export function normalizeJobLog(log: string, ctx: JobLogContext): BenchResult[] 
       validity.clientCpuPercent = ((cpu - prevChildCpu) / (meta.durationSeconds * cores)) * 100;
       prevChildCpu = cpu;
     }
-    const pctx = { scenario: ctx.scenario, profile: ctx.profile, run: meta.run, target: ctx.target, concurrency: meta.concurrency, connectionClose: scenario.connectionClose, validity };
+    const pctx = {
+      scenario: ctx.scenario,
+      profile: ctx.profile,
+      run: meta.run,
+      target: ctx.target,
+      concurrency: meta.concurrency,
+      connectionClose: scenario.connectionClose,
+      validity,
+    };
     try {
       return parseToolOutput(meta.tool, out, pctx);
     } catch (e) {
@@ -91,7 +114,8 @@ export function normalizeJobLog(log: string, ctx: JobLogContext): BenchResult[] 
     }
   });
   // Parsed but failed: e.g. wrk exits 1 after printing its report when it cannot resolve the host.
-  if (end[1] !== "0") throw new BenchParseError("job log", `a load generator exited with status ${end[1]} (its stderr is in the Job log above)`);
+  if (end[1] !== "0")
+    throw new BenchParseError("job log", `a load generator exited with status ${end[1]} (its stderr is in the Job log above)`);
   return results;
 }
 
@@ -107,7 +131,13 @@ const errorLineSchema = z.strictObject({ kind: z.literal(ERROR_KIND), scenario: 
 /** The normalizer's last line: results, or why there are none. */
 export function resultLine(ctx: JobLogContext, outcome: { results: BenchResult[] } | { error: string }): string {
   if ("error" in outcome) return JSON.stringify({ kind: ERROR_KIND, scenario: ctx.scenario, profile: ctx.profile, message: outcome.error });
-  return JSON.stringify({ kind: RESULTS_KIND, schemaVersion: RESULT_SCHEMA_VERSION, scenario: ctx.scenario, profile: ctx.profile, results: outcome.results });
+  return JSON.stringify({
+    kind: RESULTS_KIND,
+    schemaVersion: RESULT_SCHEMA_VERSION,
+    scenario: ctx.scenario,
+    profile: ctx.profile,
+    results: outcome.results,
+  });
 }
 
 /**
@@ -123,7 +153,10 @@ export function readResultLine(log: string, ctx: { scenario: ScenarioName; profi
   try {
     doc = JSON.parse(last);
   } catch {
-    throw new BenchParseError("job log", `the last line is not edgetune's result JSON: ${shown} (did the Job run the edgetune loadgen image's script to the end?)`);
+    throw new BenchParseError(
+      "job log",
+      `the last line is not edgetune's result JSON: ${shown} (did the Job run the edgetune loadgen image's script to the end?)`,
+    );
   }
   const err = errorLineSchema.safeParse(doc);
   if (err.success) throw new BenchParseError("job log", `the ${err.data.profile} ${err.data.scenario} Job reported: ${err.data.message}`);
@@ -133,7 +166,10 @@ export function readResultLine(log: string, ctx: { scenario: ScenarioName; profi
     throw new BenchParseError("job log", `the last line is not a valid result line: ${i.path.join(".") || "(root)"}: ${i.message}`);
   }
   if (r.data.scenario !== ctx.scenario || r.data.profile !== ctx.profile) {
-    throw new BenchParseError("job log", `expected the ${ctx.profile} ${ctx.scenario} Job's results, got ${r.data.profile} ${r.data.scenario}`);
+    throw new BenchParseError(
+      "job log",
+      `expected the ${ctx.profile} ${ctx.scenario} Job's results, got ${r.data.profile} ${r.data.scenario}`,
+    );
   }
   if (ctx.counters === undefined) return r.data.results;
   // Counters are data, not a validity reason (conn-burst exists to show them): merged as is.

@@ -5,7 +5,14 @@ import type { ScenarioName } from "./result";
 import { benchImagesSpec, type BenchImagesInput, type BenchmarkConfig } from "./benchmark-suite-spec";
 import { SCENARIOS, scenarioInvocations } from "./scenarios";
 import type * as k8s from "@pulumi/kubernetes";
-import { edgetuneLabels, type ConfigMapObject, type DeploymentObject, type JobObject, type Plain, type ServiceObject } from "../k8s-namespace";
+import {
+  edgetuneLabels,
+  type ConfigMapObject,
+  type DeploymentObject,
+  type JobObject,
+  type Plain,
+  type ServiceObject,
+} from "../k8s-namespace";
 import { imageProblem } from "../validation";
 import { shqWord } from "../shell";
 
@@ -17,9 +24,11 @@ import { shqWord } from "../shell";
  * BenchmarkSuite wires them; `edgetune render` prints them.
  */
 
-
 /** The suite's resolved options for one profile's Jobs (benchmark-suite-spec.ts). */
-export interface BenchJobsOptions extends Pick<BenchmarkConfig, "namespace" | "scenarios" | "proxyHost" | "httpPort" | "l4Port" | "proxyPodLabels" | "httpLatencyRateRps" | "backendClusterIP"> {
+export interface BenchJobsOptions extends Pick<
+  BenchmarkConfig,
+  "namespace" | "scenarios" | "proxyHost" | "httpPort" | "l4Port" | "proxyPodLabels" | "httpLatencyRateRps" | "backendClusterIP"
+> {
   quick?: boolean;
   images: BenchImagesInput;
   /** Profile label of this run ("baseline", "tuned"); part of every name. */
@@ -40,8 +49,12 @@ const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
 /** Rejects `latest`, untagged and malformed references: a benchmark must be repeatable. */
 export function checkPinnedImage(ref: string, key: string): void {
   const problem = imageProblem(ref);
-  if (problem === "not an image reference") throw new Error(`${key}: image ${JSON.stringify(ref)} is not an image reference; allowed: registry/path[:tag][@sha256:digest] in lowercase`);
-  if (problem) throw new Error(`${key}: image ${JSON.stringify(ref)} is not pinned; allowed: a tag other than "latest" or an @sha256 digest`);
+  if (problem === "not an image reference")
+    throw new Error(
+      `${key}: image ${JSON.stringify(ref)} is not an image reference; allowed: registry/path[:tag][@sha256:digest] in lowercase`,
+    );
+  if (problem)
+    throw new Error(`${key}: image ${JSON.stringify(ref)} is not pinned; allowed: a tag other than "latest" or an @sha256 digest`);
 }
 
 function labels(component: string, profile?: string): Record<string, string> {
@@ -63,8 +76,10 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
   const images = benchImagesSpec.parse(o.images);
   const fortio = images.fortio;
   checkPinnedImage(fortio, "images.fortio");
-  if (!/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/.test(o.profile)) throw new Error(`profile ${JSON.stringify(o.profile)}: allowed: lowercase letters, digits and "-", at most 20 characters`);
-  if (!Object.keys(o.proxyPodLabels).length) throw new Error("proxyPodLabels: at least one label is needed to keep the load generator off the proxy's nodes");
+  if (!/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/.test(o.profile))
+    throw new Error(`profile ${JSON.stringify(o.profile)}: allowed: lowercase letters, digits and "-", at most 20 characters`);
+  if (!Object.keys(o.proxyPodLabels).length)
+    throw new Error("proxyPodLabels: at least one label is needed to keep the load generator off the proxy's nodes");
   const slack = o.deadlineSlackSeconds ?? 120;
   const ns = o.namespace;
   const awayFromProxy = { labelSelector: { matchLabels: o.proxyPodLabels }, topologyKey: "kubernetes.io/hostname" };
@@ -89,10 +104,26 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
         metadata: { labels: backendLabels },
         spec: {
           // Preferred, not required: a one-node cluster still gets a backend.
-          affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: awayFromProxy }] } },
+          affinity: {
+            podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: awayFromProxy }] },
+          },
           containers: [
-            { name: "http-echo", image: fortio, args: ["server", "-http-port", "8080"], ports: [{ name: "http", containerPort: 8080 }], resources: { requests: { cpu: "500m", memory: "128Mi" } }, readinessProbe: { tcpSocket: { port: 8080 } } },
-            { name: "iperf3", image: o.images.loadgen, command: ["iperf3", "-s", "-p", "5201"], ports: [{ name: "iperf3", containerPort: 5201 }], resources: { requests: { cpu: "500m", memory: "64Mi" } }, readinessProbe: { tcpSocket: { port: 5201 } } },
+            {
+              name: "http-echo",
+              image: fortio,
+              args: ["server", "-http-port", "8080"],
+              ports: [{ name: "http", containerPort: 8080 }],
+              resources: { requests: { cpu: "500m", memory: "128Mi" } },
+              readinessProbe: { tcpSocket: { port: 8080 } },
+            },
+            {
+              name: "iperf3",
+              image: o.images.loadgen,
+              command: ["iperf3", "-s", "-p", "5201"],
+              ports: [{ name: "iperf3", containerPort: 5201 }],
+              resources: { requests: { cpu: "500m", memory: "64Mi" } },
+              readinessProbe: { tcpSocket: { port: 5201 } },
+            },
           ],
         },
       },
@@ -102,7 +133,14 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
     apiVersion: "v1",
     kind: "Service",
     metadata: { name: `${NAME}-backend`, namespace: ns, labels: backendLabels },
-    spec: { ...(o.backendClusterIP ? { clusterIP: o.backendClusterIP } : {}), selector: { "app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "backend" }, ports: [{ name: "http", port: 8080, targetPort: "http" }, { name: "iperf3", port: 5201, targetPort: "iperf3" }] },
+    spec: {
+      ...(o.backendClusterIP ? { clusterIP: o.backendClusterIP } : {}),
+      selector: { "app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "backend" },
+      ports: [
+        { name: "http", port: 8080, targetPort: "http" },
+        { name: "iperf3", port: 5201, targetPort: "iperf3" },
+      ],
+    },
   };
 
   const jobs: BenchManifests["jobs"] = [];
@@ -134,7 +172,14 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
         { name: "work", mountPath: "/tmp" },
       ],
       resources: { requests: { cpu, memory }, limits: { cpu, memory } },
-      securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } },
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        runAsUser: 65534,
+        capabilities: { drop: ["ALL"] },
+        seccompProfile: { type: "RuntimeDefault" },
+      },
     };
     jobs.push({
       scenario: scenarioName,
@@ -191,7 +236,13 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
                     env: [{ name: "NSTAT_HISTORY", value: "/tmp/edgetune-nstat" }],
                     command: ["/bin/sh", "-c", `nstat -n && sleep ${runSeconds + 15} && nstat -j -z ${scenario.proxyCounters.join(" ")}`],
                     resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "100m", memory: "32Mi" } },
-                    securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } },
+                    securityContext: {
+                      allowPrivilegeEscalation: false,
+                      runAsNonRoot: true,
+                      runAsUser: 65534,
+                      capabilities: { drop: ["ALL"] },
+                      seccompProfile: { type: "RuntimeDefault" },
+                    },
                   },
                 ],
               },

@@ -14,12 +14,21 @@ import { SCENARIO_NAMES, type ScenarioName } from "./result";
 export function normalizeMain(argv: string[], input: string): { stdout: string; stderr: string; code: number } {
   let ctx: JobLogContext;
   try {
-    const { values } = parseArgs({ args: argv, options: { scenario: { type: "string" }, profile: { type: "string" }, target: { type: "string" } }, strict: true });
-    if (!values.scenario || !(SCENARIO_NAMES as readonly string[]).includes(values.scenario)) throw new Error(`--scenario ${JSON.stringify(values.scenario ?? "")}: allowed: ${SCENARIO_NAMES.join(", ")}`);
+    const { values } = parseArgs({
+      args: argv,
+      options: { scenario: { type: "string" }, profile: { type: "string" }, target: { type: "string" } },
+      strict: true,
+    });
+    if (!values.scenario || !(SCENARIO_NAMES as readonly string[]).includes(values.scenario))
+      throw new Error(`--scenario ${JSON.stringify(values.scenario ?? "")}: allowed: ${SCENARIO_NAMES.join(", ")}`);
     if (!values.profile) throw new Error("--profile is required");
     ctx = { scenario: values.scenario as ScenarioName, profile: values.profile, ...(values.target ? { target: values.target } : {}) };
   } catch (e) {
-    return { stdout: "", stderr: `edgetune normalize: ${(e as Error).message}\nusage: node normalize.cjs --scenario NAME --profile NAME [--target HOST] < job.log\n`, code: 2 };
+    return {
+      stdout: "",
+      stderr: `edgetune normalize: ${(e as Error).message}\nusage: node normalize.cjs --scenario NAME --profile NAME [--target HOST] < job.log\n`,
+      code: 2,
+    };
   }
   try {
     return { stdout: `${resultLine(ctx, { results: normalizeJobLog(input, ctx) })}\n`, stderr: "", code: 0 };

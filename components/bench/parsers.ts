@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { assessValidity, parseBenchResult, RESULT_SCHEMA_VERSION, type BenchResult, type ScenarioName, type ValidityInputs } from "./result";
+import {
+  assessValidity,
+  parseBenchResult,
+  RESULT_SCHEMA_VERSION,
+  type BenchResult,
+  type ScenarioName,
+  type ValidityInputs,
+} from "./result";
 
 /**
  * Parsers from real tool output to BenchResult. Malformed input throws an
@@ -52,7 +59,13 @@ const wrkReportSchema = z.object({
   duration_us: z.number().positive(),
   requests: z.number().int().nonnegative(),
   bytes: z.number().nonnegative(),
-  errors: z.object({ connect: z.number().int(), read: z.number().int(), write: z.number().int(), status: z.number().int(), timeout: z.number().int() }),
+  errors: z.object({
+    connect: z.number().int(),
+    read: z.number().int(),
+    write: z.number().int(),
+    status: z.number().int(),
+    timeout: z.number().int(),
+  }),
   latency_us: z.object({
     min: nullableNum,
     max: nullableNum,
@@ -60,14 +73,28 @@ const wrkReportSchema = z.object({
     stdev: nullableNum,
     percentiles: z.object({ "50": nullableNum, "90": nullableNum, "99": nullableNum, "99.9": nullableNum }),
   }),
-  schedule: z.object({ rate_per_connection: z.number().positive(), connections: z.number().int().positive(), samples: z.number().int().nonnegative(), behind: z.number().int().nonnegative() }).optional(),
+  schedule: z
+    .object({
+      rate_per_connection: z.number().positive(),
+      connections: z.number().int().positive(),
+      samples: z.number().int().nonnegative(),
+      behind: z.number().int().nonnegative(),
+    })
+    .optional(),
 });
 export type WrkReport = z.infer<typeof wrkReportSchema>;
 
 /** Reads the JSON line that wrk-report.lua / wrk-paced.lua print from done(). */
 export function readWrkReport(output: string): WrkReport {
-  const line = output.split("\n").reverse().find((l) => l.startsWith('{"edgetune_wrk"'));
-  if (!line) throw new BenchParseError("wrk", 'no {"edgetune_wrk":...} line: was wrk run with -s wrk-report.lua (or wrk-paced.lua), and did it finish?');
+  const line = output
+    .split("\n")
+    .reverse()
+    .find((l) => l.startsWith('{"edgetune_wrk"'));
+  if (!line)
+    throw new BenchParseError(
+      "wrk",
+      'no {"edgetune_wrk":...} line: was wrk run with -s wrk-report.lua (or wrk-paced.lua), and did it finish?',
+    );
   const r = wrkReportSchema.safeParse(parseJson("wrk", line));
   if (!r.success) throw zodProblem("wrk", "unexpected report", r.error);
   return r.data;
@@ -127,10 +154,14 @@ export function parseIperf3(output: string, ctx: ParseContext): BenchResult {
   const streams = start.test_start?.num_streams ?? ctx.concurrency ?? 1;
   // Before 3.16 iperf3 is one thread whatever -P says: 100 % of one core is saturation.
   // From 3.16 each stream has a thread, so the usable cores are the streams.
-  const [major, minor] = (start.version ?? "").replace(/^iperf\s*/, "").split(".").map(Number);
+  const [major, minor] = (start.version ?? "")
+    .replace(/^iperf\s*/, "")
+    .split(".")
+    .map(Number);
   const threads = major > 3 || (major === 3 && minor >= 16) ? streams : 1;
   const validity: ValidityInputs = { ...ctx.validity };
-  if (end.cpu_utilization_percent && validity.clientCpuPercent === undefined) validity.clientCpuPercent = end.cpu_utilization_percent.host_total / threads;
+  if (end.cpu_utilization_percent && validity.clientCpuPercent === undefined)
+    validity.clientCpuPercent = end.cpu_utilization_percent.host_total / threads;
   if (end.sum_sent.retransmits !== undefined && validity.retransmits === undefined) validity.retransmits = end.sum_sent.retransmits;
   const result: Record<string, unknown> = {
     schemaVersion: RESULT_SCHEMA_VERSION,
@@ -203,7 +234,15 @@ export function parseFortio(output: string, ctx: ParseContext): BenchResult {
   if (p50 === undefined || p90 === undefined || p99 === undefined || p999 === undefined) {
     if (ok > 0) throw new BenchParseError("fortio", 'percentiles 50, 90, 99 and 99.9 missing: run fortio with -p "50,90,99,99.9"');
   } else {
-    result.latency = { method: "fortio", p50Ms: p50 * 1000, p90Ms: p90 * 1000, p99Ms: p99 * 1000, p999Ms: p999 * 1000, maxMs: f.DurationHistogram.Max * 1000, meanMs: f.DurationHistogram.Avg * 1000 };
+    result.latency = {
+      method: "fortio",
+      p50Ms: p50 * 1000,
+      p90Ms: p90 * 1000,
+      p99Ms: p99 * 1000,
+      p999Ms: p999 * 1000,
+      maxMs: f.DurationHistogram.Max * 1000,
+      meanMs: f.DurationHistogram.Avg * 1000,
+    };
   }
   return finish(result, ctx, f.NumThreads);
 }
@@ -229,7 +268,8 @@ export function parseNstat(output: string): Record<string, number> {
     return r.data.kernel;
   }
   const lines = text.split("\n");
-  if (lines[0] !== "#kernel") throw new BenchParseError("nstat", `expected "#kernel" as the first line, got ${JSON.stringify(lines[0]?.slice(0, 40) ?? "")}`);
+  if (lines[0] !== "#kernel")
+    throw new BenchParseError("nstat", `expected "#kernel" as the first line, got ${JSON.stringify(lines[0]?.slice(0, 40) ?? "")}`);
   const out: Record<string, number> = {};
   for (const [i, line] of lines.slice(1).entries()) {
     const m = /^([A-Za-z][A-Za-z0-9_]*)\s+(\d+)\s+\S+$/.exec(line);

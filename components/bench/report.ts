@@ -64,24 +64,47 @@ function rows(results: readonly BenchResult[]): Row[] {
 }
 
 const HEAD: [keyof Row, string][] = [
-  ["scenario", "scenario"], ["profile", "profile"], ["concurrency", "conc."], ["runs", "runs"], ["rate", "rate (median)"],
-  ["p50", "p50 ms"], ["p99", "p99 ms"], ["p999", "p99.9 ms"], ["errors", "errors"], ["overflows", "listen overflows"], ["valid", "valid"],
+  ["scenario", "scenario"],
+  ["profile", "profile"],
+  ["concurrency", "conc."],
+  ["runs", "runs"],
+  ["rate", "rate (median)"],
+  ["p50", "p50 ms"],
+  ["p99", "p99 ms"],
+  ["p999", "p99.9 ms"],
+  ["errors", "errors"],
+  ["overflows", "listen overflows"],
+  ["valid", "valid"],
 ];
 
 /** Fixed-width table for a terminal. */
 export function renderTable(results: readonly BenchResult[]): string {
   const rs = rows(results);
   const width = HEAD.map(([k, h]) => Math.max(h.length, ...rs.map((r) => r[k].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i])).join("  ").trimEnd();
-  return [line(HEAD.map(([, h]) => h)), line(width.map((w) => "-".repeat(w))), ...rs.map((r) => line(HEAD.map(([k]) => r[k])))].join("\n") + "\n";
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(width[i]))
+      .join("  ")
+      .trimEnd();
+  return (
+    [line(HEAD.map(([, h]) => h)), line(width.map((w) => "-".repeat(w))), ...rs.map((r) => line(HEAD.map(([k]) => r[k])))].join("\n") + "\n"
+  );
 }
 
 const mdCell = (s: string) => s.replace(/\|/g, "\\|");
 
-export function renderMarkdown(results: readonly BenchResult[], opts: { title?: string; verdict?: ThresholdVerdict; chartPath?: string } = {}): string {
+export function renderMarkdown(
+  results: readonly BenchResult[],
+  opts: { title?: string; verdict?: ThresholdVerdict; chartPath?: string } = {},
+): string {
   const out = [`# ${opts.title ?? "edgetune benchmark"}`, ""];
   if (opts.verdict) {
-    out.push(opts.verdict.passed ? "**Thresholds: passed.**" : `**Thresholds: FAILED** (${opts.verdict.violations.length} violation${opts.verdict.violations.length === 1 ? "" : "s"})`, "");
+    out.push(
+      opts.verdict.passed
+        ? "**Thresholds: passed.**"
+        : `**Thresholds: FAILED** (${opts.verdict.violations.length} violation${opts.verdict.violations.length === 1 ? "" : "s"})`,
+      "",
+    );
     for (const v of opts.verdict.violations) out.push(`- ${mdCell(v.message)}`);
     if (opts.verdict.violations.length) out.push("");
   }
@@ -92,20 +115,34 @@ export function renderMarkdown(results: readonly BenchResult[], opts: { title?: 
   out.push("");
   const cmp = compareProfiles(results);
   if (cmp.length) {
-    out.push("## Tuned vs baseline", "", "| scenario | conc. | metric | baseline | tuned | tuned/baseline | spread | p99 tuned/baseline |", "|---|---|---|---|---|---|---|---|");
+    out.push(
+      "## Tuned vs baseline",
+      "",
+      "| scenario | conc. | metric | baseline | tuned | tuned/baseline | spread | p99 tuned/baseline |",
+      "|---|---|---|---|---|---|---|---|",
+    );
     for (const c of cmp) {
-      out.push(`| ${c.scenario} | ${c.concurrency ?? ""} | ${UNIT[c.metric]} | ${num(c.baseline)} | ${num(c.tuned)} | ${c.ratio.toFixed(2)}${Math.abs(c.ratio - 1) <= c.spread ? " (within noise)" : ""} | ${(c.spread * 100).toFixed(0)} % | ${c.p99RatioTunedOverBaseline?.toFixed(2) ?? "–"} |`);
+      out.push(
+        `| ${c.scenario} | ${c.concurrency ?? ""} | ${UNIT[c.metric]} | ${num(c.baseline)} | ${num(c.tuned)} | ${c.ratio.toFixed(2)}${Math.abs(c.ratio - 1) <= c.spread ? " (within noise)" : ""} | ${(c.spread * 100).toFixed(0)} % | ${c.p99RatioTunedOverBaseline?.toFixed(2) ?? "–"} |`,
+      );
     }
     out.push("");
   }
   const invalid = results.filter((r) => !r.validity.valid);
   if (invalid.length) {
     out.push("## Invalid runs (not counted)", "");
-    for (const r of invalid) out.push(`- ${r.scenario}${r.profile ? ` (${r.profile}${r.run !== undefined ? ` run ${r.run}` : ""})` : ""}: ${mdCell(r.validity.reasons.join("; "))}`);
+    for (const r of invalid)
+      out.push(
+        `- ${r.scenario}${r.profile ? ` (${r.profile}${r.run !== undefined ? ` run ${r.run}` : ""})` : ""}: ${mdCell(r.validity.reasons.join("; "))}`,
+      );
     out.push("");
   }
   const methods = [...new Set(results.flatMap((r) => (r.latency ? [r.latency.method] : [])))];
-  if (methods.includes("closed-loop")) out.push("Latency marked closed-loop comes from wrk and understates tails under stalls (coordinated omission); http-latency uses a constant-rate schedule.", "");
+  if (methods.includes("closed-loop"))
+    out.push(
+      "Latency marked closed-loop comes from wrk and understates tails under stalls (coordinated omission); http-latency uses a constant-rate schedule.",
+      "",
+    );
   return out.join("\n");
 }
 
@@ -129,21 +166,28 @@ export function renderSvgChart(results: readonly BenchResult[], opts: { baseline
   const plotW = W - left - 165;
   const parts: string[] = [];
   let y = 40;
-  parts.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(opts.title ?? "edgetune: tuned vs baseline")}</text>`);
+  parts.push(
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(opts.title ?? "edgetune: tuned vs baseline")}</text>`,
+  );
   parts.push(legend(W - 300, 40, baseline, tuned));
   y += 30;
 
   // Panel 1: tuned / baseline on a log scale around 100 %: 2x better and 2x worse are the
   // same length, and one scenario at 70x does not flatten every other bar.
-  parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">Throughput, ${esc(tuned)} / ${esc(baseline)} (log scale, 100 % = no change)</text>`);
+  parts.push(
+    `<text x="10" y="${y}" font-size="13" font-weight="bold">Throughput, ${esc(tuned)} / ${esc(baseline)} (log scale, 100 % = no change)</text>`,
+  );
   y += 12;
   if (!cmp.length) {
-    parts.push(`<text x="${left}" y="${y + 20}" font-size="12" fill="#555">no scenario has valid ${esc(baseline)} and ${esc(tuned)} runs</text>`);
+    parts.push(
+      `<text x="${left}" y="${y + 20}" font-size="12" fill="#555">no scenario has valid ${esc(baseline)} and ${esc(tuned)} runs</text>`,
+    );
     y += 40;
   } else {
     const ratios = cmp.map((c) => Math.max(c.ratio, 1e-3));
     const span = Math.max(2, ...ratios.map((r) => Math.pow(2, Math.ceil(Math.abs(Math.log2(r))))));
-    const x = (ratio: number) => left + ((Math.log2(Math.min(Math.max(ratio, 1 / span), span)) + Math.log2(span)) / (2 * Math.log2(span))) * plotW;
+    const x = (ratio: number) =>
+      left + ((Math.log2(Math.min(Math.max(ratio, 1 / span), span)) + Math.log2(span)) / (2 * Math.log2(span))) * plotW;
     const top = y;
     for (const [i, c] of cmp.entries()) {
       const label = `${c.scenario}${c.concurrency !== undefined ? ` ×${c.concurrency}` : ""}`;
@@ -151,9 +195,13 @@ export function renderSvgChart(results: readonly BenchResult[], opts: { baseline
       const x0 = x(1);
       const x1 = x(ratios[i]);
       const better = ratios[i] >= 1;
-      parts.push(`<rect x="${Math.min(x0, x1).toFixed(1)}" y="${y + 6}" width="${Math.max(1, Math.abs(x1 - x0)).toFixed(1)}" height="14" fill="${better ? COLORS.tuned : COLORS.worse}"><title>${esc(`${baseline}: ${num(c.baseline)} ${UNIT[c.metric]}; ${tuned}: ${num(c.tuned)} ${UNIT[c.metric]}; spread ${(c.spread * 100).toFixed(0)} %`)}</title></rect>`);
+      parts.push(
+        `<rect x="${Math.min(x0, x1).toFixed(1)}" y="${y + 6}" width="${Math.max(1, Math.abs(x1 - x0)).toFixed(1)}" height="14" fill="${better ? COLORS.tuned : COLORS.worse}"><title>${esc(`${baseline}: ${num(c.baseline)} ${UNIT[c.metric]}; ${tuned}: ${num(c.tuned)} ${UNIT[c.metric]}; spread ${(c.spread * 100).toFixed(0)} %`)}</title></rect>`,
+      );
       const tx = better ? Math.max(x0, x1) + 4 : Math.min(x0, x1) - 4;
-      parts.push(`<text x="${tx.toFixed(1)}" y="${y + 17}" font-size="11" text-anchor="${better ? "start" : "end"}">${(c.ratio * 100).toFixed(0)} % (${esc(num(c.tuned))} ${UNIT[c.metric]})</text>`);
+      parts.push(
+        `<text x="${tx.toFixed(1)}" y="${y + 17}" font-size="11" text-anchor="${better ? "start" : "end"}">${(c.ratio * 100).toFixed(0)} % (${esc(num(c.tuned))} ${UNIT[c.metric]})</text>`,
+      );
       y += 28;
     }
     // At most ~9 labelled gridlines: every power of two while they fit, then every k-th.
@@ -161,14 +209,21 @@ export function renderSvgChart(results: readonly BenchResult[], opts: { baseline
     for (let e = -Math.log2(span); e <= Math.log2(span); e++) {
       if (e % stepE !== 0) continue;
       const r = Math.pow(2, e);
-      parts.push(`<line x1="${x(r).toFixed(1)}" y1="${top}" x2="${x(r).toFixed(1)}" y2="${y}" stroke="${e === 0 ? "#333" : "#ddd"}" stroke-dasharray="${e === 0 ? "" : "2,3"}"/>`);
+      parts.push(
+        `<line x1="${x(r).toFixed(1)}" y1="${top}" x2="${x(r).toFixed(1)}" y2="${y}" stroke="${e === 0 ? "#333" : "#ddd"}" stroke-dasharray="${e === 0 ? "" : "2,3"}"/>`,
+      );
       parts.push(`<text x="${x(r).toFixed(1)}" y="${y + 14}" text-anchor="middle" font-size="10" fill="#555">${num(r * 100)} %</text>`);
     }
     y += 34;
   }
 
   // Panel 2: latency percentiles, log scale (p50 and p99.9 differ by orders of magnitude under a burst).
-  const PCTS = [["p50Ms", "p50"], ["p90Ms", "p90"], ["p99Ms", "p99"], ["p999Ms", "p99.9"]] as const;
+  const PCTS = [
+    ["p50Ms", "p50"],
+    ["p90Ms", "p90"],
+    ["p99Ms", "p99"],
+    ["p999Ms", "p99.9"],
+  ] as const;
   const lat = SCENARIO_NAMES.flatMap((s) => {
     // One row per concurrency: a burst at 8000 and at 2000 are different experiments.
     const levels = [...new Set(results.filter((r) => r.scenario === s).map((r) => r.concurrency))].sort((a, b) => (a ?? 0) - (b ?? 0));
@@ -197,9 +252,13 @@ export function renderSvgChart(results: readonly BenchResult[], opts: { baseline
       parts.push(`<text x="${left - 8}" y="${y + 14}" text-anchor="end" font-size="12">${esc(`${l.scenario} (${l.profile})`)}</text>`);
       const color = l.profile === tuned ? COLORS.tuned : COLORS.baseline;
       l.values.forEach((v, i) => {
-        parts.push(`<rect x="${left}" y="${y + 2 + i * 5}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="4" fill="${color}" fill-opacity="${(1 - i * 0.2).toFixed(1)}"><title>${esc(`${PCTS[i][1]}: ${num(v)} ms`)}</title></rect>`);
+        parts.push(
+          `<rect x="${left}" y="${y + 2 + i * 5}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="4" fill="${color}" fill-opacity="${(1 - i * 0.2).toFixed(1)}"><title>${esc(`${PCTS[i][1]}: ${num(v)} ms`)}</title></rect>`,
+        );
       });
-      parts.push(`<text x="${(left + plotW + 10).toFixed(1)}" y="${y + 14}" font-size="10">p99 ${esc(num(l.values[2]))} · p99.9 ${esc(num(l.values[3]))} ms</text>`);
+      parts.push(
+        `<text x="${(left + plotW + 10).toFixed(1)}" y="${y + 14}" font-size="10">p99 ${esc(num(l.values[2]))} · p99.9 ${esc(num(l.values[3]))} ms</text>`,
+      );
       y += 26;
     }
     for (let d = lo; d <= hi * 1.0001; d *= 10) {

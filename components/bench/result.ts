@@ -111,10 +111,16 @@ export const DEFAULT_CLIENT_CPU_SATURATED_PERCENT = 90;
  * discard: conn-burst exists to show them. Only a saturated client and a run
  * that completed nothing make the figure meaningless.
  */
-export function assessValidity(inputs: ValidityInputs, completedOps: number, saturatedAtPercent = DEFAULT_CLIENT_CPU_SATURATED_PERCENT): BenchValidity {
+export function assessValidity(
+  inputs: ValidityInputs,
+  completedOps: number,
+  saturatedAtPercent = DEFAULT_CLIENT_CPU_SATURATED_PERCENT,
+): BenchValidity {
   const reasons: string[] = [];
   if (inputs.clientCpuPercent !== undefined && inputs.clientCpuPercent >= saturatedAtPercent) {
-    reasons.push(`load generator CPU ${inputs.clientCpuPercent.toFixed(1)}% >= ${saturatedAtPercent}%: the client was the bottleneck, not the proxy`);
+    reasons.push(
+      `load generator CPU ${inputs.clientCpuPercent.toFixed(1)}% >= ${saturatedAtPercent}%: the client was the bottleneck, not the proxy`,
+    );
   }
   if (completedOps === 0) reasons.push("no request or transfer completed");
   const out: BenchValidity = { valid: reasons.length === 0, reasons };
@@ -162,9 +168,12 @@ export interface Comparison {
 export function compareProfiles(results: readonly BenchResult[], baseline = "baseline", tuned = "tuned"): Comparison[] {
   const out: Comparison[] = [];
   for (const scenario of SCENARIO_NAMES) {
-    const levels = [...new Set(results.filter((r) => r.scenario === scenario).map((r) => r.concurrency))].sort((a, b) => (a ?? 0) - (b ?? 0));
+    const levels = [...new Set(results.filter((r) => r.scenario === scenario).map((r) => r.concurrency))].sort(
+      (a, b) => (a ?? 0) - (b ?? 0),
+    );
     for (const concurrency of levels) {
-      const pick = (profile: string) => results.filter((r) => r.scenario === scenario && r.concurrency === concurrency && r.profile === profile && r.validity.valid);
+      const pick = (profile: string) =>
+        results.filter((r) => r.scenario === scenario && r.concurrency === concurrency && r.profile === profile && r.validity.valid);
       const b = pick(baseline);
       const t = pick(tuned);
       if (!b.length || !t.length) continue;
@@ -175,7 +184,16 @@ export function compareProfiles(results: readonly BenchResult[], baseline = "bas
       if (!br.length || !tr.length) continue;
       const bm = median(br);
       const tm = median(tr);
-      const c: Comparison = { scenario, metric, baseline: bm, tuned: tm, ratio: bm === 0 ? Infinity : tm / bm, baselineRuns: br.length, tunedRuns: tr.length, spread: Math.max(relativeSpread(br), relativeSpread(tr)) };
+      const c: Comparison = {
+        scenario,
+        metric,
+        baseline: bm,
+        tuned: tm,
+        ratio: bm === 0 ? Infinity : tm / bm,
+        baselineRuns: br.length,
+        tunedRuns: tr.length,
+        spread: Math.max(relativeSpread(br), relativeSpread(tr)),
+      };
       if (concurrency !== undefined) c.concurrency = concurrency;
       const p99 = (rs: BenchResult[]) => rs.flatMap((r) => (r.latency ? [r.latency.p99Ms] : []));
       const [bp, tp] = [p99(b), p99(t)];

@@ -218,29 +218,84 @@ export function scenarioInvocations(scenario: Scenario, o: InvocationOptions): I
     switch (tool) {
       case "wrk":
         return [
-          "wrk", `-t${Math.min(scenario.threads, c)}`, `-c${c}`, `-d${duration}s`, "--timeout", `${scenario.timeoutSeconds}s`,
+          "wrk",
+          `-t${Math.min(scenario.threads, c)}`,
+          `-c${c}`,
+          `-d${duration}s`,
+          "--timeout",
+          `${scenario.timeoutSeconds}s`,
           ...(scenario.connectionClose ? ["-H", "Connection: close"] : []),
-          "-s", `${o.luaDir}/wrk-report.lua`, url,
+          "-s",
+          `${o.luaDir}/wrk-report.lua`,
+          url,
         ];
       case "wrk-paced": {
         const rate = requireRate(scenario, o.rateRps);
         // One connection per wrk thread: the script's schedule is per thread.
-        return ["wrk", `-t${c}`, `-c${c}`, `-d${duration}s`, "--timeout", `${scenario.timeoutSeconds}s`, "-s", `${o.luaDir}/wrk-paced.lua`, url, "--", formatRate(rate / c)];
+        return [
+          "wrk",
+          `-t${c}`,
+          `-c${c}`,
+          `-d${duration}s`,
+          "--timeout",
+          `${scenario.timeoutSeconds}s`,
+          "-s",
+          `${o.luaDir}/wrk-paced.lua`,
+          url,
+          "--",
+          formatRate(rate / c),
+        ];
       }
       case "fortio": {
         const rate = requireRate(scenario, o.rateRps);
         return [
-          "fortio", "load", "-qps", formatRate(rate), "-c", String(c), "-t", `${duration}s`, "-p", "50,90,99,99.9",
-          "-timeout", `${scenario.timeoutSeconds}s`, ...(scenario.connectionClose ? ["-keepalive=false"] : []), "-json", "-", url,
+          "fortio",
+          "load",
+          "-qps",
+          formatRate(rate),
+          "-c",
+          String(c),
+          "-t",
+          `${duration}s`,
+          "-p",
+          "50,90,99,99.9",
+          "-timeout",
+          `${scenario.timeoutSeconds}s`,
+          ...(scenario.connectionClose ? ["-keepalive=false"] : []),
+          "-json",
+          "-",
+          url,
         ];
       }
       case "tcp-churn": {
         const rate = o.rateRps ?? scenario.fixedRateRps;
         if (!rate) throw new Error(`bench: ${scenario.name} with tcp-churn needs a rate (fixedRateRps or rateRps)`);
-        return [process.execPath, `${o.luaDir}/churn-client.js`, o.host, String(o.port), String(duration), String(c), formatRate(rate), String(scenario.timeoutSeconds)];
+        return [
+          process.execPath,
+          `${o.luaDir}/churn-client.js`,
+          o.host,
+          String(o.port),
+          String(duration),
+          String(c),
+          formatRate(rate),
+          String(scenario.timeoutSeconds),
+        ];
       }
       case "iperf3":
-        return ["iperf3", "-c", o.host, "-p", String(o.port), "-t", String(duration), "-P", String(c), "-J", "--connect-timeout", String(scenario.timeoutSeconds * 1000)];
+        return [
+          "iperf3",
+          "-c",
+          o.host,
+          "-p",
+          String(o.port),
+          "-t",
+          String(duration),
+          "-P",
+          String(c),
+          "-J",
+          "--connect-timeout",
+          String(scenario.timeoutSeconds * 1000),
+        ];
     }
   };
 
@@ -253,7 +308,9 @@ export function scenarioInvocations(scenario: Scenario, o: InvocationOptions): I
 
 function requireRate(scenario: Scenario, rate: number | undefined): number {
   if (rate === undefined || !Number.isFinite(rate) || rate <= 0) {
-    throw new Error(`bench: ${scenario.name} is constant-rate: pass rateRps (${scenario.rateFractionOfMax ?? 1} × the http-throughput result)`);
+    throw new Error(
+      `bench: ${scenario.name} is constant-rate: pass rateRps (${scenario.rateFractionOfMax ?? 1} × the http-throughput result)`,
+    );
   }
   return rate;
 }

@@ -23,7 +23,7 @@ export const scenarioThresholdsSchema = z.strictObject({
 export const thresholdsSchema = z.partialRecord(z.enum(SCENARIO_NAMES), scenarioThresholdsSchema);
 
 export type ScenarioThresholds = z.infer<typeof scenarioThresholdsSchema>;
-export type Thresholds = Partial<Record<ScenarioName, ScenarioThresholds>>;
+export type Thresholds = z.infer<typeof thresholdsSchema>;
 
 export interface Violation {
   scenario: ScenarioName;
@@ -75,31 +75,70 @@ export function evaluateThresholds(results: readonly BenchResult[], thresholds: 
     const atLeast = (key: keyof ScenarioThresholds, unit: string, actual: number | undefined) => {
       const limit = t[key];
       if (limit === undefined) return;
-      if (actual === undefined) violations.push({ scenario, threshold: key, limit, message: `${scenario}: ${key} ${limit} set but the runs report no ${unit}` });
-      else if (actual < limit) violations.push({ scenario, threshold: key, limit, actual, message: `${scenario}: ${fmt(actual)} ${unit} < ${key} ${limit}` });
+      if (actual === undefined)
+        violations.push({ scenario, threshold: key, limit, message: `${scenario}: ${key} ${limit} set but the runs report no ${unit}` });
+      else if (actual < limit)
+        violations.push({ scenario, threshold: key, limit, actual, message: `${scenario}: ${fmt(actual)} ${unit} < ${key} ${limit}` });
     };
     const atMost = (key: keyof ScenarioThresholds, unit: string, actual: number | undefined) => {
       const limit = t[key];
       if (limit === undefined) return;
-      if (actual === undefined) violations.push({ scenario, threshold: key, limit, message: `${scenario}: ${key} ${limit} set but the runs report no ${unit}` });
-      else if (actual > limit) violations.push({ scenario, threshold: key, limit, actual, message: `${scenario}: ${fmt(actual)} ${unit} > ${key} ${limit}` });
+      if (actual === undefined)
+        violations.push({ scenario, threshold: key, limit, message: `${scenario}: ${key} ${limit} set but the runs report no ${unit}` });
+      else if (actual > limit)
+        violations.push({ scenario, threshold: key, limit, actual, message: `${scenario}: ${fmt(actual)} ${unit} > ${key} ${limit}` });
     };
-    atLeast("minRps", "requests/s", med((r) => r.rps));
-    atLeast("minGbps", "Gbit/s", med((r) => r.gbps));
-    atLeast("minConnsPerSecond", "connections/s", med((r) => r.connsPerSecond));
-    atMost("maxP99Ms", "ms p99", med((r) => r.latency?.p99Ms));
-    atMost("maxP999Ms", "ms p99.9", med((r) => r.latency?.p999Ms));
+    atLeast(
+      "minRps",
+      "requests/s",
+      med((r) => r.rps),
+    );
+    atLeast(
+      "minGbps",
+      "Gbit/s",
+      med((r) => r.gbps),
+    );
+    atLeast(
+      "minConnsPerSecond",
+      "connections/s",
+      med((r) => r.connsPerSecond),
+    );
+    atMost(
+      "maxP99Ms",
+      "ms p99",
+      med((r) => r.latency?.p99Ms),
+    );
+    atMost(
+      "maxP999Ms",
+      "ms p99.9",
+      med((r) => r.latency?.p999Ms),
+    );
     atMost("maxErrors", "errors", med(totalErrors));
-    atMost("maxListenOverflows", "listen overflows", med((r) => r.validity.listenOverflows));
+    atMost(
+      "maxListenOverflows",
+      "listen overflows",
+      med((r) => r.validity.listenOverflows),
+    );
     if (t.minTunedOverBaseline !== undefined) {
       const cs = comparisons.filter((c) => c.scenario === scenario);
       if (!cs.length) {
-        violations.push({ scenario, threshold: "minTunedOverBaseline", limit: t.minTunedOverBaseline, message: `${scenario}: minTunedOverBaseline set but there is no valid "${baseline}" and "${judged}" pair to compare` });
+        violations.push({
+          scenario,
+          threshold: "minTunedOverBaseline",
+          limit: t.minTunedOverBaseline,
+          message: `${scenario}: minTunedOverBaseline set but there is no valid "${baseline}" and "${judged}" pair to compare`,
+        });
       }
       for (const c of cs) {
         if (c.ratio < t.minTunedOverBaseline) {
           const at = c.concurrency !== undefined ? ` at concurrency ${c.concurrency}` : "";
-          violations.push({ scenario, threshold: "minTunedOverBaseline", limit: t.minTunedOverBaseline, actual: c.ratio, message: `${scenario}${at}: ${judged}/${baseline} ${c.metric} ratio ${fmt(c.ratio)} < ${t.minTunedOverBaseline}` });
+          violations.push({
+            scenario,
+            threshold: "minTunedOverBaseline",
+            limit: t.minTunedOverBaseline,
+            actual: c.ratio,
+            message: `${scenario}${at}: ${judged}/${baseline} ${c.metric} ratio ${fmt(c.ratio)} < ${t.minTunedOverBaseline}`,
+          });
         }
       }
     }

@@ -53,7 +53,6 @@ export interface LabReport {
   files: { json: string; markdown: string; svg: string };
 }
 
-
 function rateOf(r: BenchResult): number | undefined {
   return r.gbps ?? r.connsPerSecond ?? r.rps;
 }
@@ -61,7 +60,9 @@ function rateOf(r: BenchResult): number | undefined {
 /** proxy/direct and proxy/forward ratios of medians, per scenario and concurrency. */
 export function pathComparisons(results: readonly BenchResult[]): PathComparison[] {
   const out: PathComparison[] = [];
-  const keys = new Set(results.filter((r) => r.profile === "direct" || r.profile === "forward").map((r) => `${r.scenario}|${r.concurrency ?? ""}`));
+  const keys = new Set(
+    results.filter((r) => r.profile === "direct" || r.profile === "forward").map((r) => `${r.scenario}|${r.concurrency ?? ""}`),
+  );
   for (const key of keys) {
     const [scenario, c] = key.split("|");
     const pick = (label: string): { value?: number; clientBound: boolean } => {
@@ -85,7 +86,14 @@ export function pathComparisons(results: readonly BenchResult[]): PathComparison
     // CPU-s per GB = (CPU % / 100) × seconds / (Gbit/s × seconds / 8)
     const cpuPerGB = (label: string) => {
       const v = results
-        .filter((r) => r.scenario === scenario && `${r.concurrency ?? ""}` === c && r.profile === label && r.gbps && r.validity.proxyCpuPercent !== undefined)
+        .filter(
+          (r) =>
+            r.scenario === scenario &&
+            `${r.concurrency ?? ""}` === c &&
+            r.profile === label &&
+            r.gbps &&
+            r.validity.proxyCpuPercent !== undefined,
+        )
         .map((r) => r.validity.proxyCpuPercent! / 100 / (r.gbps! / 8));
       return v.length ? median(v) : undefined;
     };
@@ -104,7 +112,10 @@ export function pathComparisons(results: readonly BenchResult[]): PathComparison
 }
 
 /** Each variant against the tuned profile, per scenario and concurrency it ran. */
-export function variantComparisons(results: readonly BenchResult[], variants: readonly { label: string; why?: string }[]): VariantComparison[] {
+export function variantComparisons(
+  results: readonly BenchResult[],
+  variants: readonly { label: string; why?: string }[],
+): VariantComparison[] {
   return variants.flatMap((v) =>
     compareProfiles(results, "tuned", v.label).map((c) => ({
       variant: v.label,
@@ -146,8 +157,17 @@ export function renderLabMarkdown(report: LabReport): string {
     "Spread is the relative spread of the repeats; differences below ~30 % on rates are within this machine's noise unless drop or error counters differ (lab notes).",
   ];
   if (report.variants.length) {
-    lines.push("", "### Variants: the tuned profile with one setting changed", "", "| variant | why | scenario | conc. | variant / tuned | spread | p99 variant / tuned | verdict |", "|---|---|---|---|---|---|---|---|");
-    for (const v of report.variants) lines.push(`| ${v.variant} | ${v.why ?? ""} | ${v.scenario} | ${v.concurrency ?? ""} | ${v.ratio.toFixed(2)} | ${(v.spread * 100).toFixed(0)} % | ${v.p99RatioOverTuned?.toFixed(2) ?? "–"} | ${v.verdict} |`);
+    lines.push(
+      "",
+      "### Variants: the tuned profile with one setting changed",
+      "",
+      "| variant | why | scenario | conc. | variant / tuned | spread | p99 variant / tuned | verdict |",
+      "|---|---|---|---|---|---|---|---|",
+    );
+    for (const v of report.variants)
+      lines.push(
+        `| ${v.variant} | ${v.why ?? ""} | ${v.scenario} | ${v.concurrency ?? ""} | ${v.ratio.toFixed(2)} | ${(v.spread * 100).toFixed(0)} % | ${v.p99RatioOverTuned?.toFixed(2) ?? "–"} | ${v.verdict} |`,
+      );
     lines.push("", `Verdict: a ratio beyond ${NOISE_FACTOR} either way; anything closer is within this machine's noise.`);
   }
   return `${lines.join("\n")}\n`;
@@ -156,8 +176,25 @@ export function renderLabMarkdown(report: LabReport): string {
 export function renderLabTable(report: LabReport): string {
   const lines = [renderTable(report.results)];
   const cmp = report.comparisons;
-  if (cmp.length) lines.push("tuned / baseline (medians of valid runs):", ...cmp.map((c) => `  ${c.scenario.padEnd(16)} ${c.concurrency ? `c${c.concurrency}`.padEnd(7) : "".padEnd(7)} ${c.ratio.toFixed(2)}  (spread ${(c.spread * 100).toFixed(0)} %${c.p99RatioTunedOverBaseline !== undefined ? `, p99 ratio ${c.p99RatioTunedOverBaseline.toFixed(2)}` : ""})`), "");
-  if (report.paths.length) lines.push("proxy (tuned) / path without the proxy:", ...report.paths.map((p) => `  ${p.scenario.padEnd(16)} ${p.concurrency ? `c${p.concurrency}`.padEnd(7) : "".padEnd(7)} direct ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.proxyOverForward !== undefined ? `  kernel forwarding ${p.proxyOverForward.toFixed(2)}` : ""}${p.referenceClientBound ? "  (reference client-bound: upper bound)" : ""}${p.spliceOverCopy !== undefined ? `  splice/no-splice ${p.spliceOverCopy.toFixed(2)}` : ""}${p.proxyCpuSecondsPerGB ? `  HAProxy CPU-s/GB ${p.proxyCpuSecondsPerGB.splice?.toFixed(2) ?? "–"} vs ${p.proxyCpuSecondsPerGB.copy?.toFixed(2) ?? "–"}` : ""}`), "");
-  if (report.variants.length) lines.push("variants (the tuned profile with one setting changed) / tuned:", ...report.variants.map((v) => `  ${variantLine(v)}`), "");
+  if (cmp.length)
+    lines.push(
+      "tuned / baseline (medians of valid runs):",
+      ...cmp.map(
+        (c) =>
+          `  ${c.scenario.padEnd(16)} ${c.concurrency ? `c${c.concurrency}`.padEnd(7) : "".padEnd(7)} ${c.ratio.toFixed(2)}  (spread ${(c.spread * 100).toFixed(0)} %${c.p99RatioTunedOverBaseline !== undefined ? `, p99 ratio ${c.p99RatioTunedOverBaseline.toFixed(2)}` : ""})`,
+      ),
+      "",
+    );
+  if (report.paths.length)
+    lines.push(
+      "proxy (tuned) / path without the proxy:",
+      ...report.paths.map(
+        (p) =>
+          `  ${p.scenario.padEnd(16)} ${p.concurrency ? `c${p.concurrency}`.padEnd(7) : "".padEnd(7)} direct ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.proxyOverForward !== undefined ? `  kernel forwarding ${p.proxyOverForward.toFixed(2)}` : ""}${p.referenceClientBound ? "  (reference client-bound: upper bound)" : ""}${p.spliceOverCopy !== undefined ? `  splice/no-splice ${p.spliceOverCopy.toFixed(2)}` : ""}${p.proxyCpuSecondsPerGB ? `  HAProxy CPU-s/GB ${p.proxyCpuSecondsPerGB.splice?.toFixed(2) ?? "–"} vs ${p.proxyCpuSecondsPerGB.copy?.toFixed(2) ?? "–"}` : ""}`,
+      ),
+      "",
+    );
+  if (report.variants.length)
+    lines.push("variants (the tuned profile with one setting changed) / tuned:", ...report.variants.map((v) => `  ${variantLine(v)}`), "");
   return lines.join("\n");
 }

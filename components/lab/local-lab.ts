@@ -23,8 +23,16 @@ export type LocalLabArgs = LocalLabOptions & {
 };
 
 /** The lab's haproxy.cfg: one rendering for `edgetune lab`, the local target and render. */
-export function renderLabHaproxyConfig(proxy: ProxySpec, profile: ResolvedProfile, machine: { cpus: number; nofileLimit: number }, topology: LabTopology = DEFAULT_TOPOLOGY): string {
-  return renderHaproxyConfig({ ...proxy, runtimeDir: labRuntimeDir(topology) }, { profile, cpus: machine.cpus, nofileLimit: machine.nofileLimit });
+export function renderLabHaproxyConfig(
+  proxy: ProxySpec,
+  profile: ResolvedProfile,
+  machine: { cpus: number; nofileLimit: number },
+  topology: LabTopology = DEFAULT_TOPOLOGY,
+): string {
+  return renderHaproxyConfig(
+    { ...proxy, runtimeDir: labRuntimeDir(topology) },
+    { profile, cpus: machine.cpus, nofileLimit: machine.nofileLimit },
+  );
 }
 
 /** The files the lab steps read, and the shell commands Pulumi runs: pure, so they can be rendered and tested. */
@@ -37,7 +45,6 @@ export interface LocalLabSteps {
   digest: string;
 }
 
-
 /** The same step script `edgetune lab` runs, wrapped as create/delete commands. */
 export function renderLocalLabSteps(args: Omit<LocalLabArgs, "topology"> & { labDir: string; topology?: LabTopology }): LocalLabSteps {
   const t = args.topology ?? DEFAULT_TOPOLOGY;
@@ -48,8 +55,16 @@ export function renderLocalLabSteps(args: Omit<LocalLabArgs, "topology"> & { lab
     "haproxy.cfg": renderLabHaproxyConfig(args.proxy, args.profile, args.machine, t),
   };
   // Contents travel in the environment (never interpolated into the command), one variable per file.
-  const write = (names: string[]) => names.map((n) => `printf '%s' "$EDGETUNE_FILE_${n.replace(/\W/g, "_").toUpperCase()}" > "$LAB_DIR/${n}"`).join(" && ");
-  const create = [`mkdir -p "$LAB_DIR"`, write(Object.keys(files)), `sh "$LAB_DIR/lab.sh" up`, `sh "$LAB_DIR/lab.sh" tune "$LAB_DIR/tune.sh"`, `sh "$LAB_DIR/lab.sh" proxy-start "$LAB_DIR/haproxy.cfg"`, `cat "$LAB_DIR/tune-proxy.log"`].join(" && ");
+  const write = (names: string[]) =>
+    names.map((n) => `printf '%s' "$EDGETUNE_FILE_${n.replace(/\W/g, "_").toUpperCase()}" > "$LAB_DIR/${n}"`).join(" && ");
+  const create = [
+    `mkdir -p "$LAB_DIR"`,
+    write(Object.keys(files)),
+    `sh "$LAB_DIR/lab.sh" up`,
+    `sh "$LAB_DIR/lab.sh" tune "$LAB_DIR/tune.sh"`,
+    `sh "$LAB_DIR/lab.sh" proxy-start "$LAB_DIR/haproxy.cfg"`,
+    `cat "$LAB_DIR/tune-proxy.log"`,
+  ].join(" && ");
   const del = [`mkdir -p "$LAB_DIR"`, write(["lab.sh"]), `sh "$LAB_DIR/lab.sh" down`].join(" && ");
   const digest = createHash("sha256").update(JSON.stringify(files)).digest("hex").slice(0, 16);
   return { files, create, delete: del, digest };

@@ -14,7 +14,11 @@ const autoScalingSpec = z
   })
   .superRefine((a, ctx) => {
     const desired = a.desiredCapacity ?? a.minSize;
-    if (!(a.minSize <= desired && desired <= a.maxSize)) ctx.addIssue({ code: "custom", message: `allowed: 0 <= minSize <= desiredCapacity <= maxSize (got ${a.minSize}, ${desired}, ${a.maxSize})` });
+    if (!(a.minSize <= desired && desired <= a.maxSize))
+      ctx.addIssue({
+        code: "custom",
+        message: `allowed: 0 <= minSize <= desiredCapacity <= maxSize (got ${a.minSize}, ${desired}, ${a.maxSize})`,
+      });
   })
   .transform((a) => ({ ...a, desiredCapacity: a.desiredCapacity ?? a.minSize }));
 
@@ -28,32 +32,67 @@ export const awsTunedNodeGroupShape = {
   securityGroupIds: z.array(z.string().min(1)).optional().describe("Security groups of the instances. Default: none."),
   iamInstanceProfileArn: z.string().min(1).optional().describe("Instance profile ARN. Default: none."),
   rootVolumeSizeGiB: grammar.int(8, 16384).default(20).describe("Root volume size, GiB (gp3, always encrypted)."),
-  rootDeviceName: z.string().regex(/^\/dev\/[a-z0-9]{1,16}$/, 'allowed: a device name such as "/dev/xvda"').default("/dev/xvda").describe("Root device name of the AMI."),
+  rootDeviceName: z
+    .string()
+    .regex(/^\/dev\/[a-z0-9]{1,16}$/, 'allowed: a device name such as "/dev/xvda"')
+    .default("/dev/xvda")
+    .describe("Root device name of the AMI."),
   ebsKmsKeyId: z.string().min(1).optional().describe("KMS key of the root volume. Default: the account's EBS default key."),
   userDataFormat: z
     .enum(["cloud-config", "eks-managed"])
     .default("cloud-config")
-    .describe("`cloud-config` for an Auto Scaling group or plain instances; `eks-managed` renders MIME multipart, which EKS managed node groups need to merge their own part."),
+    .describe(
+      "`cloud-config` for an Auto Scaling group or plain instances; `eks-managed` renders MIME multipart, which EKS managed node groups need to merge their own part.",
+    ),
   nodeadmConfig: z.string().optional().describe("nodeadm NodeConfig YAML as its own MIME part (AL2023; `eks-managed` only)."),
   tags: z
     .record(z.string(), z.string())
     .default({})
     .superRefine((tags, ctx) => {
-      for (const [k, v] of Object.entries(tags)) if (k.length > 128 || v.length > 256 || k.startsWith("aws:")) ctx.addIssue({ code: "custom", path: [k], message: "allowed: AWS tag keys up to 128 characters (not aws:*) and values up to 256" });
+      for (const [k, v] of Object.entries(tags))
+        if (k.length > 128 || v.length > 256 || k.startsWith("aws:"))
+          ctx.addIssue({
+            code: "custom",
+            path: [k],
+            message: "allowed: AWS tag keys up to 128 characters (not aws:*) and values up to 256",
+          });
     })
     .describe("Tags on the launch template, instances, volumes and network interfaces (and the ASG)."),
-  autoScaling: autoScalingSpec.optional().describe("Create an Auto Scaling group from the template: `{ subnetIds, minSize = 1, maxSize = 3, desiredCapacity = minSize }`. Not with `eks-managed`."),
+  autoScaling: autoScalingSpec
+    .optional()
+    .describe(
+      "Create an Auto Scaling group from the template: `{ subnetIds, minSize = 1, maxSize = 3, desiredCapacity = minSize }`. Not with `eks-managed`.",
+    ),
 };
 
 const DEFAULT_INSTANCE_TYPE = "c6i.large";
 
-export function awsRules<T extends z.ZodType<{ userDataFormat?: string; imageId?: unknown; nodeadmConfig?: unknown; autoScaling?: unknown; instanceType?: string }>>(schema: T) {
+export function awsRules<
+  T extends z.ZodType<{
+    userDataFormat?: string;
+    imageId?: unknown;
+    nodeadmConfig?: unknown;
+    autoScaling?: unknown;
+    instanceType?: string;
+  }>,
+>(schema: T) {
   return schema
     .superRefine((v, ctx) => {
       const eks = v.userDataFormat === "eks-managed";
-      if (!eks && v.imageId === undefined) ctx.addIssue({ code: "custom", path: ["imageId"], message: 'required: an AMI id (only an "eks-managed" template may leave it to EKS)' });
-      if (!eks && v.nodeadmConfig !== undefined) ctx.addIssue({ code: "custom", path: ["nodeadmConfig"], message: 'allowed: only with userDataFormat "eks-managed"' });
-      if (eks && v.autoScaling !== undefined) ctx.addIssue({ code: "custom", path: ["autoScaling"], message: 'allowed: not with "eks-managed": the managed node group owns the ASG' });
+      if (!eks && v.imageId === undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["imageId"],
+          message: 'required: an AMI id (only an "eks-managed" template may leave it to EKS)',
+        });
+      if (!eks && v.nodeadmConfig !== undefined)
+        ctx.addIssue({ code: "custom", path: ["nodeadmConfig"], message: 'allowed: only with userDataFormat "eks-managed"' });
+      if (eks && v.autoScaling !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["autoScaling"],
+          message: 'allowed: not with "eks-managed": the managed node group owns the ASG',
+        });
     })
     .transform((v) => ({ ...v, instanceType: v.instanceType ?? (v.userDataFormat === "eks-managed" ? undefined : DEFAULT_INSTANCE_TYPE) }));
 }
@@ -66,7 +105,13 @@ export type ResolvedAwsTunedNodeGroupOptions = z.output<typeof awsTunedNodeGroup
 export type AwsAutoScalingOptions = z.input<typeof autoScalingSpec>;
 
 /** The one resolution of AwsTunedNodeGroup's options. `pending`: Outputs checked when they resolve. */
-export function resolveAwsTunedNodeGroupOptions(input: unknown, prefix: readonly PathSegment[] = [], pending: readonly string[] = []): { value: ResolvedAwsTunedNodeGroupOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length ? awsRules(z.strictObject(awsTunedNodeGroupShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown()])))) : awsTunedNodeGroupSpec;
+export function resolveAwsTunedNodeGroupOptions(
+  input: unknown,
+  prefix: readonly PathSegment[] = [],
+  pending: readonly string[] = [],
+): { value: ResolvedAwsTunedNodeGroupOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
+  const schema = pending.length
+    ? awsRules(z.strictObject(awsTunedNodeGroupShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()]))))
+    : awsTunedNodeGroupSpec;
   return resolveWith(schema, input, prefix) as ReturnType<typeof resolveAwsTunedNodeGroupOptions>;
 }

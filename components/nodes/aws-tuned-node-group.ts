@@ -22,8 +22,13 @@ export type AwsTunedNodeGroupArgs = WithInputs<Omit<AwsTunedNodeGroupOptions, "a
 
 /** The user-data must fit EC2's limit: the rendered size against it, for this profile and format. */
 export function userDataProblem(profile: ResolvedProfile, o: { userDataFormat: string; nodeadmConfig?: string }): string | undefined {
-  const ci = renderCloudInit(profile, { format: o.userDataFormat === "eks-managed" ? "mime-multipart" : "cloud-config", nodeadmConfig: o.nodeadmConfig });
-  return ci.userData.length > USER_DATA_MAX_BYTES ? `got ${ci.userData.length} bytes of user-data; allowed: at most ${USER_DATA_MAX_BYTES} bytes (EC2's limit)` : undefined;
+  const ci = renderCloudInit(profile, {
+    format: o.userDataFormat === "eks-managed" ? "mime-multipart" : "cloud-config",
+    nodeadmConfig: o.nodeadmConfig,
+  });
+  return ci.userData.length > USER_DATA_MAX_BYTES
+    ? `got ${ci.userData.length} bytes of user-data; allowed: at most ${USER_DATA_MAX_BYTES} bytes (EC2's limit)`
+    : undefined;
 }
 
 /** A launch template whose user-data tunes the node at first boot, every boot and on NIC resets; optionally an ASG. */
@@ -70,7 +75,16 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
         // IMDSv2 only; hop limit 2 so containers on the node still reach it through the extra hop.
         metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 2, instanceMetadataTags: "disabled" },
         blockDeviceMappings: [
-          { deviceName: o.rootDeviceName, ebs: { encrypted: "true", kmsKeyId: ebsKmsKeyId, volumeSize: o.rootVolumeSizeGiB, volumeType: "gp3", deleteOnTermination: "true" } },
+          {
+            deviceName: o.rootDeviceName,
+            ebs: {
+              encrypted: "true",
+              kmsKeyId: ebsKmsKeyId,
+              volumeSize: o.rootVolumeSizeGiB,
+              volumeType: "gp3",
+              deleteOnTermination: "true",
+            },
+          },
         ],
         tagSpecifications: ["instance", "volume", "network-interface"].map((resourceType) => ({ resourceType, tags })),
         tags,
@@ -93,6 +107,10 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    this.registerOutputs({ launchTemplateId: this.launchTemplate.id, autoScalingGroupName: this.autoScalingGroup?.name, rebootRequiredFor: this.rebootRequiredFor });
+    this.registerOutputs({
+      launchTemplateId: this.launchTemplate.id,
+      autoScalingGroupName: this.autoScalingGroup?.name,
+      rebootRequiredFor: this.rebootRequiredFor,
+    });
   }
 }

@@ -91,7 +91,9 @@ export function renderCloudInit(profile: ResolvedProfile, opts: CloudInitOptions
   const mime = opts.format === "mime-multipart";
   // cloud-init 22.x turns non-ASCII text of a gzip MIME part into "\uXXXX" escapes (tune.sh's header
   // has an em dash): there tune.sh travels as gz+b64, which is ASCII, so it arrives byte for byte.
-  const tuneSh = mime ? { encoding: "gz+b64", content: gzipSync(artifacts["tune.sh"], { level: 9 }).toString("base64") } : { content: artifacts["tune.sh"] };
+  const tuneSh = mime
+    ? { encoding: "gz+b64", content: gzipSync(artifacts["tune.sh"], { level: 9 }).toString("base64") }
+    : { content: artifacts["tune.sh"] };
   const doc = {
     write_files: [
       { path: TUNE_SH_PATH, owner: "root:root", permissions: "0755", ...tuneSh },
@@ -111,10 +113,14 @@ export function renderCloudInit(profile: ResolvedProfile, opts: CloudInitOptions
   // tune.sh alone is ~30 KiB and EC2 takes 16 KiB, so the document is gzipped: whole, or as a
   // gzip MIME part (cloud-init unpacks both and then sees "#cloud-config").
   const gz = gzipSync(cloudConfig, { level: 9 });
-  const userData =
-    mime
-      ? Buffer.from(mimeMultipart([...(opts.nodeadmConfig ? [{ type: "application/node.eks.aws", body: opts.nodeadmConfig }] : []), { type: "application/gzip", base64: true, body: gz.toString("base64").replace(/.{76}/g, "$&\n") }]))
-      : gz;
+  const userData = mime
+    ? Buffer.from(
+        mimeMultipart([
+          ...(opts.nodeadmConfig ? [{ type: "application/node.eks.aws", body: opts.nodeadmConfig }] : []),
+          { type: "application/gzip", base64: true, body: gz.toString("base64").replace(/.{76}/g, "$&\n") },
+        ]),
+      )
+    : gz;
   return { userData, cloudConfig, unit, udevRule, rebootRequiredFor: [...profile.kernelArgs] };
 }
 
@@ -122,7 +128,8 @@ export const MIME_BOUNDARY = "==EDGETUNE-BOUNDARY==";
 
 function mimeMultipart(parts: Array<{ type: string; body: string; base64?: boolean }>): string {
   for (const p of parts) if (p.body.includes(MIME_BOUNDARY)) throw new Error(`user-data part contains the MIME boundary ${MIME_BOUNDARY}`);
-  const head = (p: { type: string; base64?: boolean }) => (p.base64 ? `Content-Type: ${p.type}\nContent-Transfer-Encoding: base64` : `Content-Type: ${p.type}; charset="us-ascii"`);
+  const head = (p: { type: string; base64?: boolean }) =>
+    p.base64 ? `Content-Type: ${p.type}\nContent-Transfer-Encoding: base64` : `Content-Type: ${p.type}; charset="us-ascii"`;
   const body = parts.map((p) => `--${MIME_BOUNDARY}\n${head(p)}\n\n${p.body.endsWith("\n") ? p.body : `${p.body}\n`}`).join("\n");
   return `MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="${MIME_BOUNDARY}"\n\n${body}\n--${MIME_BOUNDARY}--\n`;
 }

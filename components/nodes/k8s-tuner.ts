@@ -49,7 +49,9 @@ export function renderTunerObjects(profile: ResolvedProfile, options: Kubernetes
     STATE_DIR: "/host/var/lib/edgetune",
     EDGETUNE_SCOPE: "all",
   };
-  const checksum = `sha256:${createHash("sha256").update(JSON.stringify({ data, env, image: o.image })).digest("hex")}`;
+  const checksum = `sha256:${createHash("sha256")
+    .update(JSON.stringify({ data, env, image: o.image }))
+    .digest("hex")}`;
   const namespace = o.createNamespace ? privilegedNamespace(o.namespace, labels, o.podSecurityVersion) : undefined;
   const configMap: ConfigMapObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: o.namespace, labels }, data };
   const hostPath = (n: string, path: string, type: string) => ({ name: n, hostPath: { path, type } });

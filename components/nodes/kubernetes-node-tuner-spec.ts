@@ -8,20 +8,32 @@ import { formatPath, grammar, resolveWith, type PathSegment, type ValidationIssu
 
 export const kubernetesNodeTunerShape = {
   image: grammar.pinnedImage().describe("Tuner image (proxy-image/ `tuner` target), pinned by tag or digest; `latest` is refused."),
-  namespace: grammar.dnsLabel().default("edgetune-system").describe("Namespace of the tuner; labelled Pod Security `enforce: privileged` when edgetune creates it."),
-  createNamespace: z.boolean().default(true).describe("Create the namespace. false: it exists already; a stack creates each namespace once for every tuner and proxy in it."),
+  namespace: grammar
+    .dnsLabel()
+    .default("edgetune-system")
+    .describe("Namespace of the tuner; labelled Pod Security `enforce: privileged` when edgetune creates it."),
+  createNamespace: z
+    .boolean()
+    .default(true)
+    .describe("Create the namespace. false: it exists already; a stack creates each namespace once for every tuner and proxy in it."),
   nodeSelector: grammar.labels().optional().describe("Nodes to tune. Default: every node."),
   tolerations: z.array(grammar.toleration()).optional().describe("Taints to tolerate (e.g. dedicated proxy nodes). Default: none."),
   verifyIntervalSeconds: grammar.int(10, 86400).default(300).describe("Seconds between `tune.sh verify` runs."),
   reapplyOnDrift: z.boolean().default(false).describe("Re-apply when verify finds drift; otherwise drift is only logged."),
-  restoreOnDelete: z.boolean().default(true).describe("Run `tune.sh restore` when the pod is stopped, as NTO rolls back a removed profile."),
+  restoreOnDelete: z
+    .boolean()
+    .default(true)
+    .describe("Run `tune.sh restore` when the pod is stopped, as NTO rolls back a removed profile."),
   maxUnavailable: grammar.countOrPercent().default(1).describe('Nodes that may be without a running tuner during a roll: a count or "N%".'),
-  hostNetwork: z.boolean().default(true).describe("Share the node's network namespace: net.* sysctls and NICs are per namespace, so without it a pod tunes only itself."),
+  hostNetwork: z
+    .boolean()
+    .default(true)
+    .describe("Share the node's network namespace: net.* sysctls and NICs are per namespace, so without it a pod tunes only itself."),
   podSysctls: z
     .array(z.strictObject({ name: z.string().regex(/^[a-z0-9._/-]{1,128}$/, "allowed: a sysctl name"), value: z.string().max(256) }))
     .optional()
     .describe("Pod-level `securityContext.sysctls`; only without hostNetwork (kubelet rejects them on hostNetwork pods)."),
-  podSecurityVersion: grammar.podSecurityVersion().default("v1.33").describe("Pod Security Standards version the namespace labels pin."),
+  podSecurityVersion: grammar.podSecurityVersion(),
 };
 
 /** Rules between fields, shared by the component's schema and the stack's `kubernetes` section. */
@@ -31,10 +43,11 @@ export function tunerRules<T extends z.ZodType<{ hostNetwork?: boolean; podSysct
       ctx.addIssue({
         code: "custom",
         path: ["podSysctls"],
-        message: "kubelet rejects securityContext.sysctls on hostNetwork pods (net.* sysctls are per network namespace, and a hostNetwork pod shares the node's); the tuner sets them through tune.sh instead — remove podSysctls or set hostNetwork: false",
+        message:
+          "kubelet rejects securityContext.sysctls on hostNetwork pods (net.* sysctls are per network namespace, and a hostNetwork pod shares the node's); the tuner sets them through tune.sh instead — remove podSysctls or set hostNetwork: false",
       });
     }
-  }) as unknown as T;
+  });
 }
 
 export const kubernetesNodeTunerSpec = tunerRules(z.strictObject(kubernetesNodeTunerShape));
@@ -51,11 +64,22 @@ const NAME_MAX = 63 - "edgetune-tuner-".length;
  * The one resolution of a tuner's options: defaults applied, or every problem by path.
  * `pending`: fields given as Outputs not yet resolved, checked when they are.
  */
-export function resolveTunerOptions(name: string, input: unknown, prefix: readonly PathSegment[] = [], pending: readonly string[] = []): { value: TunerOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length ? tunerRules(z.strictObject(kubernetesNodeTunerShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown()])))) : kubernetesNodeTunerSpec;
+export function resolveTunerOptions(
+  name: string,
+  input: unknown,
+  prefix: readonly PathSegment[] = [],
+  pending: readonly string[] = [],
+): { value: TunerOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
+  const schema = pending.length
+    ? tunerRules(z.strictObject(kubernetesNodeTunerShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()]))))
+    : kubernetesNodeTunerSpec;
   const r = resolveWith(schema, input, prefix);
   const issues = [...r.issues];
-  if (!grammar.dnsLabel().safeParse(name).success || name.length > NAME_MAX) issues.push({ path: formatPath([...prefix, "name"]), message: `got ${JSON.stringify(name)}; allowed: a DNS label of at most ${NAME_MAX} characters (objects are named edgetune-tuner-<name>)` });
+  if (!grammar.dnsLabel().safeParse(name).success || name.length > NAME_MAX)
+    issues.push({
+      path: formatPath([...prefix, "name"]),
+      message: `got ${JSON.stringify(name)}; allowed: a DNS label of at most ${NAME_MAX} characters (objects are named edgetune-tuner-<name>)`,
+    });
   if (issues.length || !r.value) return { issues };
   return { value: { ...(r.value as z.output<typeof kubernetesNodeTunerSpec>), name }, issues: [] };
 }

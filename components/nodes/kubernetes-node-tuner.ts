@@ -42,11 +42,22 @@ export class KubernetesNodeTuner extends pulumi.ComponentResource {
       return renderTunerObjects(profile, late.value);
     });
     this.checksum = objs.checksum;
-    if (now.value.createNamespace) this.namespaceResource = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: objs.apply((o) => o.namespace!.metadata) }, { parent: this });
+    if (now.value.createNamespace)
+      this.namespaceResource = new k8s.core.v1.Namespace(
+        `${name}-ns`,
+        { metadata: objs.apply((o) => o.namespace!.metadata) },
+        { parent: this },
+      );
     const inNs = { parent: this, dependsOn: this.namespaceResource ? [this.namespaceResource] : [] };
     this.configMap = new k8s.core.v1.ConfigMap(`${name}-scripts`, { metadata: objs.configMap.metadata, data: objs.configMap.data }, inNs);
-    this.daemonSet = new k8s.apps.v1.DaemonSet(`${name}-tuner`, { metadata: objs.daemonSet.metadata, spec: objs.daemonSet.spec }, { parent: this, dependsOn: [...inNs.dependsOn, this.configMap] });
-    this.namespace = this.namespaceResource ? this.namespaceResource.metadata.name : pulumi.output(knownNow(args.namespace) ?? objs.configMap.metadata.namespace);
+    this.daemonSet = new k8s.apps.v1.DaemonSet(
+      `${name}-tuner`,
+      { metadata: objs.daemonSet.metadata, spec: objs.daemonSet.spec },
+      { parent: this, dependsOn: [...inNs.dependsOn, this.configMap] },
+    );
+    this.namespace = this.namespaceResource
+      ? this.namespaceResource.metadata.name
+      : pulumi.output(knownNow(args.namespace) ?? objs.configMap.metadata.namespace);
     this.daemonSetName = this.daemonSet.metadata.name;
     this.registerOutputs({ namespace: this.namespace, daemonSetName: this.daemonSetName, checksum: this.checksum });
   }

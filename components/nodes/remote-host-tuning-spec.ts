@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import { grammar, resolveWith, type PathSegment, type ValidationIssue } from "../validation";
+// Where every target installs tune.sh (the EC2 user-data too): one path on every host.
+import { TUNE_SH_PATH } from "./cloud-init";
 
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$/;
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -19,15 +21,25 @@ export const remoteHostTuningShape = {
     .min(1, "allowed: at least one host")
     .superRefine((hosts, ctx) => {
       hosts.forEach((h, i) => {
-        if (hosts.findIndex((x) => x.host === h.host) !== i) ctx.addIssue({ code: "custom", path: [i, "host"], message: "allowed: each host once" });
+        if (hosts.findIndex((x) => x.host === h.host) !== i)
+          ctx.addIssue({ code: "custom", path: [i, "host"], message: "allowed: each host once" });
       });
     })
     .describe("The hosts; each gets its own copy of the rendered files and its own command."),
   user: z.string().regex(USER, "allowed: a POSIX user name").default("root").describe("SSH user."),
-  privateKey: z.string().min(1, "allowed: an SSH private key (a Pulumi secret)").describe("SSH private key (PEM/OpenSSH); always handled as a Pulumi secret. In a stack file: a `secure:` value."),
+  privateKey: z
+    .string()
+    .min(1, "allowed: an SSH private key (a Pulumi secret)")
+    .describe("SSH private key (PEM/OpenSSH); always handled as a Pulumi secret. In a stack file: a `secure:` value."),
   sudo: z.boolean().default(false).describe("Run tune.sh through `sudo -n` (passwordless sudo) because `user` is not root."),
-  stagingDir: grammar.absolutePath().default("/var/tmp/edgetune").describe("Remote directory the rendered files are copied to (as the SSH user)."),
-  installPath: grammar.absolutePath().default("/usr/local/lib/edgetune/tune.sh").describe("Where tune.sh is installed (as root) so `restore` finds it at destroy time."),
+  stagingDir: grammar
+    .absolutePath()
+    .default("/var/tmp/edgetune")
+    .describe("Remote directory the rendered files are copied to (as the SSH user)."),
+  installPath: grammar
+    .absolutePath()
+    .default(TUNE_SH_PATH)
+    .describe("Where tune.sh is installed (as root) so `restore` finds it at destroy time."),
 };
 
 export const remoteHostTuningSpec = z.strictObject(remoteHostTuningShape);
@@ -38,7 +50,13 @@ export type RemoteHostTuningOptions = z.input<typeof remoteHostTuningSpec>;
 export type ResolvedRemoteHostTuningOptions = z.output<typeof remoteHostTuningSpec>;
 
 /** The one resolution of RemoteHostTuning's options. `pending`: Outputs checked when they resolve. */
-export function resolveRemoteHostTuningOptions(input: unknown, prefix: readonly PathSegment[] = [], pending: readonly string[] = []): { value: ResolvedRemoteHostTuningOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length ? remoteHostTuningSpec.extend(Object.fromEntries(pending.map((k) => [k, z.unknown()]))) : remoteHostTuningSpec;
+export function resolveRemoteHostTuningOptions(
+  input: unknown,
+  prefix: readonly PathSegment[] = [],
+  pending: readonly string[] = [],
+): { value: ResolvedRemoteHostTuningOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
+  const schema = pending.length
+    ? remoteHostTuningSpec.extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()])))
+    : remoteHostTuningSpec;
   return resolveWith(schema, input, prefix) as ReturnType<typeof resolveRemoteHostTuningOptions>;
 }

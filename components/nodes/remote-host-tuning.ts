@@ -29,7 +29,10 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
     // Output (a secret from config or a secret store), is known only to the engine's connection.
     const { profile, privateKey: key, ...plain } = args;
     const known = knownNow(key);
-    const r = known === undefined ? resolveRemoteHostTuningOptions(plain, [], ["privateKey"]) : resolveRemoteHostTuningOptions({ ...plain, privateKey: known });
+    const r =
+      known === undefined
+        ? resolveRemoteHostTuningOptions(plain, [], ["privateKey"])
+        : resolveRemoteHostTuningOptions({ ...plain, privateKey: known });
     if (!r.value) throw new ValidationError(r.issues, `RemoteHostTuning "${name}": invalid args`);
     super("edgetune:nodes:RemoteHostTuning", name, {}, opts);
     const o = r.value;
@@ -45,7 +48,15 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
       const connection = { host: h.host, port: h.port, user, privateKey };
       const copies = Object.entries(cmds.stagedFiles).map(
         ([remotePath, content]) =>
-          new command.remote.CopyToRemote(`${id}-${remotePath.split("/").slice(-2).join("-").replace(/[^A-Za-z0-9.-]/g, "-")}`, { connection, remotePath, source: new pulumi.asset.StringAsset(content), triggers: [cmds.tuneShSha256] }, { parent: this }),
+          new command.remote.CopyToRemote(
+            `${id}-${remotePath
+              .split("/")
+              .slice(-2)
+              .join("-")
+              .replace(/[^A-Za-z0-9.-]/g, "-")}`,
+            { connection, remotePath, source: new pulumi.asset.StringAsset(content), triggers: [cmds.tuneShSha256] },
+            { parent: this },
+          ),
       );
       const apply = new command.remote.Command(
         `${id}-apply`,

@@ -37,7 +37,9 @@ const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
  */
 export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScriptOptions): RemoteCommands {
   // A hook for tests (STATE_DIR and the like), never from config: still checked before it reaches a script.
-  for (const [k, v] of Object.entries(opts.env ?? {})) if (!ENV_NAME.test(k) || CONTROL.test(v)) throw new Error(`renderRemoteCommands: env ${JSON.stringify(k)} is not a variable name with a plain value`);
+  for (const [k, v] of Object.entries(opts.env ?? {}))
+    if (!ENV_NAME.test(k) || CONTROL.test(v))
+      throw new Error(`renderRemoteCommands: env ${JSON.stringify(k)} is not a variable name with a plain value`);
   const artifacts = renderTuningArtifacts(profile);
   const tuneShSha256 = createHash("sha256").update(artifacts["tune.sh"]).digest("hex");
   // One staging directory per rendering: on a replacement the new copy lands before the old
@@ -48,7 +50,9 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
   const installed = opts.installPath;
   // -n: fail at once instead of waiting for a password prompt nobody can answer.
   const root = opts.sudo ? "sudo -n " : "";
-  const env = Object.entries(opts.env ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${shq(v)}`);
+  const env = Object.entries(opts.env ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${shq(v)}`);
   const run = (mode: string) => `${root}${env.length ? `env ${env.join(" ")} ` : ""}"$installed" ${mode}`;
   const apply = [
     "#!/bin/sh",
@@ -111,7 +115,10 @@ export interface ApplySummary {
 export function parseApplySummary(output: string | undefined): ApplySummary | undefined {
   // A mocked or failed command may have no stdout at all.
   if (typeof output !== "string") return undefined;
-  const line = output.split("\n").reverse().find((l) => /^summary: status=/.test(l));
+  const line = output
+    .split("\n")
+    .reverse()
+    .find((l) => /^summary: status=/.test(l));
   if (!line) return undefined;
   const kv = Object.fromEntries([...line.matchAll(/(\w+)=("[^"]*"|\S+)/g)].map((m) => [m[1], m[2].replace(/^"|"$/g, "")]));
   if (!["applied", "degraded", "failed"].includes(kv.status)) return undefined;

@@ -13,10 +13,14 @@ export const capacitySpec = z
     perProxyGbps: z.number().positive().describe("What one proxy node sustains, Gbit/s (measure it: `edgetune lab` or the bench stack)."),
     peakRps: z.number().positive().optional().describe("Peak request rate, requests/s; sizes by rate too, with perProxyRps."),
     perProxyRps: z.number().positive().optional().describe("Requests/s one proxy node sustains."),
-    spares: grammar.int(0, 1000).default(1).describe("Spare proxies on top of the required count (N+1: one node lost at peak must not overload the rest)."),
+    spares: grammar
+      .int(0, 1000)
+      .default(1)
+      .describe("Spare proxies on top of the required count (N+1: one node lost at peak must not overload the rest)."),
   })
   .superRefine((c, ctx) => {
-    if ((c.peakRps === undefined) !== (c.perProxyRps === undefined)) ctx.addIssue({ code: "custom", path: ["perProxyRps"], message: "allowed: peakRps and perProxyRps together, or neither" });
+    if ((c.peakRps === undefined) !== (c.perProxyRps === undefined))
+      ctx.addIssue({ code: "custom", path: ["perProxyRps"], message: "allowed: peakRps and perProxyRps together, or neither" });
   });
 
 export type CapacityInput = z.input<typeof capacitySpec>;

@@ -17,7 +17,15 @@
  * keyword used exists with the same meaning in both configuration manuals.
  */
 import { formatPath, show, ValidationError, zodIssues, type PathSegment, type ValidationIssue } from "../validation";
-import { HEALTH_PATH, MAX_THREADS, METRICS_PATH, proxySpecSchema, type ProxyListener, type ProxySpec, type ResolvedProxySpec } from "./proxy-spec";
+import {
+  HEALTH_PATH,
+  MAX_THREADS,
+  METRICS_PATH,
+  proxySpecSchema,
+  type ProxyListener,
+  type ProxySpec,
+  type ResolvedProxySpec,
+} from "./proxy-spec";
 
 export * from "./proxy-spec";
 import { parsePortRange, type PortRange } from "../tuning/ports";
@@ -97,15 +105,22 @@ function deriveGlobals(spec: ResolvedProxySpec, node: ProxyNodeFacts): { globals
   // 2 fds per proxied connection; with splice, one pipe (2 fds) per 4 connections.
   const perConn = splicing ? 2.5 : 2;
   const budget = Math.floor((nofile - reservedFds) / perConn);
-  if (budget < 1) issues.push({ path: "nofile", message: `RLIMIT_NOFILE ${nofile} leaves no room for connections after ${reservedFds} reserved fds` });
+  if (budget < 1)
+    issues.push({ path: "nofile", message: `RLIMIT_NOFILE ${nofile} leaves no room for connections after ${reservedFds} reserved fds` });
   let maxconn = Math.max(1, budget);
   if (spec.maxconn !== undefined) {
     if (spec.maxconn > budget) {
-      issues.push({ path: "maxconn", message: `got ${spec.maxconn}; RLIMIT_NOFILE ${nofile} allows at most ${budget} (${perConn} fds per connection${splicing ? " incl. splice pipes" : ""} + ${reservedFds} reserved): raise limits.nofileHard or lower maxconn` });
+      issues.push({
+        path: "maxconn",
+        message: `got ${spec.maxconn}; RLIMIT_NOFILE ${nofile} allows at most ${budget} (${perConn} fds per connection${splicing ? " incl. splice pipes" : ""} + ${reservedFds} reserved): raise limits.nofileHard or lower maxconn`,
+      });
     }
     maxconn = spec.maxconn;
   }
-  return { globals: { threads, maxconn, maxpipes: splicing ? Math.max(1, Math.floor(maxconn / 4)) : undefined, backlog, nofile, reservedFds }, issues };
+  return {
+    globals: { threads, maxconn, maxpipes: splicing ? Math.max(1, Math.floor(maxconn / 4)) : undefined, backlog, nofile, reservedFds },
+    issues,
+  };
 }
 
 /**
@@ -114,7 +129,11 @@ function deriveGlobals(spec: ResolvedProxySpec, node: ProxyNodeFacts): { globals
  * backends without servers, unknown backends, limits that do not fit.
  * Returns every problem, paths prefixed with `prefix`.
  */
-export function checkProxySpec(input: unknown, node: ProxyNodeFacts, prefix: readonly PathSegment[] = ["proxy"]): { spec?: ResolvedProxySpec; globals?: HaproxyGlobals; issues: ValidationIssue[] } {
+export function checkProxySpec(
+  input: unknown,
+  node: ProxyNodeFacts,
+  prefix: readonly PathSegment[] = ["proxy"],
+): { spec?: ResolvedProxySpec; globals?: HaproxyGlobals; issues: ValidationIssue[] } {
   const at = (...s: PathSegment[]) => formatPath([...prefix, ...s]);
   const parsed = proxySpecSchema.safeParse(input);
   if (!parsed.success) return { issues: zodIssues(parsed.error, input, prefix) };
@@ -126,14 +145,27 @@ export function checkProxySpec(input: unknown, node: ProxyNodeFacts, prefix: rea
   spec.backends.forEach((b, i) => {
     if (backendIndex.has(b.name)) issues.push({ path: at("backends", i, "name"), message: `duplicate backend name ${show(b.name)}` });
     backendIndex.set(b.name, i);
-    if (b.servers.length === 0) issues.push({ path: at("backends", i, "servers"), message: `backend ${show(b.name)} has no servers; allowed: at least one server` });
+    if (b.servers.length === 0)
+      issues.push({ path: at("backends", i, "servers"), message: `backend ${show(b.name)} has no servers; allowed: at least one server` });
     const serverNames = new Set<string>();
     b.servers.forEach((s, j) => {
-      if (serverNames.has(s.name)) issues.push({ path: at("backends", i, "servers", j, "name"), message: `duplicate server name ${show(s.name)} in backend ${show(b.name)}` });
+      if (serverNames.has(s.name))
+        issues.push({
+          path: at("backends", i, "servers", j, "name"),
+          message: `duplicate server name ${show(s.name)} in backend ${show(b.name)}`,
+        });
       serverNames.add(s.name);
       if (s.hardLimit !== undefined) {
-        if (s.softLimit === undefined) issues.push({ path: at("backends", i, "servers", j, "hardLimit"), message: "hardLimit needs softLimit (hardLimit - softLimit is the queue length)" });
-        else if (s.hardLimit <= s.softLimit) issues.push({ path: at("backends", i, "servers", j, "hardLimit"), message: `got ${s.hardLimit}; must be greater than softLimit (${s.softLimit}): HAProxy reads a zero-length queue as unlimited` });
+        if (s.softLimit === undefined)
+          issues.push({
+            path: at("backends", i, "servers", j, "hardLimit"),
+            message: "hardLimit needs softLimit (hardLimit - softLimit is the queue length)",
+          });
+        else if (s.hardLimit <= s.softLimit)
+          issues.push({
+            path: at("backends", i, "servers", j, "hardLimit"),
+            message: `got ${s.hardLimit}; must be greater than softLimit (${s.softLimit}): HAProxy reads a zero-length queue as unlimited`,
+          });
       }
     });
   });
@@ -144,14 +176,23 @@ export function checkProxySpec(input: unknown, node: ProxyNodeFacts, prefix: rea
   spec.listeners.forEach((l, i) => {
     if (names.has(l.name)) issues.push({ path: at("listeners", i, "name"), message: `duplicate listener name ${show(l.name)}` });
     names.set(l.name, i);
-    if (l.name === "metrics" || l.name === "health") issues.push({ path: at("listeners", i, "name"), message: `${show(l.name)} is reserved for the service endpoints` });
+    if (l.name === "metrics" || l.name === "health")
+      issues.push({ path: at("listeners", i, "name"), message: `${show(l.name)} is reserved for the service endpoints` });
     binds.push({ port: l.port, path: at("listeners", i, "port"), what: `listener ${show(l.name)}` });
-    if (l.splice !== undefined && l.mode !== "tcp") issues.push({ path: at("listeners", i, "splice"), message: "splice applies to tcp listeners only" });
+    if (l.splice !== undefined && l.mode !== "tcp")
+      issues.push({ path: at("listeners", i, "splice"), message: "splice applies to tcp listeners only" });
     if (!backendIndex.has(l.backend)) {
-      issues.push({ path: at("listeners", i, "backend"), message: `got ${show(l.backend)}; allowed: one of the backends ${[...backendIndex.keys()].map((n) => show(n)).join(", ") || "(none defined)"}` });
+      issues.push({
+        path: at("listeners", i, "backend"),
+        message: `got ${show(l.backend)}; allowed: one of the backends ${[...backendIndex.keys()].map((n) => show(n)).join(", ") || "(none defined)"}`,
+      });
     } else {
       const prev = backendModes.get(l.backend);
-      if (prev && prev.mode !== l.mode) issues.push({ path: at("listeners", i, "mode"), message: `backend ${show(l.backend)} is already used in ${prev.mode} mode by ${prev.path}; a backend has one mode` });
+      if (prev && prev.mode !== l.mode)
+        issues.push({
+          path: at("listeners", i, "mode"),
+          message: `backend ${show(l.backend)} is already used in ${prev.mode} mode by ${prev.path}; a backend has one mode`,
+        });
       else backendModes.set(l.backend, { mode: l.mode, path: at("listeners", i) });
     }
   });
@@ -181,7 +222,11 @@ export function checkProxySpec(input: unknown, node: ProxyNodeFacts, prefix: rea
 }
 
 /** Validates a proxy spec; throws one `ValidationError` naming every bad path. */
-export function validateProxySpec(input: unknown, node: ProxyNodeFacts, prefix: readonly PathSegment[] = ["proxy"]): { spec: ResolvedProxySpec; globals: HaproxyGlobals } {
+export function validateProxySpec(
+  input: unknown,
+  node: ProxyNodeFacts,
+  prefix: readonly PathSegment[] = ["proxy"],
+): { spec: ResolvedProxySpec; globals: HaproxyGlobals } {
   const r = checkProxySpec(input, node, prefix);
   if (!r.spec || !r.globals) throw new ValidationError(r.issues, "invalid proxy spec");
   return { spec: r.spec, globals: r.globals };
@@ -268,9 +313,11 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
     );
     const accessLog = spec.accessLog;
     if (accessLog === "off") out.push("  no log");
-    else out.push(l.mode === "http" ? "  option httplog" : "  option tcplog", ...(accessLog === "errors" ? ["  option dontlog-normal"] : []));
+    else
+      out.push(l.mode === "http" ? "  option httplog" : "  option tcplog", ...(accessLog === "errors" ? ["  option dontlog-normal"] : []));
     if (l.mode === "http") out.push("  option forwardfor");
-    if (isSplicing(l)) out.push(...(l.splice === "auto" ? ["  option splice-auto"] : ["  option splice-request", "  option splice-response"]));
+    if (isSplicing(l))
+      out.push(...(l.splice === "auto" ? ["  option splice-auto"] : ["  option splice-request", "  option splice-response"]));
     out.push(`  default_backend ${l.backend}`, "");
   }
   for (const b of spec.backends) {

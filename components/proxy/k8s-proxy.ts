@@ -2,7 +2,15 @@
  * The proxy's Kubernetes objects as plain specs (pure): used by the
  * ProxyDaemonSet component and by `edgetune render`.
  */
-import { edgetuneLabels, privilegedNamespace, type ConfigMapObject, type DaemonSetObject, type NamespaceObject, type PodDisruptionBudgetObject, type ServiceObject } from "../k8s-namespace";
+import {
+  edgetuneLabels,
+  privilegedNamespace,
+  type ConfigMapObject,
+  type DaemonSetObject,
+  type NamespaceObject,
+  type PodDisruptionBudgetObject,
+  type ServiceObject,
+} from "../k8s-namespace";
 import { createHash } from "node:crypto";
 import { renderTuneSh } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
@@ -29,7 +37,8 @@ export interface ProxyObjects {
 
 function initScript(policy: TuningFailurePolicy): string {
   const run = "sh /edgetune/tune.sh apply";
-  if (policy === "continue") return `${run}; rc=$?; [ "$rc" -eq 0 ] || echo "edgetune: tune.sh apply exit $rc; starting the proxy anyway (onTuningFailure=continue)"; exit 0`;
+  if (policy === "continue")
+    return `${run}; rc=$?; [ "$rc" -eq 0 ] || echo "edgetune: tune.sh apply exit $rc; starting the proxy anyway (onTuningFailure=continue)"; exit 0`;
   return `${run}; rc=$?; if [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; then exit 0; fi; echo "edgetune: tune.sh apply exit $rc; failing the pod (onTuningFailure=fail)"; exit "$rc"`;
 }
 
@@ -37,7 +46,12 @@ function initScript(policy: TuningFailurePolicy): string {
  * Renders the proxy's Namespace, ConfigMap, DaemonSet and optional Service
  * and PodDisruptionBudget. Throws `ValidationError` naming every bad path.
  */
-export function renderProxyObjects(input: ProxySpec, profile: ResolvedProfile, options: ProxyDaemonSetOptions & { name: string }, nodeFacts: { cpus?: number; nofileLimit?: number } = {}): ProxyObjects {
+export function renderProxyObjects(
+  input: ProxySpec,
+  profile: ResolvedProfile,
+  options: ProxyDaemonSetOptions & { name: string },
+  nodeFacts: { cpus?: number; nofileLimit?: number } = {},
+): ProxyObjects {
   const { name: instance, ...given } = options;
   const r = resolveProxyDaemonSetOptions(instance, given, ["proxy"]);
   if (!r.value) throw new ValidationError(r.issues, "invalid proxy options");
@@ -49,14 +63,24 @@ export function renderProxyObjects(input: ProxySpec, profile: ResolvedProfile, o
   const selector = { "app.kubernetes.io/name": labels["app.kubernetes.io/name"], "app.kubernetes.io/instance": o.name };
   const data = { "haproxy.cfg": haproxyCfg, "tune.sh": renderTuneSh(profile) };
   const tuneNodes = o.tuneNodes;
-  const checksum = `sha256:${createHash("sha256").update(JSON.stringify({ data, image: o.image, tunerImage: o.tunerImage, policy: o.onTuningFailure, tuneNodes })).digest("hex")}`;
+  const checksum = `sha256:${createHash("sha256")
+    .update(JSON.stringify({ data, image: o.image, tunerImage: o.tunerImage, policy: o.onTuningFailure, tuneNodes }))
+    .digest("hex")}`;
   const { metricsPort, healthPort, runtimeDir } = spec;
   const lowPorts = privilegedPorts(spec);
-  const scrape: Record<string, string> = o.prometheusScrapeAnnotations ? { "prometheus.io/scrape": "true", "prometheus.io/port": String(metricsPort), "prometheus.io/path": METRICS_PATH } : {};
+  const scrape: Record<string, string> = o.prometheusScrapeAnnotations
+    ? { "prometheus.io/scrape": "true", "prometheus.io/port": String(metricsPort), "prometheus.io/path": METRICS_PATH }
+    : {};
 
   const namespace = o.createNamespace ? privilegedNamespace(o.namespace, labels, o.podSecurityVersion) : undefined;
   const configMap: ConfigMapObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: o.namespace, labels }, data };
-  const probe = (initialDelaySeconds: number, failureThreshold: number) => ({ httpGet: { path: HEALTH_PATH, port: healthPort }, initialDelaySeconds, periodSeconds: 5, timeoutSeconds: 2, failureThreshold });
+  const probe = (initialDelaySeconds: number, failureThreshold: number) => ({
+    httpGet: { path: HEALTH_PATH, port: healthPort },
+    initialDelaySeconds,
+    periodSeconds: 5,
+    timeoutSeconds: 2,
+    failureThreshold,
+  });
   const daemonSet: DaemonSetObject = {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
@@ -79,27 +103,27 @@ export function renderProxyObjects(input: ProxySpec, profile: ResolvedProfile, o
           ...(tuneNodes
             ? {
                 initContainers: [
-            {
-              name: "tuning",
-              image: o.tunerImage,
-              imagePullPolicy: "IfNotPresent",
-              command: ["/bin/sh", "-c", initScript(o.onTuningFailure)],
-              env: [
-                // The node's /etc and state dir: sysctl.d persists across reboots, and originals recorded by the first apply survive pod restarts.
-                { name: "ETC_ROOT", value: "/host/etc" },
-                { name: "STATE_DIR", value: "/host/var/lib/edgetune" },
-                { name: "EDGETUNE_SCOPE", value: "all" },
-              ],
-              // Writing /proc/sys and running ethtool need it; the only privileged container.
-              securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
-              resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
-              volumeMounts: [
-                { name: "config", mountPath: "/edgetune", readOnly: true },
-                { name: "host-etc", mountPath: "/host/etc" },
-                { name: "state", mountPath: "/host/var/lib/edgetune" },
-              ],
-            },
-          ],
+                  {
+                    name: "tuning",
+                    image: o.tunerImage,
+                    imagePullPolicy: "IfNotPresent",
+                    command: ["/bin/sh", "-c", initScript(o.onTuningFailure)],
+                    env: [
+                      // The node's /etc and state dir: sysctl.d persists across reboots, and originals recorded by the first apply survive pod restarts.
+                      { name: "ETC_ROOT", value: "/host/etc" },
+                      { name: "STATE_DIR", value: "/host/var/lib/edgetune" },
+                      { name: "EDGETUNE_SCOPE", value: "all" },
+                    ],
+                    // Writing /proc/sys and running ethtool need it; the only privileged container.
+                    securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
+                    resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
+                    volumeMounts: [
+                      { name: "config", mountPath: "/edgetune", readOnly: true },
+                      { name: "host-etc", mountPath: "/host/etc" },
+                      { name: "state", mountPath: "/host/var/lib/edgetune" },
+                    ],
+                  },
+                ],
               }
             : {}),
           containers: [
@@ -113,7 +137,15 @@ export function renderProxyObjects(input: ProxySpec, profile: ResolvedProfile, o
                 { name: "RUNTIME_DIR", value: runtimeDir },
               ],
               ports: [
-                ...spec.listeners.map((l) => ({ name: l.name.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 15), containerPort: l.port, hostPort: l.port, protocol: "TCP" })),
+                ...spec.listeners.map((l) => ({
+                  name: l.name
+                    .toLowerCase()
+                    .replace(/[^a-z0-9-]/g, "-")
+                    .slice(0, 15),
+                  containerPort: l.port,
+                  hostPort: l.port,
+                  protocol: "TCP",
+                })),
                 { name: "metrics", containerPort: metricsPort, hostPort: metricsPort, protocol: "TCP" },
                 { name: "health", containerPort: healthPort, hostPort: healthPort, protocol: "TCP" },
               ],
@@ -156,7 +188,12 @@ export function renderProxyObjects(input: ProxySpec, profile: ResolvedProfile, o
     out.service = {
       apiVersion: "v1",
       kind: "Service",
-      metadata: { name: `${name}-metrics`, namespace: o.namespace, labels, ...(o.prometheusScrapeAnnotations ? { annotations: scrape } : {}) },
+      metadata: {
+        name: `${name}-metrics`,
+        namespace: o.namespace,
+        labels,
+        ...(o.prometheusScrapeAnnotations ? { annotations: scrape } : {}),
+      },
       spec: { type: "ClusterIP", selector, ports: [{ name: "metrics", port: metricsPort, targetPort: metricsPort, protocol: "TCP" }] },
     };
   }

@@ -27,7 +27,12 @@ type Container = {
     seccompProfile?: { type?: string };
   };
 };
-type PodSpec = { hostNetwork?: boolean; securityContext?: Container["securityContext"]; containers?: Container[]; initContainers?: Container[] };
+type PodSpec = {
+  hostNetwork?: boolean;
+  securityContext?: Container["securityContext"];
+  containers?: Container[];
+  initContainers?: Container[];
+};
 
 /** The name of the container allowed to be privileged. */
 export const TUNING_CONTAINER = "tuning";
@@ -36,7 +41,8 @@ export const PROXY_CONTAINER = "haproxy";
 function podSpecOf(obj: Obj): PodSpec | undefined {
   const kind = obj.kind;
   if (kind === "Pod") return obj.spec as PodSpec;
-  if (["DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "Job"].includes(String(kind))) return ((obj.spec as Obj)?.template as Obj)?.spec as PodSpec;
+  if (["DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "Job"].includes(String(kind)))
+    return ((obj.spec as Obj)?.template as Obj)?.spec as PodSpec;
   return undefined;
 }
 
@@ -52,7 +58,11 @@ export function noPrivilegedExceptTuning(obj: Obj): PolicyViolation[] {
   const all = [...(pod.initContainers ?? []).map((c) => ({ c, init: true })), ...(pod.containers ?? []).map((c) => ({ c, init: false }))];
   return all
     .filter(({ c, init }) => c.securityContext?.privileged === true && !(init && c.name === TUNING_CONTAINER))
-    .map(({ c }) => ({ policy: "no-privileged-except-tuning", resource: resourceId(obj), message: `container ${c.name} is privileged; only the ${TUNING_CONTAINER} init container may be` }));
+    .map(({ c }) => ({
+      policy: "no-privileged-except-tuning",
+      resource: resourceId(obj),
+      message: `container ${c.name} is privileged; only the ${TUNING_CONTAINER} init container may be`,
+    }));
 }
 
 /** The proxy container meets the Pod Security "restricted" profile (ports below 1024 may add NET_BIND_SERVICE). */
@@ -66,7 +76,8 @@ export function proxyContainerRestricted(obj: Obj): PolicyViolation[] {
   // Container settings override the pod's; either level satisfies the rule.
   const sc = { ...pod.securityContext, ...c.securityContext };
   if (sc.runAsNonRoot !== true) v("runAsNonRoot must be true");
-  if (sc.runAsUser === undefined || sc.runAsUser === 0) v("runAsUser must be a non-zero uid (kubelet cannot verify runAsNonRoot for named users)");
+  if (sc.runAsUser === undefined || sc.runAsUser === 0)
+    v("runAsUser must be a non-zero uid (kubelet cannot verify runAsNonRoot for named users)");
   if (sc.privileged === true) v("must not be privileged");
   if (sc.readOnlyRootFilesystem !== true) v("readOnlyRootFilesystem must be true");
   if (sc.allowPrivilegeEscalation !== false) v("allowPrivilegeEscalation must be false");
@@ -74,7 +85,8 @@ export function proxyContainerRestricted(obj: Obj): PolicyViolation[] {
   if (!drop.includes("ALL")) v("capabilities.drop must include ALL");
   const extra = (sc.capabilities?.add ?? []).filter((cap) => cap !== "NET_BIND_SERVICE");
   if (extra.length) v(`capabilities.add may only be NET_BIND_SERVICE; got ${extra.join(", ")}`);
-  if (!["RuntimeDefault", "Localhost"].includes(sc.seccompProfile?.type ?? "")) v("seccompProfile.type must be RuntimeDefault or Localhost");
+  if (!["RuntimeDefault", "Localhost"].includes(sc.seccompProfile?.type ?? ""))
+    v("seccompProfile.type must be RuntimeDefault or Localhost");
   return out;
 }
 
@@ -85,18 +97,31 @@ export function noLatestImages(obj: Obj): PolicyViolation[] {
   return [...(pod.initContainers ?? []), ...(pod.containers ?? [])]
     .map((c) => ({ c, p: imageProblem(c.image) }))
     .filter(({ p }) => p !== undefined)
-    .map(({ c, p }) => ({ policy: "no-latest-images", resource: resourceId(obj), message: `container ${c.name} image ${JSON.stringify(c.image)}: ${p}` }));
+    .map(({ c, p }) => ({
+      policy: "no-latest-images",
+      resource: resourceId(obj),
+      message: `container ${c.name} image ${JSON.stringify(c.image)}: ${p}`,
+    }));
 }
 
 /** A DaemonSet binding host ports (hostNetwork or hostPort) must not surge: two pods cannot bind one node's port. */
 export function noSurgeWithHostPorts(obj: Obj): PolicyViolation[] {
   if (obj.kind !== "DaemonSet") return [];
   const pod = podSpecOf(obj);
-  const usesHostPorts = pod?.hostNetwork === true || (pod?.containers ?? []).some((c) => (c.ports ?? []).some((p) => p.hostPort !== undefined));
+  const usesHostPorts =
+    pod?.hostNetwork === true || (pod?.containers ?? []).some((c) => (c.ports ?? []).some((p) => p.hostPort !== undefined));
   if (!usesHostPorts) return [];
   const surge = (((obj.spec as Obj)?.updateStrategy as Obj)?.rollingUpdate as Obj)?.maxSurge;
   const positive = typeof surge === "number" ? surge > 0 : typeof surge === "string" ? !/^0+%?$/.test(surge) : false;
-  return positive ? [{ policy: "no-surge-with-host-ports", resource: resourceId(obj), message: `maxSurge ${JSON.stringify(surge)} with host ports: the surge pod cannot bind them; use maxSurge 0 and maxUnavailable` }] : [];
+  return positive
+    ? [
+        {
+          policy: "no-surge-with-host-ports",
+          resource: resourceId(obj),
+          message: `maxSurge ${JSON.stringify(surge)} with host ports: the surge pod cannot bind them; use maxSurge 0 and maxUnavailable`,
+        },
+      ]
+    : [];
 }
 
 export const PROXY_POLICIES = [noPrivilegedExceptTuning, proxyContainerRestricted, noLatestImages, noSurgeWithHostPorts] as const;

@@ -5,35 +5,72 @@
 import { z } from "zod";
 import { formatPath, grammar, resolveWith, type PathSegment, type ValidationIssue } from "../validation";
 
-const resources = z.strictObject({ requests: z.record(z.string(), z.string()).optional(), limits: z.record(z.string(), z.string()).optional() });
+const resources = z.strictObject({
+  requests: z.record(z.string(), z.string()).optional(),
+  limits: z.record(z.string(), z.string()).optional(),
+});
 
 export const proxyDaemonSetShape = {
-  namespace: grammar.dnsLabel().default("edgetune-proxy").describe("Namespace of the proxy; labelled Pod Security `enforce: privileged` when edgetune creates it (the tuning init container)."),
-  createNamespace: z.boolean().default(true).describe("Create the namespace. false: it exists already; a stack creates each namespace once for every tuner and proxy in it."),
+  namespace: grammar
+    .dnsLabel()
+    .default("edgetune-proxy")
+    .describe("Namespace of the proxy; labelled Pod Security `enforce: privileged` when edgetune creates it (the tuning init container)."),
+  createNamespace: z
+    .boolean()
+    .default(true)
+    .describe("Create the namespace. false: it exists already; a stack creates each namespace once for every tuner and proxy in it."),
   image: grammar.pinnedImage().describe("Proxy image (proxy-image/ `proxy` target), pinned by tag or digest."),
-  tunerImage: grammar.pinnedImage().optional().describe("Tuner image for the tuning init container, pinned by tag or digest. Required unless `tuneNodes` is false."),
+  tunerImage: grammar
+    .pinnedImage()
+    .optional()
+    .describe("Tuner image for the tuning init container, pinned by tag or digest. Required unless `tuneNodes` is false."),
   tuneNodes: z
     .boolean()
     .default(true)
-    .describe("Tune the node in a privileged init container before HAProxy starts. false: something else tunes the nodes (a tuner DaemonSet, e.g. a benchmark that measures the baseline first); the pod then has no privileged container."),
-  onTuningFailure: z.enum(["fail", "continue"]).default("fail").describe("`fail`: a tune.sh hard failure (exit 1) fails the pod, degraded (exit 3) starts the proxy; `continue`: always start, the entrypoint's check warns about every parameter below the profile."),
-  resources: resources.default({ requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } }).describe("The proxy container's resources."),
+    .describe(
+      "Tune the node in a privileged init container before HAProxy starts. false: something else tunes the nodes (a tuner DaemonSet, e.g. a benchmark that measures the baseline first); the pod then has no privileged container.",
+    ),
+  onTuningFailure: z
+    .enum(["fail", "continue"])
+    .default("fail")
+    .describe(
+      "`fail`: a tune.sh hard failure (exit 1) fails the pod, degraded (exit 3) starts the proxy; `continue`: always start, the entrypoint's check warns about every parameter below the profile.",
+    ),
+  resources: resources
+    .default({ requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } })
+    .describe("The proxy container's resources."),
   minReadySeconds: grammar.int(0, 3600).default(10).describe("Seconds a new pod must be ready before the roll moves on."),
-  maxUnavailable: grammar.countOrPercent().default(1).describe('Nodes whose proxy may be down at once during a roll: a count or "N%" (never 0: maxSurge must be 0 with host ports).'),
-  podDisruptionBudget: z.strictObject({ maxUnavailable: grammar.countOrPercent() }).optional().describe("Create a PodDisruptionBudget with this maxUnavailable (drains). Default: none."),
+  maxUnavailable: grammar
+    .countOrPercent()
+    .default(1)
+    .describe('Nodes whose proxy may be down at once during a roll: a count or "N%" (never 0: maxSurge must be 0 with host ports).'),
+  podDisruptionBudget: z
+    .strictObject({ maxUnavailable: grammar.countOrPercent() })
+    .optional()
+    .describe("Create a PodDisruptionBudget with this maxUnavailable (drains). Default: none."),
   priorityClassName: grammar.dnsSubdomain().optional().describe("Priority class of the proxy pods. Default: none."),
   nodeSelector: grammar.labels().optional().describe("Nodes that run the proxy. Default: every node."),
   tolerations: z.array(grammar.toleration()).optional().describe("Taints to tolerate. Default: none."),
   metricsService: z.boolean().default(true).describe("Create a ClusterIP Service for the metrics port."),
   prometheusScrapeAnnotations: z.boolean().default(false).describe("Add prometheus.io/* scrape annotations to the pods and the Service."),
-  podSecurityVersion: grammar.podSecurityVersion().default("v1.33").describe("Pod Security Standards version the namespace labels pin."),
-  terminationGracePeriodSeconds: z.number().int().min(1, "allowed: an integer >= 1").default(60).describe("Old workers' drain time on a roll; must exceed the config's hard-stop-after."),
+  podSecurityVersion: grammar.podSecurityVersion(),
+  terminationGracePeriodSeconds: z
+    .number()
+    .int()
+    .min(1, "allowed: an integer >= 1")
+    .default(60)
+    .describe("Old workers' drain time on a roll; must exceed the config's hard-stop-after."),
 };
 
 export function proxyDaemonSetRules<T extends z.ZodType<{ tuneNodes?: boolean; tunerImage?: unknown }>>(schema: T): T {
   return schema.superRefine((v, ctx) => {
-    if (v.tuneNodes !== false && v.tunerImage === undefined) ctx.addIssue({ code: "custom", path: ["tunerImage"], message: "required: the tuning init container runs it (or set tuneNodes: false when something else tunes the nodes)" });
-  }) as unknown as T;
+    if (v.tuneNodes !== false && v.tunerImage === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["tunerImage"],
+        message: "required: the tuning init container runs it (or set tuneNodes: false when something else tunes the nodes)",
+      });
+  });
 }
 
 export const proxyDaemonSetSpec = proxyDaemonSetRules(z.strictObject(proxyDaemonSetShape));
@@ -48,11 +85,22 @@ export type TuningFailurePolicy = ProxyK8sOptions["onTuningFailure"];
 const NAME_MAX = 40;
 
 /** The one resolution of the proxy's Kubernetes options. `pending`: Outputs checked when they resolve. */
-export function resolveProxyDaemonSetOptions(name: string, input: unknown, prefix: readonly PathSegment[] = [], pending: readonly string[] = []): { value: ProxyK8sOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length ? proxyDaemonSetRules(z.strictObject(proxyDaemonSetShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown()])))) : proxyDaemonSetSpec;
+export function resolveProxyDaemonSetOptions(
+  name: string,
+  input: unknown,
+  prefix: readonly PathSegment[] = [],
+  pending: readonly string[] = [],
+): { value: ProxyK8sOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
+  const schema = pending.length
+    ? proxyDaemonSetRules(z.strictObject(proxyDaemonSetShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()]))))
+    : proxyDaemonSetSpec;
   const r = resolveWith(schema, input, prefix);
   const issues = [...r.issues];
-  if (!grammar.dnsLabel().safeParse(name).success || name.length > NAME_MAX) issues.push({ path: formatPath([...prefix, "name"]), message: `got ${JSON.stringify(name)}; allowed: a DNS label of at most ${NAME_MAX} characters` });
+  if (!grammar.dnsLabel().safeParse(name).success || name.length > NAME_MAX)
+    issues.push({
+      path: formatPath([...prefix, "name"]),
+      message: `got ${JSON.stringify(name)}; allowed: a DNS label of at most ${NAME_MAX} characters`,
+    });
   if (issues.length || !r.value) return { issues };
   return { value: { ...(r.value as z.output<typeof proxyDaemonSetSpec>), name }, issues: [] };
 }

@@ -12,7 +12,10 @@ import { resolveProxyDaemonSetOptions, type ProxyDaemonSetOptions } from "./prox
  * where every default and bound is written; docs/config-reference.md lists them), with the
  * images, namespace, node selector and tolerations also accepted as Outputs.
  */
-export type ProxyDaemonSetArgs = WithInputs<ProxyDaemonSetOptions, "image" | "tunerImage" | "namespace" | "nodeSelector" | "tolerations"> & {
+export type ProxyDaemonSetArgs = WithInputs<
+  ProxyDaemonSetOptions,
+  "image" | "tunerImage" | "namespace" | "nodeSelector" | "tolerations"
+> & {
   /** The node profile the init container applies and haproxy.cfg is derived from. */
   profile: ResolvedProfile;
   /** Listeners, backends and endpoints (see `ProxySpec`). */
@@ -46,7 +49,12 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
     // Validate before super(): bad input must not register even the component. What is an
     // unresolved Output now is checked when it resolves.
     const pending = pendingKeys(options).map(String);
-    const now = resolveProxyDaemonSetOptions(name, Object.fromEntries(Object.entries(options).filter(([k]) => !pending.includes(k))), ["proxy"], pending);
+    const now = resolveProxyDaemonSetOptions(
+      name,
+      Object.fromEntries(Object.entries(options).filter(([k]) => !pending.includes(k))),
+      ["proxy"],
+      pending,
+    );
     if (!now.value) throw new ValidationError(now.issues, "invalid proxy options");
     validateProxySpec(proxy, { profile, ...nodeFacts });
     super("edgetune:proxy:ProxyDaemonSet", name, {}, opts);
@@ -57,18 +65,38 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
       return renderProxyObjects(proxy, profile, late.value, nodeFacts);
     });
     const child = { parent: this };
-    if (now.value.createNamespace) this.namespaceResource = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: objects.apply((o) => o.namespace!.metadata) }, child);
+    if (now.value.createNamespace)
+      this.namespaceResource = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: objects.apply((o) => o.namespace!.metadata) }, child);
     const nsDeps = this.namespaceResource ? [this.namespaceResource] : [];
     const inNs = { parent: this, dependsOn: nsDeps };
-    this.configMap = new k8s.core.v1.ConfigMap(`${name}-config`, { metadata: objects.configMap.metadata, data: objects.configMap.data }, inNs);
-    this.daemonSet = new k8s.apps.v1.DaemonSet(`${name}-ds`, { metadata: objects.daemonSet.metadata, spec: objects.daemonSet.spec }, { parent: this, dependsOn: [...nsDeps, this.configMap] });
+    this.configMap = new k8s.core.v1.ConfigMap(
+      `${name}-config`,
+      { metadata: objects.configMap.metadata, data: objects.configMap.data },
+      inNs,
+    );
+    this.daemonSet = new k8s.apps.v1.DaemonSet(
+      `${name}-ds`,
+      { metadata: objects.daemonSet.metadata, spec: objects.daemonSet.spec },
+      { parent: this, dependsOn: [...nsDeps, this.configMap] },
+    );
     // Known at construction: the options decide which objects exist, not the rendering.
-    if (now.value.metricsService) this.service = new k8s.core.v1.Service(`${name}-metrics`, { metadata: objects.apply((o) => o.service!.metadata), spec: objects.apply((o) => o.service!.spec!) }, inNs);
+    if (now.value.metricsService)
+      this.service = new k8s.core.v1.Service(
+        `${name}-metrics`,
+        { metadata: objects.apply((o) => o.service!.metadata), spec: objects.apply((o) => o.service!.spec!) },
+        inNs,
+      );
     if (now.value.podDisruptionBudget) {
-      this.podDisruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, { metadata: objects.apply((o) => o.podDisruptionBudget!.metadata), spec: objects.apply((o) => o.podDisruptionBudget!.spec!) }, inNs);
+      this.podDisruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+        `${name}-pdb`,
+        { metadata: objects.apply((o) => o.podDisruptionBudget!.metadata), spec: objects.apply((o) => o.podDisruptionBudget!.spec!) },
+        inNs,
+      );
     }
 
-    this.namespace = this.namespaceResource ? this.namespaceResource.metadata.name : pulumi.output(knownNow(args.namespace) ?? objects.configMap.metadata.namespace);
+    this.namespace = this.namespaceResource
+      ? this.namespaceResource.metadata.name
+      : pulumi.output(knownNow(args.namespace) ?? objects.configMap.metadata.namespace);
     this.daemonSetName = this.daemonSet.metadata.name;
     this.checksum = objects.checksum;
     this.registerOutputs({ namespace: this.namespace, daemonSetName: this.daemonSetName, checksum: this.checksum });

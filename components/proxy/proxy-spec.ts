@@ -15,13 +15,15 @@ export const METRICS_PATH = "/metrics";
 export const HEALTH_PATH = "/healthz";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const HOST = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[?[0-9A-Fa-f:.]{2,45}\]?|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)$/;
+const HOST =
+  /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[?[0-9A-Fa-f:.]{2,45}\]?|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)$/;
 const ADDRESS = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]{2,45})$/;
 const URL_PATH = /^\/[A-Za-z0-9._~/-]{0,200}$/;
 
 const port = grammar.port;
 const seconds = (fallback: number, what: string) => grammar.int(1, 86400).default(fallback).describe(`${what}, seconds.`);
-const name = () => z.string().regex(NAME, 'allowed: letters, digits, "_", "." and "-", starting with a letter or digit, at most 63 characters');
+const name = () =>
+  z.string().regex(NAME, 'allowed: letters, digits, "_", "." and "-", starting with a letter or digit, at most 63 characters');
 const address = () => z.string().regex(ADDRESS, "allowed: an IPv4 or IPv6 address");
 
 export const listenerSpec = z.strictObject({
@@ -40,11 +42,28 @@ export const listenerSpec = z.strictObject({
 
 export const serverSpec = z.strictObject({
   name: name().describe("Server name, unique within its backend."),
-  address: z.string().regex(HOST, "allowed: an IPv4/IPv6 address or a DNS name").describe("IP address or DNS name (resolved once at start-up)."),
+  address: z
+    .string()
+    .regex(HOST, "allowed: an IPv4/IPv6 address or a DNS name")
+    .describe("IP address or DNS name (resolved once at start-up)."),
   port: port().describe("Server port."),
   weight: grammar.int(0, 256).optional().describe("Relative weight. Default: 1 (HAProxy's)."),
-  softLimit: z.number().int().min(1).optional().describe("edgeProxy's soft_limit: concurrent connections the server handles comfortably (HAProxy `maxconn`); beyond it requests queue. Default: unlimited."),
-  hardLimit: z.number().int().min(1).optional().describe("edgeProxy's hard_limit: active + queued before new ones are refused (`maxqueue` = hardLimit - softLimit; needs softLimit, must exceed it). Default: unlimited queue."),
+  softLimit: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      "edgeProxy's soft_limit: concurrent connections the server handles comfortably (HAProxy `maxconn`); beyond it requests queue. Default: unlimited.",
+    ),
+  hardLimit: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      "edgeProxy's hard_limit: active + queued before new ones are refused (`maxqueue` = hardLimit - softLimit; needs softLimit, must exceed it). Default: unlimited queue.",
+    ),
 });
 
 export const healthCheckSpec = z.discriminatedUnion("type", [
@@ -60,8 +79,13 @@ export const healthCheckSpec = z.discriminatedUnion("type", [
 
 export const backendSpec = z.strictObject({
   name: name().describe("Backend name."),
-  balance: z.enum(BALANCE_ALGORITHMS).optional().describe("Load-balancing algorithm. Default: roundrobin for http backends, leastconn for tcp (long-lived connections)."),
-  healthCheck: healthCheckSpec.prefault({ type: "tcp" }).describe("`{ type: tcp }` (default), `{ type: http, path, expectStatus }` or `{ type: none }`."),
+  balance: z
+    .enum(BALANCE_ALGORITHMS)
+    .optional()
+    .describe("Load-balancing algorithm. Default: roundrobin for http backends, leastconn for tcp (long-lived connections)."),
+  healthCheck: healthCheckSpec
+    .prefault({ type: "tcp" })
+    .describe("`{ type: tcp }` (default), `{ type: http, path, expectStatus }` or `{ type: none }`."),
   servers: z.array(serverSpec).describe("At least one server."),
 });
 
@@ -82,15 +106,31 @@ export const proxySpecSchema = z.strictObject({
   metricsPort: port().default(8404).describe("Prometheus exporter port (`/metrics`)."),
   healthPort: port().default(8405).describe("Health endpoint port (`/healthz`, HAProxy monitor-uri)."),
   serviceAddress: address().default("0.0.0.0").describe("Address the metrics and health endpoints bind."),
-  threads: grammar.int(1, MAX_THREADS).optional().describe("Worker threads. Default: the node's CPUs when known, else HAProxy's own choice (every CPU it may run on)."),
-  maxconn: z.number().int().min(1).optional().describe("Global maxconn. Default: the largest the fd budget allows; an explicit value must fit it."),
+  threads: grammar
+    .int(1, MAX_THREADS)
+    .optional()
+    .describe("Worker threads. Default: the node's CPUs when known, else HAProxy's own choice (every CPU it may run on)."),
+  maxconn: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe("Global maxconn. Default: the largest the fd budget allows; an explicit value must fit it."),
   pipesize: grammar
     .int(4096, 1 << 24)
     .optional()
-    .describe("Splice pipe size in bytes (`tune.pipesize`), when a listener splices. Default: the kernel's 64 KiB. Lab: 1 MiB cut HAProxy's CPU per GB by ~30 % at 4 streams; each pipe may pin this much kernel memory, and above fs.pipe-max-size it needs CAP_SYS_RESOURCE."),
-  accessLog: z.enum(["errors", "all", "off"]).default("errors").describe("Session logs to stdout: `errors` only failed sessions (HAProxy skips building the others), `all`, or `off`."),
+    .describe(
+      "Splice pipe size in bytes (`tune.pipesize`), when a listener splices. Default: the kernel's 64 KiB. Lab: 1 MiB cut HAProxy's CPU per GB by ~30 % at 4 streams; each pipe may pin this much kernel memory, and above fs.pipe-max-size it needs CAP_SYS_RESOURCE.",
+    ),
+  accessLog: z
+    .enum(["errors", "all", "off"])
+    .default("errors")
+    .describe("Session logs to stdout: `errors` only failed sessions (HAProxy skips building the others), `all`, or `off`."),
   timeouts: timeoutsSpec.prefault({}).describe("HAProxy timeouts."),
-  runtimeDir: grammar.absolutePath().default("/var/run/haproxy").describe("Directory of the admin and master sockets; must be writable (an emptyDir in the pod)."),
+  runtimeDir: grammar
+    .absolutePath()
+    .default("/var/run/haproxy")
+    .describe("Directory of the admin and master sockets; must be writable (an emptyDir in the pod)."),
 });
 
 /** The proxy as a user writes it (defaults optional). */

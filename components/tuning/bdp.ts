@@ -23,7 +23,9 @@ export function bdpSizing(input: BdpInput): BdpSizing {
   const { bandwidthBitsPerSecond: bw, rttMilliseconds: rtt } = input;
   const headroom = input.headroom ?? 2;
   if (!(bw > 0) || !(rtt > 0) || !(headroom >= 1)) {
-    throw new RangeError(`bdpSizing: bandwidthBitsPerSecond (${bw}) and rttMilliseconds (${rtt}) must be > 0 and headroom (${headroom}) >= 1`);
+    throw new RangeError(
+      `bdpSizing: bandwidthBitsPerSecond (${bw}) and rttMilliseconds (${rtt}) must be > 0 and headroom (${headroom}) >= 1`,
+    );
   }
   const bdpBytes = Math.ceil((bw * (rtt / 1000)) / 8);
   const bufferBytes = Math.min(2147483647, Math.ceil((bdpBytes * headroom) / 4096) * 4096);

@@ -60,7 +60,9 @@ export function planPorts(range: PortRange, plan: PortPlanInput): PortPlan | { e
     if (typeof np === "string") return { error: `nodePortRange: ${np}` };
     wanted.push(np);
     if (overlapCount(range, [np]) > 0) {
-      notes.push(`ip_local_port_range ${range[0]} ${range[1]} overlaps the NodePort range ${np[0]}-${np[1]}: reserved so a NodePort can never be taken as a source port`);
+      notes.push(
+        `ip_local_port_range ${range[0]} ${range[1]} overlaps the NodePort range ${np[0]}-${np[1]}: reserved so a NodePort can never be taken as a source port`,
+      );
     }
   }
   if (input.kubelet) for (const p of KUBELET_PORTS) wanted.push([p, p]);
@@ -75,7 +77,9 @@ export function planPorts(range: PortRange, plan: PortPlanInput): PortPlan | { e
   const ephemeralPorts = size - overlapCount(range, merged);
   const min = input.minEphemeralPorts;
   if (ephemeralPorts < min) {
-    return { error: `ip_local_port_range ${range[0]} ${range[1]} minus reserved ${formatRanges(merged) || "(none)"} leaves ${ephemeralPorts} ephemeral ports; at least ${min} (ports.minEphemeralPorts) are required` };
+    return {
+      error: `ip_local_port_range ${range[0]} ${range[1]} minus reserved ${formatRanges(merged) || "(none)"} leaves ${ephemeralPorts} ephemeral ports; at least ${min} (ports.minEphemeralPorts) are required`,
+    };
   }
   return { range, reserved: formatRanges(merged), ephemeralPorts, notes };
 }

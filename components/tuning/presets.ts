@@ -71,4 +71,3 @@ export const PRESETS: Readonly<Record<PresetName, TuningProfile>> = {
     },
   },
 };
-

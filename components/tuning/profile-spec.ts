@@ -21,24 +21,59 @@ export const FLOW_TYPES = ["tcp4", "tcp6", "udp4", "udp6"] as const;
 export const nicSpec = z.strictObject({
   match: z.string().describe("Interface name or shell glob (`eth0`, `ens*`, `veth-p?`)."),
   offloads: z
-    .strictObject(Object.fromEntries(OFFLOAD_FEATURES.map((f) => [f, z.boolean()])) as Record<(typeof OFFLOAD_FEATURES)[number], z.ZodBoolean>)
+    .strictObject(
+      Object.fromEntries(OFFLOAD_FEATURES.map((f) => [f, z.boolean()])) as Record<(typeof OFFLOAD_FEATURES)[number], z.ZodBoolean>,
+    )
     .partial()
     .optional()
     .describe("ethtool -K features: true on, false off."),
-  channels: z.strictObject({ combined: z.number().int().min(1).max(4096), rx: z.number().int().min(1).max(4096), tx: z.number().int().min(1).max(4096) }).partial().optional().describe("ethtool -L queue counts."),
-  rings: z.strictObject({ rx: z.number().int().min(1).max(65536), tx: z.number().int().min(1).max(65536) }).partial().optional().describe("ethtool -G ring sizes, descriptors."),
+  channels: z
+    .strictObject({
+      combined: z.number().int().min(1).max(4096),
+      rx: z.number().int().min(1).max(4096),
+      tx: z.number().int().min(1).max(4096),
+    })
+    .partial()
+    .optional()
+    .describe("ethtool -L queue counts."),
+  rings: z
+    .strictObject({ rx: z.number().int().min(1).max(65536), tx: z.number().int().min(1).max(65536) })
+    .partial()
+    .optional()
+    .describe("ethtool -G ring sizes, descriptors."),
   rss: z
     .strictObject({ equal: z.number().int().min(1).max(4096).optional(), weights: z.array(nonNegInt).min(1).max(4096).optional() })
     .optional()
     .describe("RSS indirection table (ethtool -X): spread over the first `equal` queues, or by `weights` per queue."),
-  rxFlowHash: z.strictObject(Object.fromEntries(FLOW_TYPES.map((t) => [t, z.string()])) as Record<(typeof FLOW_TYPES)[number], z.ZodString>).partial().optional().describe('ethtool -N rx-flow-hash fields per flow type, in ethtool\'s letters (e.g. "sdfn").'),
+  rxFlowHash: z
+    .strictObject(Object.fromEntries(FLOW_TYPES.map((t) => [t, z.string()])) as Record<(typeof FLOW_TYPES)[number], z.ZodString>)
+    .partial()
+    .optional()
+    .describe('ethtool -N rx-flow-hash fields per flow type, in ethtool\'s letters (e.g. "sdfn").'),
   rps: z
-    .strictObject({ cpus: z.string().describe('cpulist, e.g. "0-3"'), flowEntriesPerQueue: z.number().int().min(0).max(1 << 30).optional().describe("RFS flow entries per rx queue (rps_flow_cnt).") })
+    .strictObject({
+      cpus: z.string().describe('cpulist, e.g. "0-3"'),
+      flowEntriesPerQueue: z
+        .number()
+        .int()
+        .min(0)
+        .max(1 << 30)
+        .optional()
+        .describe("RFS flow entries per rx queue (rps_flow_cnt)."),
+    })
     .optional()
     .describe("Receive Packet Steering: CPUs for every rx queue, and RFS flow entries per queue."),
-  xps: z.union([z.strictObject({ mode: z.literal("spread") }), z.strictObject({ cpus: z.string() })]).optional().describe('Transmit Packet Steering: `{ mode: spread }` maps tx queue i to CPU i mod nCPU; `{ cpus: "0-3" }` one cpulist for every queue.'),
+  xps: z
+    .union([z.strictObject({ mode: z.literal("spread") }), z.strictObject({ cpus: z.string() })])
+    .optional()
+    .describe(
+      'Transmit Packet Steering: `{ mode: spread }` maps tx queue i to CPU i mod nCPU; `{ cpus: "0-3" }` one cpulist for every queue.',
+    ),
   irqAffinity: z
-    .strictObject({ cpus: z.string(), spread: z.boolean().default(true).describe("Round-robin the IRQs over `cpus`; false: every IRQ on all of them.") })
+    .strictObject({
+      cpus: z.string(),
+      spread: z.boolean().default(true).describe("Round-robin the IRQs over `cpus`; false: every IRQ on all of them."),
+    })
     .optional()
     .describe("IRQ affinity of the NIC's interrupts."),
   irqbalanceBannedCpus: z.string().optional().describe("CPUs irqbalance must not route IRQs to (IRQBALANCE_BANNED_CPULIST)."),
@@ -49,17 +84,31 @@ export const portPlanSpec = z.strictObject({
   nodePortRange: z.string().default("30000-32767").describe('NodePort range as "first-last".'),
   kubelet: z.boolean().default(false).describe("Reserve kubelet's port 10250 and kube-proxy's health port 10256."),
   listenPorts: z.array(port).default([]).describe("The proxy's listen ports."),
-  reserved: z.array(z.union([z.number().int(), z.string()])).default([]).describe('Further ports or "first-last" ranges.'),
-  minEphemeralPorts: z.number().int().min(1).max(65535).default(16384).describe("Fewest ephemeral ports the range must leave after reservations."),
+  reserved: z
+    .array(z.union([z.number().int(), z.string()]))
+    .default([])
+    .describe('Further ports or "first-last" ranges.'),
+  minEphemeralPorts: z
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .default(16384)
+    .describe("Fewest ephemeral ports the range must leave after reservations."),
 });
 
 export const tuningProfileSchema = z.strictObject({
-  extends: z.enum(PRESET_NAMES).optional().describe("Preset this profile starts from (baseline, recommended, throughput, latency); its own fields override the preset's."),
+  extends: z
+    .enum(PRESET_NAMES)
+    .optional()
+    .describe("Preset this profile starts from (baseline, recommended, throughput, latency); its own fields override the preset's."),
   description: z.string().max(200).optional().describe("Free text carried into the rendered files' headers."),
   sysctls: z
     .record(z.string(), sysctlValue.nullable())
     .optional()
-    .describe('Known kernel parameters (the sysctl catalog); `null` removes one inherited from the preset. Tuples as "4096 87380 16777216" or [4096, 87380, 16777216].'),
+    .describe(
+      'Known kernel parameters (the sysctl catalog); `null` removes one inherited from the preset. Tuples as "4096 87380 16777216" or [4096, 87380, 16777216].',
+    ),
   compare: z.record(z.string(), compareEnum).optional().describe("Per-key override of the catalog's comparison: exact, at-least, at-most."),
   extraSysctls: z
     .record(
@@ -67,7 +116,11 @@ export const tuningProfileSchema = z.strictObject({
       z.strictObject({
         value: sysctlValue,
         compare: compareEnum.optional().describe("Default: the catalog's for a catalog key, else exact."),
-        scope: scopeEnum.optional().describe("Default: the catalog's for a catalog key, else host (the safe assumption: not settable from a pod's network namespace)."),
+        scope: scopeEnum
+          .optional()
+          .describe(
+            "Default: the catalog's for a catalog key, else host (the safe assumption: not settable from a pod's network namespace).",
+          ),
       }),
     )
     .optional()
@@ -82,7 +135,10 @@ export const tuningProfileSchema = z.strictObject({
     .optional()
     .describe("Per-process limits written to limits.d and a systemd manager drop-in."),
   hugepages: z
-    .strictObject({ pages2MiB: nonNegInt.describe("2 MiB pages reserved at runtime (vm.nr_hugepages)."), pages1GiB: nonNegInt.describe("1 GiB pages: kernel boot arguments; needs a reboot.") })
+    .strictObject({
+      pages2MiB: nonNegInt.describe("2 MiB pages reserved at runtime (vm.nr_hugepages)."),
+      pages1GiB: nonNegInt.describe("1 GiB pages: kernel boot arguments; needs a reboot."),
+    })
     .partial()
     .optional()
     .describe("Huge pages."),
@@ -91,7 +147,16 @@ export const tuningProfileSchema = z.strictObject({
     .strictObject({
       max: positiveInt.optional().describe("net.netfilter.nf_conntrack_max"),
       hashsize: positiveInt.optional().describe("nf_conntrack hash table buckets (module parameter hashsize)."),
-      timeouts: z.strictObject({ tcpEstablishedSeconds: positiveInt, tcpTimeWaitSeconds: positiveInt, tcpCloseWaitSeconds: positiveInt, tcpFinWaitSeconds: positiveInt }).partial().optional().describe("Tracking lifetimes, seconds."),
+      timeouts: z
+        .strictObject({
+          tcpEstablishedSeconds: positiveInt,
+          tcpTimeWaitSeconds: positiveInt,
+          tcpCloseWaitSeconds: positiveInt,
+          tcpFinWaitSeconds: positiveInt,
+        })
+        .partial()
+        .optional()
+        .describe("Tracking lifetimes, seconds."),
       notrackPorts: z.array(port).default([]).describe("TCP ports whose traffic bypasses connection tracking (raw-table NOTRACK)."),
       rulesFormat: z.enum(["nftables", "iptables"]).default("nftables").describe("Rule syntax to render."),
     })

@@ -26,8 +26,13 @@ function describeType(t: SysctlValueType): string {
 export function normalizeValue(value: SysctlInput, type: SysctlValueType | undefined): { value: string } | { problem: string } {
   const allowed = type ? describeType(type) : "an integer, space-separated integers, or a word of [A-Za-z0-9_-]";
   const fail = { problem: `got ${show(value)}; allowed: ${allowed}` };
-  if (typeof value === "string" && CONTROL.test(value)) return { problem: `got ${show(value)}; control characters and newlines are not allowed` };
-  const parts: string[] = Array.isArray(value) ? value.map(String) : typeof value === "number" ? [String(value)] : value.trim().split(/[ \t]+/);
+  if (typeof value === "string" && CONTROL.test(value))
+    return { problem: `got ${show(value)}; control characters and newlines are not allowed` };
+  const parts: string[] = Array.isArray(value)
+    ? value.map(String)
+    : typeof value === "number"
+      ? [String(value)]
+      : value.trim().split(/[ \t]+/);
   const ints = parts.every((p) => /^-?\d{1,19}$/.test(p)) ? parts.map(Number) : undefined;
   if (!type) {
     if (ints && ints.length >= 1 && ints.length <= 8 && ints.every(Number.isSafeInteger)) return { value: ints.join(" ") };
@@ -77,7 +82,10 @@ const KERNEL_PORT_RANGE_DEFAULT: PortRange = [32768, 60999];
 function resolveNic(nic: z.output<typeof nicSpec>, path: PathSegment[], issues: ValidationIssue[]): ResolvedNic {
   const at = (...s: PathSegment[]) => formatPath([...path, ...s]);
   if (!NIC_NAME.test(nic.match) || nic.match.startsWith("-")) {
-    issues.push({ path: at("match"), message: `got ${show(nic.match)}; allowed: an interface name or glob of [A-Za-z0-9_.:@*?-], 1-32 characters, not starting with "-"` });
+    issues.push({
+      path: at("match"),
+      message: `got ${show(nic.match)}; allowed: an interface name or glob of [A-Za-z0-9_.:@*?-], 1-32 characters, not starting with "-"`,
+    });
   } else if (!/[*?]/.test(nic.match) && nic.match.length > 15) {
     issues.push({ path: at("match"), message: `got ${show(nic.match)}; interface names are at most 15 characters (IFNAMSIZ)` });
   }
@@ -98,7 +106,11 @@ function resolveNic(nic: z.output<typeof nicSpec>, path: PathSegment[], issues: 
     out.rss = nic.rss;
   }
   for (const [flowType, fields] of Object.entries(nic.rxFlowHash ?? {}) as Array<[ResolvedNic["rxFlowHash"][number]["flowType"], string]>) {
-    if (!FLOW_FIELDS.test(fields)) issues.push({ path: at("rxFlowHash", flowType), message: `got ${show(fields)}; allowed: ethtool rx-flow-hash letters from "mvtsdfnr", e.g. "sdfn"` });
+    if (!FLOW_FIELDS.test(fields))
+      issues.push({
+        path: at("rxFlowHash", flowType),
+        message: `got ${show(fields)}; allowed: ethtool rx-flow-hash letters from "mvtsdfnr", e.g. "sdfn"`,
+      });
     out.rxFlowHash.push({ flowType, fields });
   }
   const cpuField = (value: string, ...seg: PathSegment[]): string | undefined => {
@@ -120,7 +132,8 @@ function resolveNic(nic: z.output<typeof nicSpec>, path: PathSegment[], issues: 
       if (mask) out.xps = { mask, cpus: nic.xps.cpus };
     }
   }
-  if (nic.irqAffinity && cpuField(nic.irqAffinity.cpus, "irqAffinity", "cpus")) out.irqAffinity = { cpus: nic.irqAffinity.cpus, spread: nic.irqAffinity.spread };
+  if (nic.irqAffinity && cpuField(nic.irqAffinity.cpus, "irqAffinity", "cpus"))
+    out.irqAffinity = { cpus: nic.irqAffinity.cpus, spread: nic.irqAffinity.spread };
   if (nic.irqbalanceBannedCpus !== undefined) cpuField(nic.irqbalanceBannedCpus, "irqbalanceBannedCpus");
   return out;
 }
@@ -130,7 +143,11 @@ function resolveNic(nic: z.output<typeof nicSpec>, path: PathSegment[], issues: 
  * renderers take. Collects every problem; returns them instead of throwing so
  * a stack loader can report all profiles at once.
  */
-export function checkProfile(name: string, input: unknown, prefix: readonly PathSegment[] = ["profiles", name]): { profile?: ResolvedProfile; issues: ValidationIssue[] } {
+export function checkProfile(
+  name: string,
+  input: unknown,
+  prefix: readonly PathSegment[] = ["profiles", name],
+): { profile?: ResolvedProfile; issues: ValidationIssue[] } {
   const parsed = tuningProfileSchema.safeParse(input ?? {});
   if (!parsed.success) return { issues: zodIssues(parsed.error, input, prefix) };
   const issues: ValidationIssue[] = [];
@@ -138,10 +155,17 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
   // Parsed again after the merge: the preset's fields get the spec's defaults too.
   const p = tuningProfileSchema.parse(mergeWithPreset(parsed.data));
   const at = (...s: PathSegment[]) => formatPath([...prefix, ...s]);
-  if (p.description !== undefined && CONTROL.test(p.description)) issues.push({ path: at("description"), message: "control characters and newlines are not allowed" });
+  if (p.description !== undefined && CONTROL.test(p.description))
+    issues.push({ path: at("description"), message: "control characters and newlines are not allowed" });
 
   const sysctls = new Map<string, ResolvedSysctl>();
-  const addSysctl = (key: string, raw: SysctlInput, meta: SysctlMeta | undefined, path: PathSegment[], extra?: { compare?: Compare; scope?: ResolvedSysctl["scope"] }) => {
+  const addSysctl = (
+    key: string,
+    raw: SysctlInput,
+    meta: SysctlMeta | undefined,
+    path: PathSegment[],
+    extra?: { compare?: Compare; scope?: ResolvedSysctl["scope"] },
+  ) => {
     const grammar = keyGrammarProblem(key);
     if (grammar) {
       issues.push({ path: at(...path), message: `key ${show(key)} is not allowed; allowed: ${grammar}` });
@@ -153,7 +177,10 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
       return;
     }
     if (sysctls.has(key)) {
-      issues.push({ path: at(...path), message: `key ${show(key)} is set twice (sysctls, extraSysctls or a shorthand such as conntrack/hugepages)` });
+      issues.push({
+        path: at(...path),
+        message: `key ${show(key)} is set twice (sysctls, extraSysctls or a shorthand such as conntrack/hugepages)`,
+      });
       return;
     }
     sysctls.set(key, {
@@ -170,13 +197,19 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
     if (value === null) continue;
     const meta = SYSCTL_CATALOG[key];
     if (!meta && !keyGrammarProblem(key)) {
-      issues.push({ path: at("sysctls", key), message: `unknown key ${show(key)}; allowed: a key from the catalog (SYSCTL_CATALOG), or declare it under extraSysctls` });
+      issues.push({
+        path: at("sysctls", key),
+        message: `unknown key ${show(key)}; allowed: a key from the catalog (SYSCTL_CATALOG), or declare it under extraSysctls`,
+      });
       continue;
     }
     addSysctl(key, value, meta, ["sysctls", key]);
   }
   for (const [key, extra] of Object.entries(p.extraSysctls ?? {})) {
-    addSysctl(key, extra.value, SYSCTL_CATALOG[key], ["extraSysctls", key], { compare: extra.compare, scope: extra.scope ?? SYSCTL_CATALOG[key]?.scope ?? "host" });
+    addSysctl(key, extra.value, SYSCTL_CATALOG[key], ["extraSysctls", key], {
+      compare: extra.compare,
+      scope: extra.scope ?? SYSCTL_CATALOG[key]?.scope ?? "host",
+    });
   }
   for (const key of Object.keys(p.compare ?? {})) {
     if (!sysctls.has(key) && (p.sysctls?.[key] === undefined || p.sysctls[key] === null)) {
@@ -186,7 +219,8 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
 
   // Shorthands that are sysctls underneath.
   const ct = p.conntrack;
-  if (ct?.max !== undefined) addSysctl("net.netfilter.nf_conntrack_max", ct.max, SYSCTL_CATALOG["net.netfilter.nf_conntrack_max"], ["conntrack", "max"]);
+  if (ct?.max !== undefined)
+    addSysctl("net.netfilter.nf_conntrack_max", ct.max, SYSCTL_CATALOG["net.netfilter.nf_conntrack_max"], ["conntrack", "max"]);
   const timeoutKeys = {
     tcpEstablishedSeconds: "net.netfilter.nf_conntrack_tcp_timeout_established",
     tcpTimeWaitSeconds: "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
@@ -197,50 +231,74 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
     const v = ct?.timeouts?.[field];
     if (v !== undefined) addSysctl(key, v, SYSCTL_CATALOG[key], ["conntrack", "timeouts", field]);
   }
-  if (p.hugepages?.pages2MiB !== undefined) addSysctl("vm.nr_hugepages", p.hugepages.pages2MiB, SYSCTL_CATALOG["vm.nr_hugepages"], ["hugepages", "pages2MiB"]);
+  if (p.hugepages?.pages2MiB !== undefined)
+    addSysctl("vm.nr_hugepages", p.hugepages.pages2MiB, SYSCTL_CATALOG["vm.nr_hugepages"], ["hugepages", "pages2MiB"]);
 
   // Port planning: reserve what must never become an ephemeral source port.
   const rangeValue = sysctls.get("net.ipv4.ip_local_port_range")?.value;
   const range: PortRange = rangeValue ? (rangeValue.split(" ").map(Number) as PortRange) : KERNEL_PORT_RANGE_DEFAULT;
   let portPlan: ResolvedProfile["portPlan"];
-  if (rangeValue && range[0] > range[1]) issues.push({ path: at("sysctls", "net.ipv4.ip_local_port_range"), message: `got ${show(rangeValue)}; the first port must not exceed the last` });
+  if (rangeValue && range[0] > range[1])
+    issues.push({
+      path: at("sysctls", "net.ipv4.ip_local_port_range"),
+      message: `got ${show(rangeValue)}; the first port must not exceed the last`,
+    });
   else if (p.ports) {
     const plan = planPorts(range, p.ports);
     if ("error" in plan) issues.push({ path: at("ports"), message: plan.error });
     else {
       portPlan = plan;
       if (sysctls.has("net.ipv4.ip_local_reserved_ports")) {
-        issues.push({ path: at("sysctls", "net.ipv4.ip_local_reserved_ports"), message: "set either ports (planned reservations) or this key, not both" });
+        issues.push({
+          path: at("sysctls", "net.ipv4.ip_local_reserved_ports"),
+          message: "set either ports (planned reservations) or this key, not both",
+        });
       } else if (plan.reserved !== "") {
         addSysctl("net.ipv4.ip_local_reserved_ports", plan.reserved, SYSCTL_CATALOG["net.ipv4.ip_local_reserved_ports"], ["ports"]);
       }
     }
   } else if (rangeValue && overlapCount(range, [KUBERNETES_NODEPORT_RANGE]) > 0) {
-    warnings.push(`ip_local_port_range ${rangeValue} overlaps the Kubernetes NodePort range ${formatRanges([KUBERNETES_NODEPORT_RANGE])}: on Kubernetes nodes set ports.kubernetesNodePorts (and ports.kubelet) so those ports are reserved`);
+    warnings.push(
+      `ip_local_port_range ${rangeValue} overlaps the Kubernetes NodePort range ${formatRanges([KUBERNETES_NODEPORT_RANGE])}: on Kubernetes nodes set ports.kubernetesNodePorts (and ports.kubelet) so those ports are reserved`,
+    );
   }
 
   // Cross-checks between keys.
   const num = (key: string) => (sysctls.has(key) ? Number(sysctls.get(key)!.value.split(" ").pop()) : undefined);
-  for (const [tcp, core] of [["net.ipv4.tcp_rmem", "net.core.rmem_max"], ["net.ipv4.tcp_wmem", "net.core.wmem_max"]] as const) {
+  for (const [tcp, core] of [
+    ["net.ipv4.tcp_rmem", "net.core.rmem_max"],
+    ["net.ipv4.tcp_wmem", "net.core.wmem_max"],
+  ] as const) {
     const t = num(tcp);
     const c = num(core);
-    if (t !== undefined && c !== undefined && t > c) warnings.push(`${tcp} max ${t} exceeds ${core} ${c}: autotuned sockets may grow to ${t}, but buffers set with SO_RCVBUF/SO_SNDBUF stop at ${c}`);
+    if (t !== undefined && c !== undefined && t > c)
+      warnings.push(
+        `${tcp} max ${t} exceeds ${core} ${c}: autotuned sockets may grow to ${t}, but buffers set with SO_RCVBUF/SO_SNDBUF stop at ${c}`,
+      );
   }
   let limits: ResolvedProfile["limits"];
   if (p.limits && (p.limits.nofileHard !== undefined || p.limits.nofileSoft !== undefined || p.limits.nproc !== undefined)) {
     const hard = p.limits.nofileHard ?? p.limits.nofileSoft;
     const soft = p.limits.nofileSoft ?? hard;
     if (hard !== undefined && soft !== undefined) {
-      if (soft > hard) issues.push({ path: at("limits", "nofileSoft"), message: `got ${soft}; must not exceed limits.nofileHard (${hard})` });
+      if (soft > hard)
+        issues.push({ path: at("limits", "nofileSoft"), message: `got ${soft}; must not exceed limits.nofileHard (${hard})` });
       const nrOpen = num("fs.nr_open") ?? KERNEL_NR_OPEN_DEFAULT;
       if (hard > nrOpen) {
-        issues.push({ path: at("limits", "nofileHard"), message: `got ${hard}; must not exceed fs.nr_open (${nrOpen}${num("fs.nr_open") === undefined ? ", the kernel default" : ""}): raise sysctls["fs.nr_open"] too` });
+        issues.push({
+          path: at("limits", "nofileHard"),
+          message: `got ${hard}; must not exceed fs.nr_open (${nrOpen}${num("fs.nr_open") === undefined ? ", the kernel default" : ""}): raise sysctls["fs.nr_open"] too`,
+        });
       }
       const fileMax = num("fs.file-max");
-      if (fileMax !== undefined && hard > fileMax) warnings.push(`limits.nofileHard ${hard} exceeds fs.file-max ${fileMax}: one process could exhaust the system-wide file table`);
+      if (fileMax !== undefined && hard > fileMax)
+        warnings.push(`limits.nofileHard ${hard} exceeds fs.file-max ${fileMax}: one process could exhaust the system-wide file table`);
       limits = { nofileSoft: soft, nofileHard: hard, nproc: p.limits.nproc };
     } else if (p.limits.nproc !== undefined) {
-      issues.push({ path: at("limits"), message: "nproc alone is not supported: set nofileHard as well (limits are written as one coherent file)" });
+      issues.push({
+        path: at("limits"),
+        message: "nproc alone is not supported: set nofileHard as well (limits are written as one coherent file)",
+      });
     }
   }
 
@@ -272,7 +330,16 @@ export function checkProfile(name: string, input: unknown, prefix: readonly Path
 
 /** Validates and resolves one profile; throws `ValidationError` listing every problem. */
 export function resolveProfile(name: string, input: unknown, prefix?: readonly PathSegment[]): ResolvedProfile {
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) throw new ValidationError([{ path: formatPath(prefix ?? ["profiles"]), message: `profile name ${show(name)}; allowed: lowercase letters, digits and "-", 1-63 characters` }], "invalid tuning profile");
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name))
+    throw new ValidationError(
+      [
+        {
+          path: formatPath(prefix ?? ["profiles"]),
+          message: `profile name ${show(name)}; allowed: lowercase letters, digits and "-", 1-63 characters`,
+        },
+      ],
+      "invalid tuning profile",
+    );
   const { profile, issues } = checkProfile(name, input, prefix);
   if (!profile) throw new ValidationError(issues, `invalid tuning profile "${name}"`);
   return profile;

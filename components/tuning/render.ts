@@ -90,13 +90,18 @@ export function renderTuneSh(profile: ResolvedProfile): string {
   if (dropIn) items.push(heredoc(`file_item ${shWords(ETC_PATHS.systemd)}`, dropIn));
   if (modules) items.push(heredoc(`file_item ${shWords(ETC_PATHS.modules)}`, modules));
   if (profile.conntrack.hashsize !== undefined) items.push(`  conntrack_hashsize ${shWords(profile.conntrack.hashsize)}`);
-  if (profile.conntrack.notrackPorts.length) items.push(`  notrack_ports ${shWords(profile.conntrack.notrackPorts.join(" "), profile.conntrack.rulesFormat)}`);
+  if (profile.conntrack.notrackPorts.length)
+    items.push(`  notrack_ports ${shWords(profile.conntrack.notrackPorts.join(" "), profile.conntrack.rulesFormat)}`);
   for (const nic of profile.nics) {
     const m = nic.match;
     for (const o of nic.offloads) items.push(`  nic_offload ${shWords(m, OFFLOAD_ETHTOOL[o.feature], o.on ? "on" : "off")}`);
-    for (const f of ["combined", "rx", "tx"] as const) if (nic.channels?.[f] !== undefined) items.push(`  nic_channels ${shWords(m, f, nic.channels[f]!)}`);
+    for (const f of ["combined", "rx", "tx"] as const)
+      if (nic.channels?.[f] !== undefined) items.push(`  nic_channels ${shWords(m, f, nic.channels[f]!)}`);
     for (const f of ["rx", "tx"] as const) if (nic.rings?.[f] !== undefined) items.push(`  nic_rings ${shWords(m, f, nic.rings[f]!)}`);
-    if (nic.rss) items.push(`  nic_rss ${shWords(m, nic.rss.equal !== undefined ? `equal ${nic.rss.equal}` : `weight ${nic.rss.weights!.join(" ")}`)}`);
+    if (nic.rss)
+      items.push(
+        `  nic_rss ${shWords(m, nic.rss.equal !== undefined ? `equal ${nic.rss.equal}` : `weight ${nic.rss.weights!.join(" ")}`)}`,
+      );
     for (const h of nic.rxFlowHash) items.push(`  nic_flowhash ${shWords(m, h.flowType, h.fields)}`);
     if (nic.rps) items.push(`  nic_rps ${shWords(m, nic.rps.mask, nic.rps.flowEntriesPerQueue ?? "")}`);
     if (nic.xps) items.push(`  nic_xps ${shWords(m, "mode" in nic.xps ? "spread" : nic.xps.mask)}`);

@@ -1,6 +1,18 @@
 import type { Compare, SysctlScope } from "./catalog";
 
-export type { TuningProfile, PresetName, SysctlInput, ExtraSysctl, LimitsInput, HugepagesInput, NicTuning, ConntrackInput, PortPlanInput, OffloadFeature, FlowType } from "./profile-spec";
+export type {
+  TuningProfile,
+  PresetName,
+  SysctlInput,
+  ExtraSysctl,
+  LimitsInput,
+  HugepagesInput,
+  NicTuning,
+  ConntrackInput,
+  PortPlanInput,
+  OffloadFeature,
+  FlowType,
+} from "./profile-spec";
 import type { FlowType, OffloadFeature, PresetName } from "./profile-spec";
 
 /** A sysctl after validation: the value normalized to the kernel's text form. */

@@ -14,7 +14,15 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { edgetuneLabels, KubernetesNodeTuner, privilegedNamespace, ProxyDaemonSet, resolveProfile, type ProxySpec, type TuningProfile } from "edgetune";
+import {
+  edgetuneLabels,
+  KubernetesNodeTuner,
+  privilegedNamespace,
+  ProxyDaemonSet,
+  resolveProfile,
+  type ProxySpec,
+  type TuningProfile,
+} from "edgetune";
 
 const config = new pulumi.Config();
 
@@ -60,10 +68,22 @@ const tunerImage = pulumi.interpolate`${tunerRepo.repositoryUrl}:${release}`;
 
 // One namespace for both tuner groups, created once: each component creating it would fail the
 // second time (AlreadyExists).
-const tuning = new k8s.core.v1.Namespace("edgetune-system", privilegedNamespace("edgetune-system", edgetuneLabels("edgetune", "namespace", "edgetune-system"), "v1.33"), { provider: cluster });
+const tuning = new k8s.core.v1.Namespace(
+  "edgetune-system",
+  privilegedNamespace("edgetune-system", edgetuneLabels("edgetune", "namespace", "edgetune-system"), "v1.33"),
+  { provider: cluster },
+);
 const shared = { image: tunerImage, namespace: tuning.metadata.name, createNamespace: false };
-const edgeTuner = new KubernetesNodeTuner("edge-nodes", { ...shared, profile, nodeSelector: { "node-role.kubernetes.io/proxy": "" } }, onCluster);
-const cacheTuner = new KubernetesNodeTuner("cache-nodes", { ...shared, profile: cacheProfile, nodeSelector: { "node-role.kubernetes.io/cache": "" } }, onCluster);
+const edgeTuner = new KubernetesNodeTuner(
+  "edge-nodes",
+  { ...shared, profile, nodeSelector: { "node-role.kubernetes.io/proxy": "" } },
+  onCluster,
+);
+const cacheTuner = new KubernetesNodeTuner(
+  "cache-nodes",
+  { ...shared, profile: cacheProfile, nodeSelector: { "node-role.kubernetes.io/cache": "" } },
+  onCluster,
+);
 
 const proxy: ProxySpec = {
   listeners: [{ name: "http", mode: "http", port: 80, backend: "web" }],
@@ -80,12 +100,25 @@ const proxy: ProxySpec = {
 };
 
 // The proxy nodes are tuned by edgeTuner above, so the proxy pods need no privileged init container.
-const edge = new ProxyDaemonSet("edge", { profile, proxy, image: proxyImage, tuneNodes: false, nodeSelector: { "node-role.kubernetes.io/proxy": "" }, podDisruptionBudget: { maxUnavailable: 1 } }, onCluster);
+const edge = new ProxyDaemonSet(
+  "edge",
+  {
+    profile,
+    proxy,
+    image: proxyImage,
+    tuneNodes: false,
+    nodeSelector: { "node-role.kubernetes.io/proxy": "" },
+    podDisruptionBudget: { maxUnavailable: 1 },
+  },
+  onCluster,
+);
 
 // An edgetune stack of the same organization: its `eks` stack renders a launch template with the
 // tuning user-data; this program's EKS managed node group runs on it.
 const edgetuneEks = new pulumi.StackReference(config.get("edgetuneEksStack") ?? "organization/edgetune/eks");
-const launchTemplate = edgetuneEks.requireOutput("nodeGroups").apply((g) => (g as Record<string, { launchTemplateId: string; launchTemplateVersion: number }>)["eks-edge"]);
+const launchTemplate = edgetuneEks
+  .requireOutput("nodeGroups")
+  .apply((g) => (g as Record<string, { launchTemplateId: string; launchTemplateVersion: number }>)["eks-edge"]);
 const nodeGroup = new aws.eks.NodeGroup("edge", {
   clusterName: config.require("eksClusterName"),
   nodeRoleArn: config.require("nodeRoleArn"),

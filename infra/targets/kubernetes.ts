@@ -27,7 +27,11 @@ export function ownNamespaces(plan: StackPlan, deployed: { proxy: boolean }): Ow
 
 function createNamespace(n: NamespacePlan, users: NamespacePlan["users"]): k8s.core.v1.Namespace {
   const spec = privilegedNamespace(n.name, edgetuneLabels("edgetune", "namespace", n.name), n.podSecurityVersion);
-  return new k8s.core.v1.Namespace(n.name, { metadata: spec.metadata }, { aliases: users.map((u) => ({ name: `${u.name}-ns`, parent: pulumi.createUrn(u.name, COMPONENT_TYPE[u.kind]) })) });
+  return new k8s.core.v1.Namespace(
+    n.name,
+    { metadata: spec.metadata },
+    { aliases: users.map((u) => ({ name: `${u.name}-ns`, parent: pulumi.createUrn(u.name, COMPONENT_TYPE[u.kind]) })) },
+  );
 }
 
 /** `kubernetes` node group: a tuner DaemonSet, or nothing when the proxy's init container tunes these nodes. */
@@ -35,14 +39,28 @@ export function wireKubernetesGroup(g: NodeGroupPlan, namespaces: OwnedNamespace
   const t = g.kubernetes?.tuner;
   if (!t) return { tunedBy: "proxy init container" };
   const { name: _name, ...options } = t;
-  const c = new KubernetesNodeTuner(g.name, { profile: g.profile, ...options, namespace: namespaces.get(t.namespace)!, createNamespace: false }, opts);
+  const c = new KubernetesNodeTuner(
+    g.name,
+    { profile: g.profile, ...options, namespace: namespaces.get(t.namespace)!, createNamespace: false },
+    opts,
+  );
   return { tunedBy: "tuner DaemonSet", namespace: c.namespace, daemonSet: c.daemonSetName, checksum: c.checksum, component: c };
 }
 
 /** The proxy as a hostNetwork DaemonSet whose init container applies the proxy profile. */
-export function wireKubernetesProxy(plan: StackPlan, proxy: ProxyPlan & { kubernetes: NonNullable<ProxyPlan["kubernetes"]> }, namespaces: OwnedNamespaces) {
+export function wireKubernetesProxy(
+  plan: StackPlan,
+  proxy: ProxyPlan & { kubernetes: NonNullable<ProxyPlan["kubernetes"]> },
+  namespaces: OwnedNamespaces,
+) {
   const { name, ...options } = proxy.kubernetes;
-  const c = new ProxyDaemonSet(name, { ...options, namespace: namespaces.get(options.namespace)!, createNamespace: false, profile: plan.profiles[proxy.profile], proxy: proxy.spec });
+  const c = new ProxyDaemonSet(name, {
+    ...options,
+    namespace: namespaces.get(options.namespace)!,
+    createNamespace: false,
+    profile: plan.profiles[proxy.profile],
+    proxy: proxy.spec,
+  });
   return {
     component: c,
     outputs: {
@@ -50,7 +68,11 @@ export function wireKubernetesProxy(plan: StackPlan, proxy: ProxyPlan & { kubern
       daemonSet: c.daemonSetName,
       checksum: c.checksum,
       // hostNetwork: each listener is on every proxy node's address at this port.
-      ports: Object.fromEntries([...proxy.spec.listeners.map((l) => [l.name, l.port]), ["metrics", proxy.spec.metricsPort], ["health", proxy.spec.healthPort]]),
+      ports: Object.fromEntries([
+        ...proxy.spec.listeners.map((l) => [l.name, l.port]),
+        ["metrics", proxy.spec.metricsPort],
+        ["health", proxy.spec.healthPort],
+      ]),
     },
   };
 }

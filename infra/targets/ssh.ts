@@ -9,9 +9,15 @@ import { PROJECT, type NodeGroupPlan, type SecretRef } from "../../loader/stack-
  */
 export function secretValue(ref: SecretRef): pulumi.Output<string> {
   return new pulumi.Config(PROJECT).requireSecretObject<unknown>(ref.configKey).apply((v) => {
-    const leaf = ref.path.reduce<unknown>((o, p) => (o && typeof o === "object" ? (o as Record<string | number, unknown>)[p] : undefined), v);
+    const leaf = ref.path.reduce<unknown>(
+      (o, p) => (o && typeof o === "object" ? (o as Record<string | number, unknown>)[p] : undefined),
+      v,
+    );
     // Still `{ secure: ... }` means the engine did not decrypt it: never pass ciphertext on as a key.
-    if (typeof leaf !== "string" || leaf === "") throw new Error(`${PROJECT}:${formatPath([ref.configKey, ...ref.path])}: no decrypted secret (is the stack's secrets provider available?)`);
+    if (typeof leaf !== "string" || leaf === "")
+      throw new Error(
+        `${PROJECT}:${formatPath([ref.configKey, ...ref.path])}: no decrypted secret (is the stack's secrets provider available?)`,
+      );
     return leaf;
   });
 }

@@ -8,7 +8,16 @@ export function defaultSysctlValues(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, meta] of Object.entries(SYSCTL_CATALOG)) {
     const t = meta.type;
-    out[key] = t.kind === "tuple" ? Array(t.arity).fill(String(Math.max(t.min, 1))).join("\t") : t.kind === "word" ? t.words[0] : t.kind === "portlist" ? "" : String(t.min);
+    out[key] =
+      t.kind === "tuple"
+        ? Array(t.arity)
+            .fill(String(Math.max(t.min, 1)))
+            .join("\t")
+        : t.kind === "word"
+          ? t.words[0]
+          : t.kind === "portlist"
+            ? ""
+            : String(t.min);
   }
   out["net.ipv4.ip_local_port_range"] = "32768\t60999";
   out["net.core.somaxconn"] = "4096";

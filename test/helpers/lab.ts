@@ -12,7 +12,10 @@ export function hostSysctls(): Record<string, string> {
 }
 
 /** The lab's network namespaces that exist right now. */
-export const labNamespaces = (): string[] => run("ip", ["netns", "list"]).stdout.split("\n").filter((l) => l.startsWith("edgetune-"));
+export const labNamespaces = (): string[] =>
+  run("ip", ["netns", "list"])
+    .stdout.split("\n")
+    .filter((l) => l.startsWith("edgetune-"));
 
 /** Processes whose command line names `dir`: what the lab started from it. */
 export const processesUnder = (dir: string): string => run("pgrep", ["-f", dir]).stdout.trim();

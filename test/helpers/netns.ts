@@ -10,7 +10,10 @@ export class TestNode {
   readonly name: string;
   readonly veth: string;
   readonly peer: string;
-  constructor(prefix = "et", readonly queues = 4) {
+  constructor(
+    prefix = "et",
+    readonly queues = 4,
+  ) {
     counter++;
     const id = `${process.pid % 10000}${counter}`;
     this.name = `${prefix}-${id}`;
@@ -22,7 +25,24 @@ export class TestNode {
 
   addVeth(): void {
     const q = String(this.queues);
-    this.must("ip", ["link", "add", this.veth, "numrxqueues", q, "numtxqueues", q, "type", "veth", "peer", "name", this.peer, "numrxqueues", q, "numtxqueues", q]);
+    this.must("ip", [
+      "link",
+      "add",
+      this.veth,
+      "numrxqueues",
+      q,
+      "numtxqueues",
+      q,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      this.peer,
+      "numrxqueues",
+      q,
+      "numtxqueues",
+      q,
+    ]);
     this.must("ip", ["link", "set", this.veth, "up"]);
     this.must("ip", ["link", "set", this.peer, "up"]);
   }
@@ -43,7 +63,9 @@ export class TestNode {
   }
 
   sysctl(key: string): string {
-    return this.must("cat", [`/proc/sys/${key.replace(/\./g, "/")}`]).stdout.trim().replace(/\s+/g, " ");
+    return this.must("cat", [`/proc/sys/${key.replace(/\./g, "/")}`])
+      .stdout.trim()
+      .replace(/\s+/g, " ");
   }
 
   setSysctl(key: string, value: string): void {

@@ -29,7 +29,10 @@ export function runProbe(dir: string, env: Record<string, string> = {}): Promise
   // The worker's own VITEST_* variables would make the probe believe it runs inside this run.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST")));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [VITEST, "run", "--root", dir, "--config", join(dir, "vitest.config.mjs")], { cwd: dir, env: { ...base, ...env } });
+    const child = spawn(process.execPath, [VITEST, "run", "--root", dir, "--config", join(dir, "vitest.config.mjs")], {
+      cwd: dir,
+      env: { ...base, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += String(d)));

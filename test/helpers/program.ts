@@ -46,7 +46,7 @@ export function engineConfigFor(config: Record<string, unknown>): { config: Reco
       if (Array.isArray(v)) return v.map(walk);
       if (v && typeof v === "object") {
         const o = v as Record<string, unknown>;
-        if (Object.keys(o).length === 1 && typeof o.secure === "string") return (secret = true), decrypt(o.secure);
+        if (Object.keys(o).length === 1 && typeof o.secure === "string") return ((secret = true), decrypt(o.secure));
         return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, walk(x)]));
       }
       return v;
@@ -63,13 +63,32 @@ export function engineConfigFor(config: Record<string, unknown>): { config: Reco
  * Runs the program through the SDK's own `cmd/run` (test/helpers/sdk-program-child.cjs) in a
  * child process, with the config the engine would hand it. `preview` is `pulumi preview`.
  */
-export function runProgram(opts: { stack: string; config: Record<string, string>; secretKeys?: string[]; root?: string; preview?: boolean }): ProgramRun {
+export function runProgram(opts: {
+  stack: string;
+  config: Record<string, string>;
+  secretKeys?: string[];
+  root?: string;
+  preview?: boolean;
+}): ProgramRun {
   const dir = mkdtempSync(join(tmpdir(), "edgetune-program-"));
   try {
     const request = join(dir, "request.json");
     const result = join(dir, "result.json");
-    writeFileSync(request, JSON.stringify({ root: opts.root ?? ROOT, stack: opts.stack, preview: opts.preview ?? true, config: opts.config, secretKeys: opts.secretKeys ?? [] }));
-    const r = spawnSync(process.execPath, [join(__dirname, "sdk-program-child.cjs"), request, result], { encoding: "utf8", timeout: 120_000, env: { ...process.env, PULUMI_CONFIG: undefined, PULUMI_CONFIG_SECRET_KEYS: undefined } });
+    writeFileSync(
+      request,
+      JSON.stringify({
+        root: opts.root ?? ROOT,
+        stack: opts.stack,
+        preview: opts.preview ?? true,
+        config: opts.config,
+        secretKeys: opts.secretKeys ?? [],
+      }),
+    );
+    const r = spawnSync(process.execPath, [join(__dirname, "sdk-program-child.cjs"), request, result], {
+      encoding: "utf8",
+      timeout: 120_000,
+      env: { ...process.env, PULUMI_CONFIG: undefined, PULUMI_CONFIG_SECRET_KEYS: undefined },
+    });
     if (r.error) throw r.error;
     let parsed: Omit<ProgramRun, "stderr">;
     try {
@@ -86,18 +105,28 @@ export function runProgram(opts: { stack: string; config: Record<string, string>
 /** Resources of a type, in registration order. */
 export const ofType = (run: ProgramRun, type: string) => run.registered.filter((r) => r.type === type);
 
-export const countByType = (run: ProgramRun) => run.registered.reduce<Record<string, number>>((m, r) => ((m[r.type] = (m[r.type] ?? 0) + 1), m), {});
+export const countByType = (run: ProgramRun) =>
+  run.registered.reduce<Record<string, number>>((m, r) => ((m[r.type] = (m[r.type] ?? 0) + 1), m), {});
 
 /**
  * Runs a small Pulumi program (TypeScript source; import edgetune's components by absolute
  * path from ROOT) through the same SDK loader, for what only a running program shows: an
  * error raised while an Output resolves fails the deployment, it is not a test's exception.
  */
-export function runInlineProgram(source: string, opts: { stack?: string; config?: Record<string, string>; secretKeys?: string[] } = {}): ProgramRun {
+export function runInlineProgram(
+  source: string,
+  opts: { stack?: string; config?: Record<string, string>; secretKeys?: string[] } = {},
+): ProgramRun {
   const project = mkdtempSync(join(tmpdir(), "edgetune-inline-"));
   try {
-    writeFileSync(join(project, "Pulumi.yaml"), "name: edgetune\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: index.ts\n");
-    writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ extends: join(ROOT, "tsconfig.json"), compilerOptions: { noCheck: true }, include: ["index.ts"] }));
+    writeFileSync(
+      join(project, "Pulumi.yaml"),
+      "name: edgetune\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: index.ts\n",
+    );
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify({ extends: join(ROOT, "tsconfig.json"), compilerOptions: { noCheck: true }, include: ["index.ts"] }),
+    );
     writeFileSync(join(project, "index.ts"), source);
     symlinkSync(join(ROOT, "node_modules"), join(project, "node_modules"));
     return runProgram({ root: project, stack: opts.stack ?? "test", config: opts.config ?? {}, secretKeys: opts.secretKeys });

@@ -39,7 +39,8 @@ pulumi.runtime.setMocks(
       const state = { ...a.inputs };
       if (a.type === "aws:ec2/launchTemplate:LaunchTemplate") state.latestVersion = 3;
       if (a.type === "aws:autoscaling/group:Group") state.name = `${a.name}-name`;
-      if (a.type === "command:remote:Command" || (a.type === "command:local:Command" && !a.name.endsWith("-collect"))) state.stdout = `changed x\n${SUMMARY}\n`;
+      if (a.type === "command:remote:Command" || (a.type === "command:local:Command" && !a.name.endsWith("-collect")))
+        state.stdout = `changed x\n${SUMMARY}\n`;
       return { id: `${a.name}-id`, state };
     },
     call: (a) => a.inputs,
@@ -73,14 +74,34 @@ function onExit(code) {
   // The first module of the project after this script: what the SDK loaded as the program.
   const program = loaded.find((f) => f !== __filename && f.startsWith(path.resolve(req.root) + path.sep)) ?? null;
   const withMeta = registered.map((r) => ({ ...r, ...registration.get(`${r.type}::${r.name}`) }));
-  fs.writeFileSync(resultFile, JSON.stringify({ exitCode: process.exitCode ?? code, pwd, entry, program, registered: withMeta, outputs: outputs ?? null }));
+  fs.writeFileSync(
+    resultFile,
+    JSON.stringify({ exitCode: process.exitCode ?? code, pwd, entry, program, registered: withMeta, outputs: outputs ?? null }),
+  );
 }
-
 
 process.env.PULUMI_NODEJS_TYPESCRIPT = String(project.runtime?.options?.typescript ?? true);
 if (project.runtime?.options?.tsconfig) process.env.PULUMI_NODEJS_TSCONFIG_PATH = project.runtime.options.tsconfig;
-process.argv = [process.argv[0], path.join(req.root, "node_modules/@pulumi/pulumi/cmd/run"), "--monitor", "mock", "--project", project.name, "--stack", req.stack, "--pwd", pwd, ...(req.preview !== false ? ["--dry-run"] : []), entry];
+process.argv = [
+  process.argv[0],
+  path.join(req.root, "node_modules/@pulumi/pulumi/cmd/run"),
+  "--monitor",
+  "mock",
+  "--project",
+  project.name,
+  "--stack",
+  req.stack,
+  "--pwd",
+  pwd,
+  ...(req.preview !== false ? ["--dry-run"] : []),
+  entry,
+];
 require(path.join(req.root, "node_modules/@pulumi/pulumi/cmd/run"));
 process.on("exit", onExit);
-if (process.env.ET_DEBUG_HANDLES) setTimeout(() => { console.error(process._getActiveHandles().map((h) => h.constructor.name + (h._idleTimeout ? ":" + h._idleTimeout : "")), process._getActiveRequests().length); }, 4000).unref();
-
+if (process.env.ET_DEBUG_HANDLES)
+  setTimeout(() => {
+    console.error(
+      process._getActiveHandles().map((h) => h.constructor.name + (h._idleTimeout ? ":" + h._idleTimeout : "")),
+      process._getActiveRequests().length,
+    );
+  }, 4000).unref();

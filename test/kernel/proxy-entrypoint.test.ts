@@ -8,12 +8,16 @@ import { TestNode } from "../helpers/netns";
 import { describeSystem } from "../helpers/system";
 
 const ENTRYPOINT = join(__dirname, "..", "..", "proxy-image", "entrypoint.sh");
-const WARN = /^WARN kernel parameter (?:below recommended value|above recommended maximum|differs from recommended value): (\S+) current="([^"]*)" recommended="([^"]*)"$/;
+const WARN =
+  /^WARN kernel parameter (?:below recommended value|above recommended maximum|differs from recommended value): (\S+) current="([^"]*)" recommended="([^"]*)"$/;
 
 function satisfies(live: string, want: string, compare: string): boolean {
   if (compare === "exact") return live === want;
   const l = live.split(" ").map(Number);
-  return want.split(" ").map(Number).every((w, i) => (compare === "at-least" ? l[i] >= w : l[i] <= w));
+  return want
+    .split(" ")
+    .map(Number)
+    .every((w, i) => (compare === "at-least" ? l[i] >= w : l[i] <= w));
 }
 
 describeSystem("proxy-image/entrypoint.sh in a network namespace", ["ip", "sh"], () => {
@@ -54,7 +58,12 @@ describeSystem("proxy-image/entrypoint.sh in a network namespace", ["ip", "sh"],
 
   it("warns once per kernel parameter below the profile in a fresh namespace, with live and recommended values, then execs HAProxy", () => {
     const lines = entrypoint();
-    const warned = new Map(lines.map((l) => WARN.exec(l)).filter((m) => m !== null).map((m) => [m[1], { current: m[2], recommended: m[3] }]));
+    const warned = new Map(
+      lines
+        .map((l) => WARN.exec(l))
+        .filter((m) => m !== null)
+        .map((m) => [m[1], { current: m[2], recommended: m[3] }]),
+    );
     // Each WARN names a real gap: the value read from this namespace, and the profile's value.
     for (const [key, w] of warned) {
       expect(netnsKeys.map((s) => s.key)).toContain(key);
@@ -62,13 +71,20 @@ describeSystem("proxy-image/entrypoint.sh in a network namespace", ["ip", "sh"],
       expect(w.recommended).toBe(profile.sysctls.find((s) => s.key === key)!.value);
     }
     // The fresh-namespace defaults LAB-NOTES lists are all below NovaEdge's table.
-    for (const key of ["net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_fin_timeout", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse"]) {
+    for (const key of [
+      "net.core.somaxconn",
+      "net.ipv4.tcp_max_syn_backlog",
+      "net.ipv4.tcp_fin_timeout",
+      "net.ipv4.ip_local_port_range",
+      "net.ipv4.tcp_tw_reuse",
+    ]) {
       expect(warned.has(key), key).toBe(true);
     }
     expect(warned.get("net.core.somaxconn")).toEqual({ current: "4096", recommended: "65535" });
     // Keys already at the profile's value are not reported.
     const satisfied = netnsKeys.filter((s) => !warned.has(s.key));
-    for (const s of satisfied) expect(satisfies(node.sysctl(s.key), s.value, s.compare), `${s.key}=${node.sysctl(s.key)} vs ${s.compare} ${s.value}`).toBe(true);
+    for (const s of satisfied)
+      expect(satisfies(node.sysctl(s.key), s.value, s.compare), `${s.key}=${node.sysctl(s.key)} vs ${s.compare} ${s.value}`).toBe(true);
     // Nothing was changed by the check.
     expect(node.sysctl("net.core.somaxconn")).toBe("4096");
     const exec = lines.find((l) => l.startsWith("EXEC "));

@@ -52,7 +52,9 @@ async function waitFor(what: string, probe: () => boolean, child?: ChildProcess,
   throw new Error(`${what}: timed out${child ? `; log: ${logOf(child)}` : ""}`);
 }
 function listening(name: string, port: number): string[] {
-  return ns(name, "ss", ["-Hltnp", `sport = :${port}`]).stdout.split("\n").filter((l) => l.includes("LISTEN"));
+  return ns(name, "ss", ["-Hltnp", `sport = :${port}`])
+    .stdout.split("\n")
+    .filter((l) => l.includes("LISTEN"));
 }
 /** One command on HAProxy's admin socket. The socket is a filesystem path, so no namespace is needed. */
 function adminCommand(path: string, command: string): Promise<string> {
@@ -104,7 +106,16 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
         "",
       ].join("\n"),
     );
-    const nginx = startIn(NS.backend, "nginx", ["-p", dir, "-e", join(dir, "nginx-error.log"), "-c", join(dir, "nginx.conf"), "-g", "daemon off;"]);
+    const nginx = startIn(NS.backend, "nginx", [
+      "-p",
+      dir,
+      "-e",
+      join(dir, "nginx-error.log"),
+      "-c",
+      join(dir, "nginx.conf"),
+      "-g",
+      "daemon off;",
+    ]);
     const iperf = startIn(NS.backend, "iperf3", ["-s", "-1", "-B", BACKEND_IP, "-p", "5201"]);
     await waitFor("nginx listening", () => listening(NS.backend, 8080).length > 0, nginx);
     await waitFor("iperf3 listening", () => listening(NS.backend, 5201).length > 0, iperf);
@@ -115,7 +126,11 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
         { name: "bulk", mode: "tcp", port: 5201, backend: "iperf" },
       ],
       backends: [
-        { name: "nginx", healthCheck: { type: "http", path: "/" }, servers: [{ name: "n1", address: BACKEND_IP, port: 8080, softLimit: 100, hardLimit: 200 }] },
+        {
+          name: "nginx",
+          healthCheck: { type: "http", path: "/" },
+          servers: [{ name: "n1", address: BACKEND_IP, port: 8080, softLimit: 100, hardLimit: 200 }],
+        },
         // A check connection would be taken by the one-off iperf3 server as its client.
         { name: "iperf", healthCheck: { type: "none" }, servers: [{ name: "i1", address: BACKEND_IP, port: 5201 }] },
       ],
@@ -156,7 +171,18 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
     const ok = ns(NS.client, "curl", ["-sS", "-o", "/dev/null", "--max-time", "5", `http://${PROXY_IP}/`]);
     expect(ok.code, ok.stderr).toBe(0);
     // A space in a header name: HAProxy answers 400 itself, a session that failed.
-    const bad = ns(NS.client, "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-H", "Bad Header: x", `http://${PROXY_IP}/edgetune-bad`]);
+    const bad = ns(NS.client, "curl", [
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "--max-time",
+      "5",
+      "-H",
+      "Bad Header: x",
+      `http://${PROXY_IP}/edgetune-bad`,
+    ]);
     expect(bad.stdout).toBe("400");
     await waitFor("the 400 in HAProxy's log", () => / web web\/<NOSRV> .* 400 /.test(logOf(haproxy)), haproxy);
     expect(logOf(haproxy)).not.toMatch(/ web nginx\/n1 .* 200 /);
@@ -219,8 +245,13 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
     writeFileSync(cfg, renderHaproxyConfig(loneSpec, { profile, cpus: 1, nofileLimit: 4096 }));
     chmodSync(cfg, 0o644);
     const asNobody = (caps: boolean) => [
-      "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-      ...(caps ? ["--inh-caps=-all,+net_bind_service", "--ambient-caps=-all,+net_bind_service", "--bounding-set=-all,+net_bind_service"] : ["--inh-caps=-all", "--bounding-set=-all"]),
+      "setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      ...(caps
+        ? ["--inh-caps=-all,+net_bind_service", "--ambient-caps=-all,+net_bind_service", "--bounding-set=-all,+net_bind_service"]
+        : ["--inh-caps=-all", "--bounding-set=-all"]),
       "--",
     ];
     // nobody starts in its own directory, as the proxy container does in its WORKDIR: HAProxy

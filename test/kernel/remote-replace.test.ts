@@ -99,7 +99,8 @@ describeSystem("remote.Command replacement order (network namespace)", ["ip", "s
     expect(node.sysctl(SOMAXCONN)).toBe(before.somaxconn);
     expect(node.sysctl(FIN)).toBe(before.fin);
     // Nothing of edgetune is left: installed script, state, staged copies, /etc files.
-    for (const path of [...Object.keys(newCmds.stagedFiles), ...Object.keys(oldCmds.stagedFiles)]) expect(existsSync(path), path).toBe(false);
+    for (const path of [...Object.keys(newCmds.stagedFiles), ...Object.keys(oldCmds.stagedFiles)])
+      expect(existsSync(path), path).toBe(false);
     for (const sub of ["lib", "state", "etc/sysctl.d", "staging"]) expect(existsSync(join(dir, sub)), sub).toBe(false);
   });
 

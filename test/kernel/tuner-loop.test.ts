@@ -41,7 +41,11 @@ describeSystem("tuner loop (network namespace)", ["ip"], () => {
       ...env,
     };
     // ip netns exec and env exec in place: the child's PID is the tuner shell's.
-    const child = spawn("ip", ["netns", "exec", node.name, "env", ...Object.entries(all).map(([k, v]) => `${k}=${v}`), "sh", join(dir, "tuner.sh")], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      "ip",
+      ["netns", "exec", node.name, "env", ...Object.entries(all).map(([k, v]) => `${k}=${v}`), "sh", join(dir, "tuner.sh")],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     children.push(child);
     let log = "";
     child.stdout!.on("data", (b) => (log += String(b)));

@@ -15,13 +15,17 @@ import { renderStack } from "../../render/render";
 const ROOT = join(__dirname, "..", "..");
 const CLI = join(ROOT, "bin", "edgetune.js");
 
-
 describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk", "curl", "nstat", "setpriv"], () => {
   it("runs every scenario for baseline and tuned, reports valid figures, and leaves the machine as it was", () => {
     expect(labNamespaces(), "no lab may be running before the test").toEqual([]);
     const before = hostSysctls();
     const dir = mkdtempSync(join(tmpdir(), "edgetune-labtest-"));
-    const r = spawnSync("node", [CLI, "lab", "--quick", "--json", "--report-dir", dir], { cwd: ROOT, encoding: "utf8", timeout: 600_000, maxBuffer: 64 << 20 });
+    const r = spawnSync("node", [CLI, "lab", "--quick", "--json", "--report-dir", dir], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 600_000,
+      maxBuffer: 64 << 20,
+    });
     expect(r.status, r.stderr.slice(-3000)).toBe(0);
     const report = JSON.parse(r.stdout) as LabReport;
 
@@ -31,7 +35,8 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
         expect(rs.length, `${scenario}/${profile} has results`).toBeGreaterThan(0);
         const valid = rs.filter((x) => x.validity.valid);
         expect(valid.length, `${scenario}/${profile} has a valid result: ${JSON.stringify(rs.map((x) => x.validity))}`).toBeGreaterThan(0);
-        for (const x of valid) expect((x.rps ?? 0) + (x.gbps ?? 0) + (x.connsPerSecond ?? 0), `${scenario}/${profile} throughput`).toBeGreaterThan(0);
+        for (const x of valid)
+          expect((x.rps ?? 0) + (x.gbps ?? 0) + (x.connsPerSecond ?? 0), `${scenario}/${profile} throughput`).toBeGreaterThan(0);
       }
     }
     // The physical limit on the path is measured in the same run.
@@ -41,7 +46,9 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
     // The stack's variants ran on their own scenarios only, and are compared with tuned.
     expect(report.results.filter((x) => x.profile === "rps-on").map((x) => x.scenario)).toEqual(["http-throughput"]);
     expect([...new Set(report.results.filter((x) => x.profile === "offloads-off").map((x) => x.scenario))]).toEqual(["l4-throughput"]);
-    expect(report.variants.map((v) => `${v.variant} ${v.scenario}`)).toEqual(expect.arrayContaining(["rps-on http-throughput", "offloads-off l4-throughput"]));
+    expect(report.variants.map((v) => `${v.variant} ${v.scenario}`)).toEqual(
+      expect.arrayContaining(["rps-on http-throughput", "offloads-off l4-throughput"]),
+    );
     for (const v of report.variants) expect(["hurts", "helps", "within noise"]).toContain(v.verdict);
     expect(readFileSync(report.files.markdown, "utf8")).toMatch(/### Variants: the tuned profile with one setting changed/);
     // Outputs a person reads.
@@ -62,7 +69,10 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
   it("cleans up on Ctrl-C during a load phase: namespaces, processes and host sysctls", async () => {
     const before = hostSysctls();
     const dir = mkdtempSync(join(tmpdir(), "edgetune-labint-"));
-    const child = spawn("node", [CLI, "lab", "--quick", "--scenarios", "l4-throughput,http-throughput", "--report-dir", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("node", [CLI, "lab", "--quick", "--scenarios", "l4-throughput,http-throughput", "--report-dir", dir], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += String(d)));
     const exited = new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
@@ -70,10 +80,16 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
     // (http-throughput) runs with a script from the lab dir. No load phase within the
     // deadline fails the test rather than interrupting some other phase.
     try {
-      await until("a load generator of the lab to run", () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the lab exited (${child.exitCode ?? child.signalCode}) before a load phase`);
-        return run("pgrep", ["-f", `${dir}/lab/wrk-`]).code === 0;
-      }, 60_000, 50);
+      await until(
+        "a load generator of the lab to run",
+        () => {
+          if (child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`the lab exited (${child.exitCode ?? child.signalCode}) before a load phase`);
+          return run("pgrep", ["-f", `${dir}/lab/wrk-`]).code === 0;
+        },
+        60_000,
+        50,
+      );
     } catch (e) {
       child.kill("SIGINT");
       await exited;
@@ -117,7 +133,11 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
       // By path: the child's PATH is what is being varied.
       const setpriv = run("sh", ["-c", "command -v setpriv"]).stdout.trim();
       const asUser = (env: Record<string, string>) =>
-        run(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(clone, "bin", "edgetune.js"), "lab", "--quick"], { cwd: clone, env });
+        run(
+          setpriv,
+          ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(clone, "bin", "edgetune.js"), "lab", "--quick"],
+          { cwd: clone, env },
+        );
 
       const refused = asUser(userEnv);
       expect(refused.code, refused.stderr).toBe(1);

@@ -10,13 +10,17 @@ import { describeSystem, run } from "../helpers/system";
 
 const ROOT = join(__dirname, "..", "..");
 
-
 describeSystem("the local target's commands (what pulumi up / destroy -s local run)", ["ip", "haproxy", "nginx", "iperf3", "curl"], () => {
   it("create builds, tunes and starts the lab; delete leaves the machine exactly as before", () => {
     expect(labNamespaces()).toEqual([]);
     const plan = loadStack("local", ROOT);
     const labDir = mkdtempSync(join(tmpdir(), "edgetune-local-target-"));
-    const steps = renderLocalLabSteps({ profile: plan.nodeGroups[0].profile, proxy: plan.proxy!.spec, labDir, machine: readMachineFacts() });
+    const steps = renderLocalLabSteps({
+      profile: plan.nodeGroups[0].profile,
+      proxy: plan.proxy!.spec,
+      labDir,
+      machine: readMachineFacts(),
+    });
     const env = { ...process.env, ...localLabEnvironment(steps, labDir) };
     const before = hostSysctls();
     const a = labAddresses();

@@ -98,7 +98,10 @@ describe("edgetune render", () => {
       return { code, err: err.text() };
     };
     const v = await run(["lab", "--variants", "rps-on,warp", "--root", ROOT]);
-    expect(v).toEqual({ code: 2, err: "edgetune lab: --variants warp: not in the stack's lab.variants; allowed: notsent-lowat, rps-on, offloads-off, none\n" });
+    expect(v).toEqual({
+      code: 2,
+      err: "edgetune lab: --variants warp: not in the stack's lab.variants; allowed: notsent-lowat, rps-on, offloads-off, none\n",
+    });
     const s = await run(["lab", "--stack", "nosuch", "--variants", "none", "--root", ROOT]);
     expect(s.code).toBe(1);
     expect(s.err).toMatch(/unknown stack "nosuch"/);
@@ -108,7 +111,10 @@ describe("edgetune render", () => {
     const { readStackConfig } = await import("../../loader/stack-config");
     const root = mkdtempSync(join(tmpdir(), "edgetune-cfg-"));
     mkdirSync(join(root, "stacks"));
-    writeFileSync(join(root, "Pulumi.yaml"), "name: edgetune\nruntime: nodejs\nstackConfigDir: stacks\nconfig:\n  edgetune:a: { type: string, default: from-project }\n  edgetune:b: { default: 1 }\n");
+    writeFileSync(
+      join(root, "Pulumi.yaml"),
+      "name: edgetune\nruntime: nodejs\nstackConfigDir: stacks\nconfig:\n  edgetune:a: { type: string, default: from-project }\n  edgetune:b: { default: 1 }\n",
+    );
     writeFileSync(join(root, "stacks/Pulumi.s.yaml"), "config:\n  edgetune:a: from-stack\n  aws:region: eu-west-1\n");
     expect(readStackConfig("s", root)).toEqual({ a: "from-stack", b: 1 });
   });

@@ -22,18 +22,28 @@ describe("component arguments given as Outputs", () => {
   it("a tuner image that resolves to a latest tag fails the deployment naming the field; no DaemonSet is registered", () => {
     const run = runInlineProgram(`${header}new KubernetesNodeTuner("late", { profile, image: later("ghcr.io/example/tuner:latest") });`);
     expect(run.exitCode).not.toBe(0);
-    expect(run.stderr).toMatch(/KubernetesNodeTuner "late": invalid args: 1 problem\n\s+- image: got "ghcr\.io\/example\/tuner:latest"; allowed: an image reference pinned by tag or digest.*\(tag latest\)/);
+    expect(run.stderr).toMatch(
+      /KubernetesNodeTuner "late": invalid args: 1 problem\n\s+- image: got "ghcr\.io\/example\/tuner:latest"; allowed: an image reference pinned by tag or digest.*\(tag latest\)/,
+    );
     expect(run.stderr).not.toMatch(/\n\s+at /);
     expect(ofType(run, "kubernetes:apps/v1:DaemonSet")).toEqual([]);
   });
 
   it("a proxy image that resolves unpinned fails the same way; a pinned one is used as given", () => {
-    const bad = runInlineProgram(`${header}new ProxyDaemonSet("edge", { profile, proxy, image: later("registry.example/proxy"), tuneNodes: false });`);
+    const bad = runInlineProgram(
+      `${header}new ProxyDaemonSet("edge", { profile, proxy, image: later("registry.example/proxy"), tuneNodes: false });`,
+    );
     expect(bad.exitCode).not.toBe(0);
-    expect(bad.stderr).toMatch(/ProxyDaemonSet "edge": invalid options: 1 problem\n\s+- proxy\.image: got "registry\.example\/proxy"; allowed: an image reference pinned by tag or digest.*\(no tag, which means latest\)/);
+    expect(bad.stderr).toMatch(
+      /ProxyDaemonSet "edge": invalid options: 1 problem\n\s+- proxy\.image: got "registry\.example\/proxy"; allowed: an image reference pinned by tag or digest.*\(no tag, which means latest\)/,
+    );
     expect(ofType(bad, "kubernetes:apps/v1:DaemonSet")).toEqual([]);
-    const good = runInlineProgram(`${header}new ProxyDaemonSet("edge", { profile, proxy, image: later("registry.example/proxy:1.2.3"), tuneNodes: false });`);
+    const good = runInlineProgram(
+      `${header}new ProxyDaemonSet("edge", { profile, proxy, image: later("registry.example/proxy:1.2.3"), tuneNodes: false });`,
+    );
     expect(good.exitCode, good.stderr).toBe(0);
-    expect(ofType(good, "kubernetes:apps/v1:DaemonSet")[0].inputs.spec.template.spec.containers[0].image).toBe("registry.example/proxy:1.2.3");
+    expect(ofType(good, "kubernetes:apps/v1:DaemonSet")[0].inputs.spec.template.spec.containers[0].image).toBe(
+      "registry.example/proxy:1.2.3",
+    );
   });
 });

@@ -20,12 +20,16 @@ const config = engineConfigFor(readStackConfig("local", ROOT));
 
 beforeAll(() => {
   project = mkdtempSync(join(tmpdir(), "edgetune-entry-"));
-  for (const p of ["Pulumi.yaml", "package.json", "tsconfig.json", "infra", "loader", "components", "stacks"]) cpSync(join(ROOT, p), join(project, p), { recursive: true });
+  for (const p of ["Pulumi.yaml", "package.json", "tsconfig.json", "infra", "loader", "components", "stacks"])
+    cpSync(join(ROOT, p), join(project, p), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(project, "node_modules"));
   // What package.json's exports["."] points at after `npm ci` (prepare builds dist/).
   const libraryEntry = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).exports["."].default as string;
   mkdirSync(join(project, libraryEntry, ".."), { recursive: true });
-  writeFileSync(join(project, libraryEntry), "// the library barrel: exports components, registers nothing\nexports.resolveProfile = () => undefined;\n");
+  writeFileSync(
+    join(project, libraryEntry),
+    "// the library barrel: exports components, registers nothing\nexports.resolveProfile = () => undefined;\n",
+  );
 });
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 

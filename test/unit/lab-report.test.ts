@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { parseBenchResult, type BenchResult } from "../../components/bench/result";
 import { NOISE_FACTOR, pathComparisons, renderLabTable, variantComparisons, type LabReport } from "../../components/lab/analysis";
 
-const res = (profile: string, scenario: BenchResult["scenario"], rate: Partial<Pick<BenchResult, "rps" | "gbps">>, o: { c?: number; p99?: number; valid?: boolean; proxyCpu?: number } = {}): BenchResult =>
+const res = (
+  profile: string,
+  scenario: BenchResult["scenario"],
+  rate: Partial<Pick<BenchResult, "rps" | "gbps">>,
+  o: { c?: number; p99?: number; valid?: boolean; proxyCpu?: number } = {},
+): BenchResult =>
   parseBenchResult({
     schemaVersion: 1,
     scenario,
@@ -13,7 +18,11 @@ const res = (profile: string, scenario: BenchResult["scenario"], rate: Partial<P
     ...rate,
     ...(o.p99 !== undefined ? { latency: { method: "closed-loop", p50Ms: 1, p90Ms: 1, p99Ms: o.p99, p999Ms: o.p99 } } : {}),
     errors: {},
-    validity: { valid: o.valid ?? true, reasons: o.valid === false ? ["load generator CPU 95.0% >= 90%"] : [], ...(o.proxyCpu !== undefined ? { proxyCpuPercent: o.proxyCpu } : {}) },
+    validity: {
+      valid: o.valid ?? true,
+      reasons: o.valid === false ? ["load generator CPU 95.0% >= 90%"] : [],
+      ...(o.proxyCpu !== undefined ? { proxyCpuPercent: o.proxyCpu } : {}),
+    },
   });
 
 describe("lab variants against tuned", () => {
@@ -39,7 +48,9 @@ describe("lab variants against tuned", () => {
   });
 
   it("calls help and harm symmetrically at the noise factor", () => {
-    const at = (ratio: number) => variantComparisons([res("tuned", "conn-rate", { rps: 100 }), res("v", "conn-rate", { rps: 100 * ratio })], [{ label: "v" }])[0].verdict;
+    const at = (ratio: number) =>
+      variantComparisons([res("tuned", "conn-rate", { rps: 100 }), res("v", "conn-rate", { rps: 100 * ratio })], [{ label: "v" }])[0]
+        .verdict;
     expect([at(NOISE_FACTOR), at(1.29), at(1 / 1.29), at(1 / NOISE_FACTOR)]).toEqual(["helps", "within noise", "within noise", "hurts"]);
   });
 

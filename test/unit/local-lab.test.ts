@@ -15,7 +15,13 @@ beforeAll(() => {
     {
       newResource: (args) => {
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-        return { id: `${args.name}-id`, state: { ...args.inputs, stdout: "summary: status=applied changed=3 unchanged=1 skipped=0 failed=0 reboot_required=0 profile=p digest=sha256:x\n" } };
+        return {
+          id: `${args.name}-id`,
+          state: {
+            ...args.inputs,
+            stdout: "summary: status=applied changed=3 unchanged=1 skipped=0 failed=0 reboot_required=0 profile=p digest=sha256:x\n",
+          },
+        };
       },
       call: (args) => args.inputs,
     },
@@ -41,7 +47,9 @@ describe("LocalLab (mocks)", () => {
     const tuning = await new Promise((res) => lab.tuning.apply(res));
     expect(tuning).toMatchObject({ status: "applied", changed: 3 });
     const cmd = recorded.find((r) => r.type === "command:local:Command")!;
-    expect(cmd.inputs.create).toMatch(/lab\.sh" up && sh "\$LAB_DIR\/lab\.sh" tune "\$LAB_DIR\/tune\.sh" && sh "\$LAB_DIR\/lab\.sh" proxy-start/);
+    expect(cmd.inputs.create).toMatch(
+      /lab\.sh" up && sh "\$LAB_DIR\/lab\.sh" tune "\$LAB_DIR\/tune\.sh" && sh "\$LAB_DIR\/lab\.sh" proxy-start/,
+    );
     expect(cmd.inputs.delete).toMatch(/lab\.sh" down$/);
     const steps = renderLocalLabSteps({ profile, proxy, labDir: "/var/lib/edgetune-lab/test", machine });
     expect(cmd.inputs.environment.EDGETUNE_FILE_TUNE_SH).toBe(steps.files["tune.sh"]);
@@ -55,7 +63,9 @@ describe("LocalLab (mocks)", () => {
   it("refuses a relative or traversing lab dir before registering anything", async () => {
     const { LocalLab } = await import("../../components/lab/local-lab");
     const n = recorded.length;
-    expect(() => new LocalLab("bad", { profile, proxy, labDir: "/var/lib/../etc", machine })).toThrow(/labDir: got "\/var\/lib\/\.\.\/etc"/);
+    expect(() => new LocalLab("bad", { profile, proxy, labDir: "/var/lib/../etc", machine })).toThrow(
+      /labDir: got "\/var\/lib\/\.\.\/etc"/,
+    );
     expect(() => new LocalLab("bad2", { profile, proxy, labDir: "lab", machine })).toThrow(/labDir/);
     // Registration is asynchronous: only once the mocks have settled is "nothing" a finding.
     await mocksSettled();

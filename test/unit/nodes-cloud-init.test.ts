@@ -4,20 +4,37 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { load } from "js-yaml";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseMimeParts, renderCloudInit, TUNE_SH_PATH, UDEV_RULE_PATH, UNIT_NAME, USER_DATA_MAX_BYTES } from "../../components/nodes/cloud-init";
+import {
+  parseMimeParts,
+  renderCloudInit,
+  TUNE_SH_PATH,
+  UDEV_RULE_PATH,
+  UNIT_NAME,
+  USER_DATA_MAX_BYTES,
+} from "../../components/nodes/cloud-init";
 import { resolveProfile } from "../../components/tuning/profile";
 import { renderTuneSh, renderSysctlConf } from "../../components/tuning/render";
 import { describeSystem, run } from "../helpers/system";
 
-interface WriteFile { path: string; content: string; encoding?: string; permissions?: string }
-interface CloudConfig { write_files: WriteFile[]; runcmd: Array<string | string[]> }
+interface WriteFile {
+  path: string;
+  content: string;
+  encoding?: string;
+  permissions?: string;
+}
+interface CloudConfig {
+  write_files: WriteFile[];
+  runcmd: Array<string | string[]>;
+}
 
 // A large profile: everything the preset sets, NIC settings, limits and 1 GiB pages.
 const profile = resolveProfile("edge", {
   extends: "throughput",
   limits: { nofileHard: 1048576 },
   hugepages: { pages1GiB: 4 },
-  nics: [{ match: "ens*", offloads: { gro: true, lro: false }, channels: { combined: 8 }, rps: { cpus: "0-7", flowEntriesPerQueue: 4096 } }],
+  nics: [
+    { match: "ens*", offloads: { gro: true, lro: false }, channels: { combined: 8 }, rps: { cpus: "0-7", flowEntriesPerQueue: 4096 } },
+  ],
 });
 const plain = resolveProfile("plain", { sysctls: { "net.core.somaxconn": 8192 } });
 
@@ -64,7 +81,9 @@ describe("renderCloudInit", () => {
     expect(r.unit).toMatch(new RegExp(`^ExecStart=${TUNE_SH_PATH} apply$`, "m"));
     expect(r.unit).toMatch(/^SuccessExitStatus=3$/m);
     expect(r.unit).toMatch(/^WantedBy=multi-user\.target$/m);
-    expect(r.udevRule).toMatch(/ACTION=="add\|change", SUBSYSTEM=="net", KERNEL=="ens\*", RUN\+="\/bin\/systemctl --no-block restart edgetune-tune\.service"/);
+    expect(r.udevRule).toMatch(
+      /ACTION=="add\|change", SUBSYSTEM=="net", KERNEL=="ens\*", RUN\+="\/bin\/systemctl --no-block restart edgetune-tune\.service"/,
+    );
     const doc = parse(r.cloudConfig);
     expect(doc.write_files.map((w) => w.path)).toContain(UDEV_RULE_PATH);
     expect(doc.runcmd).toContainEqual(["systemctl", "enable", "--now", UNIT_NAME]);
@@ -122,14 +141,19 @@ describeSystem(
     });
 
     it("accepts the part edgetune owns in the EKS multipart user-data", () => {
-      const part = parseMimeParts(renderCloudInit(profile, { format: "mime-multipart" }).userData.toString("utf8")).find((p) => p.type === "application/gzip")!;
+      const part = parseMimeParts(renderCloudInit(profile, { format: "mime-multipart" }).userData.toString("utf8")).find(
+        (p) => p.type === "application/gzip",
+      )!;
       const r = validate(part.body);
       expect(r.code, r.stdout + r.stderr).toBe(0);
     });
 
     it("is unpacked by cloud-init's own user-data processor into a text/cloud-config part (EKS multipart)", () => {
       const f = join(dir, "user-data.mime");
-      const r = renderCloudInit(profile, { format: "mime-multipart", nodeadmConfig: "apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\n" });
+      const r = renderCloudInit(profile, {
+        format: "mime-multipart",
+        nodeadmConfig: "apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\n",
+      });
       writeFileSync(f, r.userData);
       // The interpreter cloud-init itself runs under, so its own modules are importable.
       // Prints each part as cloud-init's handlers will receive it: type, then the text.

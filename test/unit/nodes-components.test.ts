@@ -11,9 +11,17 @@ import { renderTuneSh } from "../../components/tuning/render";
 import { renderTunerObjects, CHECKSUM_ANNOTATION } from "../../components/nodes/k8s-tuner";
 import { mocksSettled, until } from "../helpers/wait";
 
-interface Recorded { type: string; name: string; inputs: Record<string, any> }
+interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+}
 const recorded: Recorded[] = [];
-const profile = resolveProfile("edge", { extends: "recommended", nics: [{ match: "ens*", offloads: { gro: true } }], hugepages: { pages1GiB: 2 } });
+const profile = resolveProfile("edge", {
+  extends: "recommended",
+  nics: [{ match: "ens*", offloads: { gro: true } }],
+  hugepages: { pages1GiB: 2 },
+});
 
 type Mod = typeof import("../../components");
 let m: Mod;
@@ -23,7 +31,16 @@ beforeAll(async () => {
     {
       newResource: (a) => {
         recorded.push({ type: a.type, name: a.name, inputs: a.inputs });
-        const state = { ...a.inputs, ...(a.type === "command:remote:Command" ? { stdout: "changed sysctl x\nsummary: status=degraded changed=3 unchanged=1 skipped=2 failed=0 reboot_required=0 profile=edge digest=sha256:abc" } : {}), ...(a.type === "aws:ec2/launchTemplate:LaunchTemplate" ? { latestVersion: 1 } : {}) };
+        const state = {
+          ...a.inputs,
+          ...(a.type === "command:remote:Command"
+            ? {
+                stdout:
+                  "changed sysctl x\nsummary: status=degraded changed=3 unchanged=1 skipped=2 failed=0 reboot_required=0 profile=edge digest=sha256:abc",
+              }
+            : {}),
+          ...(a.type === "aws:ec2/launchTemplate:LaunchTemplate" ? { latestVersion: 1 } : {}),
+        };
         return { id: `${a.name}-id`, state };
       },
       call: (a) => a.inputs,
@@ -47,10 +64,19 @@ const registered = (n: number, type: string, name?: string) => until(`${n} × ${
 
 describe("RemoteHostTuning", () => {
   it("copies the artifacts, applies on create/update, restores on delete, replaces delete-first on artifact or host change", async () => {
-    const c = new m.RemoteHostTuning("ssh", { profile, hosts: [{ host: "10.0.0.5" }, { host: "edge-2.example", port: 2222 }], user: "ops", sudo: true, privateKey: "KEY-MATERIAL" });
+    const c = new m.RemoteHostTuning("ssh", {
+      profile,
+      hosts: [{ host: "10.0.0.5" }, { host: "edge-2.example", port: 2222 }],
+      user: "ops",
+      sudo: true,
+      privateKey: "KEY-MATERIAL",
+    });
     const summaries = await value(c.summaries);
     // The spec's defaults (remote-host-tuning-spec.ts), as the component resolves them.
-    const expected = m.renderRemoteCommands(profile, m.resolveRemoteHostTuningOptions({ hosts: [{ host: "10.0.0.5" }], privateKey: "k", sudo: true }).value!);
+    const expected = m.renderRemoteCommands(
+      profile,
+      m.resolveRemoteHostTuningOptions({ hosts: [{ host: "10.0.0.5" }], privateKey: "k", sudo: true }).value!,
+    );
     await registered(2, "command:remote:Command", "ssh-");
     await registered(Object.keys(expected.stagedFiles).length, "command:remote:CopyToRemote", "ssh-10-0-0-5");
     const cmds = of("command:remote:Command", "ssh-");
@@ -78,14 +104,32 @@ describe("RemoteHostTuning", () => {
     for (const c of copies) expect(secretValue(c.inputs.connection).privateKey).toBe("KEY-MATERIAL");
     // Nothing the component exports carries the key.
     expect(JSON.stringify(summaries)).not.toContain("KEY-MATERIAL");
-    expect(summaries["10.0.0.5"]).toEqual({ status: "degraded", changed: 3, unchanged: 1, skipped: 2, failed: 0, rebootRequired: 0, profile: "edge", digest: "sha256:abc" });
+    expect(summaries["10.0.0.5"]).toEqual({
+      status: "degraded",
+      changed: 3,
+      unchanged: 1,
+      skipped: 2,
+      failed: 0,
+      rebootRequired: 0,
+      profile: "edge",
+      digest: "sha256:abc",
+    });
   });
 
   it("sets deleteBeforeReplace and replaceOnChanges on the command, and keeps the private key secret", async () => {
     const seen: Array<{ opts: pulumi.CustomResourceOptions; args: any }> = [];
-    new m.RemoteHostTuning("opts", { profile, hosts: [{ host: "10.0.0.9" }], privateKey: "KEY-MATERIAL" }, {
-      transformations: [(r) => { if (r.type === "command:remote:Command") seen.push({ opts: r.opts, args: r.props }); return undefined; }],
-    });
+    new m.RemoteHostTuning(
+      "opts",
+      { profile, hosts: [{ host: "10.0.0.9" }], privateKey: "KEY-MATERIAL" },
+      {
+        transformations: [
+          (r) => {
+            if (r.type === "command:remote:Command") seen.push({ opts: r.opts, args: r.props });
+            return undefined;
+          },
+        ],
+      },
+    );
     await until("the apply command's transformation", () => seen.length >= 1);
     expect(seen).toHaveLength(1);
     expect(seen[0].opts.deleteBeforeReplace).toBe(true);
@@ -97,10 +141,24 @@ describe("RemoteHostTuning", () => {
     const before = recorded.length;
     let err: unknown;
     try {
-      new m.RemoteHostTuning("bad", { profile, hosts: [{ host: "a b" }, { host: "ok", port: 0 }], user: "Root!", privateKey: "", installPath: "relative/tune.sh" });
-    } catch (e) { err = e; }
+      new m.RemoteHostTuning("bad", {
+        profile,
+        hosts: [{ host: "a b" }, { host: "ok", port: 0 }],
+        user: "Root!",
+        privateKey: "",
+        installPath: "relative/tune.sh",
+      });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).issues.map((i) => i.path)).toEqual(["hosts[0].host", "hosts[1].port", "user", "privateKey", "installPath"]);
+    expect((err as ValidationError).issues.map((i) => i.path)).toEqual([
+      "hosts[0].host",
+      "hosts[1].port",
+      "user",
+      "privateKey",
+      "installPath",
+    ]);
     // Registration is asynchronous: only once the mocks have settled is "nothing" a finding.
     // (By name: an earlier test's registrations may still arrive.)
     await mocksSettled();
@@ -110,7 +168,12 @@ describe("RemoteHostTuning", () => {
 
 describe("AwsTunedNodeGroup", () => {
   it("renders IMDSv2, encrypted EBS, tags everywhere and the cloud-init user-data with the core's tune.sh", async () => {
-    const g = new m.AwsTunedNodeGroup("aws", { profile, imageId: "ami-123", tags: { team: "edge" }, autoScaling: { subnetIds: ["subnet-a"], minSize: 2, maxSize: 4 } });
+    const g = new m.AwsTunedNodeGroup("aws", {
+      profile,
+      imageId: "ami-123",
+      tags: { team: "edge" },
+      autoScaling: { subnetIds: ["subnet-a"], minSize: 2, maxSize: 4 },
+    });
     await value(g.launchTemplate.id);
     await registered(1, "aws:autoscaling/group:Group", "aws-");
     const [lt] = of("aws:ec2/launchTemplate:LaunchTemplate", "aws-");
@@ -118,11 +181,19 @@ describe("AwsTunedNodeGroup", () => {
     expect(lt.inputs.blockDeviceMappings[0].ebs.encrypted).toBe("true");
     expect(lt.inputs.tagSpecifications.map((t: any) => t.resourceType)).toEqual(["instance", "volume", "network-interface"]);
     for (const t of lt.inputs.tagSpecifications) expect(t.tags).toMatchObject({ team: "edge", "edgetune:profile": "edge" });
-    const doc = load(gunzipSync(Buffer.from(lt.inputs.userData, "base64")).toString("utf8")) as { write_files: Array<{ path: string; content: string }> };
+    const doc = load(gunzipSync(Buffer.from(lt.inputs.userData, "base64")).toString("utf8")) as {
+      write_files: Array<{ path: string; content: string }>;
+    };
     expect(doc.write_files.find((f) => f.path.endsWith("/tune.sh"))!.content).toBe(renderTuneSh(profile));
     expect(g.rebootRequiredFor).toEqual(expect.arrayContaining(["hugepages=2"]));
     const [asg] = of("aws:autoscaling/group:Group", "aws-");
-    expect(asg.inputs).toMatchObject({ minSize: 2, maxSize: 4, desiredCapacity: 2, vpcZoneIdentifiers: ["subnet-a"], launchTemplate: { id: "aws-lt-id", version: "1" } });
+    expect(asg.inputs).toMatchObject({
+      minSize: 2,
+      maxSize: 4,
+      desiredCapacity: 2,
+      vpcZoneIdentifiers: ["subnet-a"],
+      launchTemplate: { id: "aws-lt-id", version: "1" },
+    });
     expect(asg.inputs.tags).toContainEqual({ key: "team", value: "edge", propagateAtLaunch: true });
   });
 
@@ -142,10 +213,23 @@ describe("AwsTunedNodeGroup", () => {
     const before = recorded.length;
     let err: unknown;
     try {
-      new m.AwsTunedNodeGroup("bad", { profile, instanceType: "huge", rootVolumeSizeGiB: 2, autoScaling: { subnetIds: [], minSize: 3, maxSize: 1 } });
-    } catch (e) { err = e; }
+      new m.AwsTunedNodeGroup("bad", {
+        profile,
+        instanceType: "huge",
+        rootVolumeSizeGiB: 2,
+        autoScaling: { subnetIds: [], minSize: 3, maxSize: 1 },
+      });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).issues.map((i) => i.path)).toEqual(["instanceType", "rootVolumeSizeGiB", "autoScaling.subnetIds", "autoScaling", "imageId"]);
+    expect((err as ValidationError).issues.map((i) => i.path)).toEqual([
+      "instanceType",
+      "rootVolumeSizeGiB",
+      "autoScaling.subnetIds",
+      "autoScaling",
+      "imageId",
+    ]);
     await mocksSettled();
     expect(recorded.slice(before).filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });
@@ -155,28 +239,56 @@ describe("KubernetesNodeTuner", () => {
   const image = "ghcr.io/example/edgetune-tuner:0.1.0";
 
   it("creates a privileged-enforced namespace, the scripts ConfigMap and a hostNetwork DaemonSet", async () => {
-    new m.KubernetesNodeTuner("k8s", { profile, image, nodeSelector: { "edgetune.io/tune": "true" }, tolerations: [{ key: "dedicated", operator: "Equal", value: "proxy", effect: "NoSchedule" }], verifyIntervalSeconds: 60, reapplyOnDrift: true });
+    new m.KubernetesNodeTuner("k8s", {
+      profile,
+      image,
+      nodeSelector: { "edgetune.io/tune": "true" },
+      tolerations: [{ key: "dedicated", operator: "Equal", value: "proxy", effect: "NoSchedule" }],
+      verifyIntervalSeconds: 60,
+      reapplyOnDrift: true,
+    });
     // The DaemonSet depends on the ConfigMap, which depends on the Namespace: it registers last.
     await registered(1, "kubernetes:apps/v1:DaemonSet", "k8s-");
     const [ns] = of("kubernetes:core/v1:Namespace", "k8s-");
-    expect(ns.inputs.metadata.labels).toMatchObject({ "pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/enforce-version": "v1.33", "pod-security.kubernetes.io/warn": "baseline", "pod-security.kubernetes.io/audit": "baseline" });
+    expect(ns.inputs.metadata.labels).toMatchObject({
+      "pod-security.kubernetes.io/enforce": "privileged",
+      "pod-security.kubernetes.io/enforce-version": "v1.33",
+      "pod-security.kubernetes.io/warn": "baseline",
+      "pod-security.kubernetes.io/audit": "baseline",
+    });
     const [cm] = of("kubernetes:core/v1:ConfigMap", "k8s-");
     expect(cm.inputs.data["tune.sh"]).toBe(renderTuneSh(profile));
     const [ds] = of("kubernetes:apps/v1:DaemonSet", "k8s-");
     const pod = ds.inputs.spec.template.spec;
-    expect(pod).toMatchObject({ hostNetwork: true, priorityClassName: "system-node-critical", nodeSelector: { "edgetune.io/tune": "true" } });
+    expect(pod).toMatchObject({
+      hostNetwork: true,
+      priorityClassName: "system-node-critical",
+      nodeSelector: { "edgetune.io/tune": "true" },
+    });
     expect(pod.securityContext).toBeUndefined();
     expect(pod.containers).toHaveLength(1);
     expect(pod.containers[0].securityContext).toMatchObject({ privileged: true });
     expect(pod.containers[0].command).toEqual(["/bin/sh", "/edgetune/tuner.sh"]);
-    expect(pod.containers[0].env).toEqual(expect.arrayContaining([{ name: "VERIFY_INTERVAL_SECONDS", value: "60" }, { name: "REAPPLY_ON_DRIFT", value: "1" }, { name: "RESTORE_ON_DELETE", value: "1" }]));
+    expect(pod.containers[0].env).toEqual(
+      expect.arrayContaining([
+        { name: "VERIFY_INTERVAL_SECONDS", value: "60" },
+        { name: "REAPPLY_ON_DRIFT", value: "1" },
+        { name: "RESTORE_ON_DELETE", value: "1" },
+      ]),
+    );
     expect(ds.inputs.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
     expect(ds.inputs.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
   it("takes the image, namespace and node selector as Outputs of other resources, and exposes its children", async () => {
     const fromRegistry = pulumi.output("123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgetune-tuner:0.2.0");
-    const c = new m.KubernetesNodeTuner("outputs", { profile, image: fromRegistry, namespace: pulumi.output("tuning"), createNamespace: false, nodeSelector: pulumi.output({ pool: "edge" }) });
+    const c = new m.KubernetesNodeTuner("outputs", {
+      profile,
+      image: fromRegistry,
+      namespace: pulumi.output("tuning"),
+      createNamespace: false,
+      nodeSelector: pulumi.output({ pool: "edge" }),
+    });
     expect(await value(c.namespace)).toBe("tuning");
     expect(c.namespaceResource).toBeUndefined();
     expect(await value(c.daemonSet.metadata.name)).toBe("edgetune-tuner-outputs");
@@ -194,8 +306,16 @@ describe("KubernetesNodeTuner", () => {
     const before = recorded.length;
     let err: unknown;
     try {
-      new m.KubernetesNodeTuner("bad", { profile, image: "ghcr.io/example/tuner:latest", podSysctls: [{ name: "net.core.somaxconn", value: "4096" }], podSecurityVersion: "latest", maxUnavailable: 0 });
-    } catch (e) { err = e; }
+      new m.KubernetesNodeTuner("bad", {
+        profile,
+        image: "ghcr.io/example/tuner:latest",
+        podSysctls: [{ name: "net.core.somaxconn", value: "4096" }],
+        podSecurityVersion: "latest",
+        maxUnavailable: 0,
+      });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(ValidationError);
     const issues = (err as ValidationError).issues;
     expect(issues.map((i) => i.path)).toEqual(["image", "maxUnavailable", "podSecurityVersion", "podSysctls"]);
@@ -214,7 +334,13 @@ describe("KubernetesNodeTuner", () => {
 
   it("builds objects that validate against the Kubernetes API schema", () => {
     for (const p of [profile, resolveProfile("min", {})]) {
-      const objs = renderTunerObjects(p, { name: "g", image, tolerations: [{ operator: "Exists" }], nodeSelector: { role: "proxy" }, maxUnavailable: "10%" });
+      const objs = renderTunerObjects(p, {
+        name: "g",
+        image,
+        tolerations: [{ operator: "Exists" }],
+        nodeSelector: { role: "proxy" },
+        maxUnavailable: "10%",
+      });
       expect(() => new Namespace(objs.namespace as any).validate()).not.toThrow();
       expect(() => new ConfigMap(objs.configMap as any).validate()).not.toThrow();
       expect(() => new DaemonSet(objs.daemonSet as any).validate()).not.toThrow();

@@ -16,29 +16,109 @@ const issuesOf = (input: unknown) => checkProfile("edge", input).issues;
 
 describe("validation: every problem, each with its exact path", () => {
   const cases: Array<[string, unknown, string, RegExp]> = [
-    ["non-integer value", { sysctls: { "net.core.somaxconn": "lots" } }, 'profiles.edge.sysctls["net.core.somaxconn"]', /got "lots"; allowed: an integer 1\.\.2147483647/],
-    ["value out of range", { sysctls: { "net.ipv4.tcp_tw_reuse": 7 } }, 'profiles.edge.sysctls["net.ipv4.tcp_tw_reuse"]', /got 7; allowed: an integer 0\.\.2/],
-    ["tuple of wrong arity", { sysctls: { "net.ipv4.tcp_rmem": "4096 87380" } }, 'profiles.edge.sysctls["net.ipv4.tcp_rmem"]', /3 space-separated integers/],
-    ["unknown word", { sysctls: { "net.ipv4.tcp_congestion_control": "warp" } }, 'profiles.edge.sysctls["net.ipv4.tcp_congestion_control"]', /one of bbr, cubic/],
-    ["unknown key outside the escape hatch", { sysctls: { "net.ipv4.tcp_syn_retries": 3 } }, 'profiles.edge.sysctls["net.ipv4.tcp_syn_retries"]', /unknown key.*extraSysctls/],
-    ["key grammar in the escape hatch", { extraSysctls: { "net/../../etc/x": { value: 1 } } }, 'profiles.edge.extraSysctls["net/../../etc/x"]', /without "\.\."/],
+    [
+      "non-integer value",
+      { sysctls: { "net.core.somaxconn": "lots" } },
+      'profiles.edge.sysctls["net.core.somaxconn"]',
+      /got "lots"; allowed: an integer 1\.\.2147483647/,
+    ],
+    [
+      "value out of range",
+      { sysctls: { "net.ipv4.tcp_tw_reuse": 7 } },
+      'profiles.edge.sysctls["net.ipv4.tcp_tw_reuse"]',
+      /got 7; allowed: an integer 0\.\.2/,
+    ],
+    [
+      "tuple of wrong arity",
+      { sysctls: { "net.ipv4.tcp_rmem": "4096 87380" } },
+      'profiles.edge.sysctls["net.ipv4.tcp_rmem"]',
+      /3 space-separated integers/,
+    ],
+    [
+      "unknown word",
+      { sysctls: { "net.ipv4.tcp_congestion_control": "warp" } },
+      'profiles.edge.sysctls["net.ipv4.tcp_congestion_control"]',
+      /one of bbr, cubic/,
+    ],
+    [
+      "unknown key outside the escape hatch",
+      { sysctls: { "net.ipv4.tcp_syn_retries": 3 } },
+      'profiles.edge.sysctls["net.ipv4.tcp_syn_retries"]',
+      /unknown key.*extraSysctls/,
+    ],
+    [
+      "key grammar in the escape hatch",
+      { extraSysctls: { "net/../../etc/x": { value: 1 } } },
+      'profiles.edge.extraSysctls["net/../../etc/x"]',
+      /without "\.\."/,
+    ],
     ["leading dot", { extraSysctls: { ".net.x": { value: 1 } } }, 'profiles.edge.extraSysctls[".net.x"]', /not starting with/],
-    ["newline in a value", { extraSysctls: { "net.ipv4.tcp_syn_retries": { value: "3\nrm -rf /" } } }, 'profiles.edge.extraSysctls["net.ipv4.tcp_syn_retries"]', /control characters/],
-    ["shell in a value", { extraSysctls: { "net.ipv4.tcp_syn_retries": { value: "$(touch /tmp/x)" } } }, 'profiles.edge.extraSysctls["net.ipv4.tcp_syn_retries"]', /allowed: an integer, space-separated integers, or a word/],
-    ["nofile above nr_open", { limits: { nofileHard: 2000000 } }, "profiles.edge.limits.nofileHard", /must not exceed fs\.nr_open \(1048576, the kernel default\)/],
-    ["soft above hard", { limits: { nofileSoft: 70000, nofileHard: 65536 } }, "profiles.edge.limits.nofileSoft", /must not exceed limits\.nofileHard/],
+    [
+      "newline in a value",
+      { extraSysctls: { "net.ipv4.tcp_syn_retries": { value: "3\nrm -rf /" } } },
+      'profiles.edge.extraSysctls["net.ipv4.tcp_syn_retries"]',
+      /control characters/,
+    ],
+    [
+      "shell in a value",
+      { extraSysctls: { "net.ipv4.tcp_syn_retries": { value: "$(touch /tmp/x)" } } },
+      'profiles.edge.extraSysctls["net.ipv4.tcp_syn_retries"]',
+      /allowed: an integer, space-separated integers, or a word/,
+    ],
+    [
+      "nofile above nr_open",
+      { limits: { nofileHard: 2000000 } },
+      "profiles.edge.limits.nofileHard",
+      /must not exceed fs\.nr_open \(1048576, the kernel default\)/,
+    ],
+    [
+      "soft above hard",
+      { limits: { nofileSoft: 70000, nofileHard: 65536 } },
+      "profiles.edge.limits.nofileSoft",
+      /must not exceed limits\.nofileHard/,
+    ],
     ["unknown field", { sysctl: {} }, "profiles.edge", /unknown field\(s\) "sysctl"/],
     ["unknown preset", { extends: "turbo" }, "profiles.edge.extends", /got "turbo"/],
     ["NIC name with a slash", { nics: [{ match: "eth0/../x" }] }, "profiles.edge.nics[0].match", /interface name or glob/],
     ["NIC name starting with a dash", { nics: [{ match: "-x" }] }, "profiles.edge.nics[0].match", /not starting with "-"/],
     ["bad cpulist", { nics: [{ match: "eth0", rps: { cpus: "0-a" } }] }, "profiles.edge.nics[0].rps.cpus", /a cpulist like/],
     ["reversed cpulist", { nics: [{ match: "eth0", xps: { cpus: "3-1" } }] }, "profiles.edge.nics[0].xps.cpus", /reversed/],
-    ["rss with both forms", { nics: [{ match: "eth0", rss: { equal: 2, weights: [1, 1] } }] }, "profiles.edge.nics[0].rss", /exactly one of equal or weights/],
-    ["flow hash letters", { nics: [{ match: "eth0", rxFlowHash: { tcp4: "sd;reboot" } }] }, "profiles.edge.nics[0].rxFlowHash.tcp4", /letters from "mvtsdfnr"/],
-    ["too few ephemeral ports", { sysctls: { "net.ipv4.ip_local_port_range": "30000 40000" }, ports: { kubernetesNodePorts: true } }, "profiles.edge.ports", /leaves 7233 ephemeral ports; at least 16384/],
-    ["reversed port range", { sysctls: { "net.ipv4.ip_local_port_range": "60000 1024" } }, 'profiles.edge.sysctls["net.ipv4.ip_local_port_range"]', /must not exceed the last/],
-    ["reservation set twice", { extends: "recommended", sysctls: { "net.ipv4.ip_local_reserved_ports": "80" }, ports: { listenPorts: [80] } }, 'profiles.edge.sysctls["net.ipv4.ip_local_reserved_ports"]', /either ports/],
-    ["compare for a key not set", { compare: { "net.core.somaxconn": "exact" } }, 'profiles.edge.compare["net.core.somaxconn"]', /no sysctl/],
+    [
+      "rss with both forms",
+      { nics: [{ match: "eth0", rss: { equal: 2, weights: [1, 1] } }] },
+      "profiles.edge.nics[0].rss",
+      /exactly one of equal or weights/,
+    ],
+    [
+      "flow hash letters",
+      { nics: [{ match: "eth0", rxFlowHash: { tcp4: "sd;reboot" } }] },
+      "profiles.edge.nics[0].rxFlowHash.tcp4",
+      /letters from "mvtsdfnr"/,
+    ],
+    [
+      "too few ephemeral ports",
+      { sysctls: { "net.ipv4.ip_local_port_range": "30000 40000" }, ports: { kubernetesNodePorts: true } },
+      "profiles.edge.ports",
+      /leaves 7233 ephemeral ports; at least 16384/,
+    ],
+    [
+      "reversed port range",
+      { sysctls: { "net.ipv4.ip_local_port_range": "60000 1024" } },
+      'profiles.edge.sysctls["net.ipv4.ip_local_port_range"]',
+      /must not exceed the last/,
+    ],
+    [
+      "reservation set twice",
+      { extends: "recommended", sysctls: { "net.ipv4.ip_local_reserved_ports": "80" }, ports: { listenPorts: [80] } },
+      'profiles.edge.sysctls["net.ipv4.ip_local_reserved_ports"]',
+      /either ports/,
+    ],
+    [
+      "compare for a key not set",
+      { compare: { "net.core.somaxconn": "exact" } },
+      'profiles.edge.compare["net.core.somaxconn"]',
+      /no sysctl/,
+    ],
   ];
   it.each(cases)("%s", (_name, input, path, message) => {
     const issues = issuesOf(input);
@@ -57,7 +137,11 @@ describe("validation: every problem, each with its exact path", () => {
     }
     expect(err).toBeInstanceOf(ValidationError);
     const e = err as ValidationError;
-    expect(e.issues.map((i) => i.path).sort()).toEqual(['profiles.edge.limits.nofileHard', 'profiles.edge.sysctls["net.core.somaxconn"]', 'profiles.edge.sysctls["net.ipv4.tcp_fin_timeout"]']);
+    expect(e.issues.map((i) => i.path).sort()).toEqual([
+      "profiles.edge.limits.nofileHard",
+      'profiles.edge.sysctls["net.core.somaxconn"]',
+      'profiles.edge.sysctls["net.ipv4.tcp_fin_timeout"]',
+    ]);
     expect(e.message).toMatch(/3 problems/);
   });
 
@@ -79,12 +163,24 @@ describe("presets", () => {
   it("recommended is NovaEdge's 18 parameters exactly", () => {
     const p = resolveProfile("r", { extends: "recommended" });
     expect(Object.fromEntries(p.sysctls.map((s) => [s.key, s.value]))).toEqual({
-      "net.core.somaxconn": "65535", "net.core.netdev_max_backlog": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
-      "net.core.rmem_max": "16777216", "net.core.wmem_max": "16777216", "net.ipv4.tcp_rmem": "4096 87380 16777216",
-      "net.ipv4.tcp_wmem": "4096 65536 16777216", "net.ipv4.tcp_fin_timeout": "10", "net.ipv4.tcp_tw_reuse": "1",
-      "net.ipv4.ip_local_port_range": "1024 65535", "net.ipv4.tcp_fastopen": "3", "net.ipv4.tcp_slow_start_after_idle": "0",
-      "net.ipv4.tcp_keepalive_time": "60", "net.ipv4.tcp_keepalive_intvl": "10", "net.ipv4.tcp_keepalive_probes": "6",
-      "net.core.optmem_max": "65536", "net.ipv4.tcp_max_tw_buckets": "2000000", "net.ipv4.tcp_notsent_lowat": "16384",
+      "net.core.somaxconn": "65535",
+      "net.core.netdev_max_backlog": "65535",
+      "net.ipv4.tcp_max_syn_backlog": "65535",
+      "net.core.rmem_max": "16777216",
+      "net.core.wmem_max": "16777216",
+      "net.ipv4.tcp_rmem": "4096 87380 16777216",
+      "net.ipv4.tcp_wmem": "4096 65536 16777216",
+      "net.ipv4.tcp_fin_timeout": "10",
+      "net.ipv4.tcp_tw_reuse": "1",
+      "net.ipv4.ip_local_port_range": "1024 65535",
+      "net.ipv4.tcp_fastopen": "3",
+      "net.ipv4.tcp_slow_start_after_idle": "0",
+      "net.ipv4.tcp_keepalive_time": "60",
+      "net.ipv4.tcp_keepalive_intvl": "10",
+      "net.ipv4.tcp_keepalive_probes": "6",
+      "net.core.optmem_max": "65536",
+      "net.ipv4.tcp_max_tw_buckets": "2000000",
+      "net.ipv4.tcp_notsent_lowat": "16384",
     });
     // The seed's port range overlaps NodePorts: without a port plan the profile says so.
     expect(p.warnings.join("\n")).toMatch(/overlaps the Kubernetes NodePort range 30000-32767/);

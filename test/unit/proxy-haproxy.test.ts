@@ -17,7 +17,11 @@ const spec: ProxySpec = {
     { name: "bulk", mode: "tcp", port: 5201, backend: "stream" },
   ],
   backends: [
-    { name: "app", healthCheck: { type: "http", path: "/healthz", expectStatus: 200 }, servers: [{ name: "a1", address: "10.0.0.1", port: 8080, softLimit: 100, hardLimit: 250 }] },
+    {
+      name: "app",
+      healthCheck: { type: "http", path: "/healthz", expectStatus: 200 },
+      servers: [{ name: "a1", address: "10.0.0.1", port: 8080, softLimit: 100, hardLimit: 250 }],
+    },
     { name: "stream", servers: [{ name: "s1", address: "10.0.0.2", port: 5201 }] },
   ],
 };
@@ -48,7 +52,9 @@ describe("renderHaproxyConfig: global tuning derived from the node", () => {
 
   it("renders tune.pipesize only when set and something splices", () => {
     expect(renderHaproxyConfig(spec, { profile, cpus: 2, nofileLimit: 20000 })).not.toMatch(/tune\.pipesize/);
-    expect(renderHaproxyConfig({ ...spec, pipesize: 1048576 }, { profile, cpus: 2, nofileLimit: 20000 })).toMatch(/^ {2}tune\.pipesize 1048576$/m);
+    expect(renderHaproxyConfig({ ...spec, pipesize: 1048576 }, { profile, cpus: 2, nofileLimit: 20000 })).toMatch(
+      /^ {2}tune\.pipesize 1048576$/m,
+    );
     const noSplice: ProxySpec = { ...spec, pipesize: 1048576, listeners: [spec.listeners[0], { ...spec.listeners[1], splice: "off" }] };
     expect(renderHaproxyConfig(noSplice, { profile, cpus: 2, nofileLimit: 20000 })).not.toMatch(/tune\.pipesize/);
     expect(issuesOf({ ...spec, pipesize: 100 }).map((i) => i.path)).toContain("proxy.pipesize");
@@ -58,9 +64,18 @@ describe("renderHaproxyConfig: global tuning derived from the node", () => {
     const frontends = (accessLog?: ProxySpec["accessLog"]) => {
       const cfg = renderHaproxyConfig({ ...spec, ...(accessLog ? { accessLog } : {}) }, { profile, cpus: 2, nofileLimit: 20000 });
       expect(cfg).toMatch(/^ {2}log stdout format raw local0 info$/m);
-      return spec.listeners.map((l) => cfg.split(`frontend ${l.name}\n`)[1].split("\n\n")[0].split("\n").filter((x) => /^ {2}(no log|option (http|tcp)log|option dontlog-normal)$/.test(x)));
+      return spec.listeners.map((l) =>
+        cfg
+          .split(`frontend ${l.name}\n`)[1]
+          .split("\n\n")[0]
+          .split("\n")
+          .filter((x) => /^ {2}(no log|option (http|tcp)log|option dontlog-normal)$/.test(x)),
+      );
     };
-    expect(frontends()).toEqual([["  option httplog", "  option dontlog-normal"], ["  option tcplog", "  option dontlog-normal"]]);
+    expect(frontends()).toEqual([
+      ["  option httplog", "  option dontlog-normal"],
+      ["  option tcplog", "  option dontlog-normal"],
+    ]);
     expect(frontends("all")).toEqual([["  option httplog"], ["  option tcplog"]]);
     expect(frontends("off")).toEqual([["  no log"], ["  no log"]]);
     expect(issuesOf({ ...spec, accessLog: "some" as never }).map((i) => i.path)).toContain("proxy.accessLog");
@@ -69,7 +84,9 @@ describe("renderHaproxyConfig: global tuning derived from the node", () => {
   it("uses the profile's nofileHard when the node does not say, and rejects a maxconn that does not fit", () => {
     const big = resolveProfile("big", { extends: "throughput", ports: { listenPorts: [80, 5201, 8404, 8405] } });
     expect(Number(/^ {2}maxconn (\d+)$/m.exec(renderHaproxyConfig(spec, { profile: big }))![1])).toBeGreaterThan(400000);
-    expect(issuesOf({ ...spec, maxconn: 100000 })).toEqual([expect.objectContaining({ path: "proxy.maxconn", message: expect.stringContaining("RLIMIT_NOFILE 65536 allows at most") })]);
+    expect(issuesOf({ ...spec, maxconn: 100000 })).toEqual([
+      expect.objectContaining({ path: "proxy.maxconn", message: expect.stringContaining("RLIMIT_NOFILE 65536 allows at most") }),
+    ]);
   });
 
   it("sets threads from the CPUs, or leaves them to HAProxy", () => {
@@ -81,7 +98,9 @@ describe("renderHaproxyConfig: global tuning derived from the node", () => {
   it("renders splice modes, per-server limits and health checks", () => {
     const cfg = renderHaproxyConfig(spec, { profile });
     expect(cfg).toContain("  option splice-request\n  option splice-response");
-    expect(renderHaproxyConfig({ ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], splice: "auto" }] }, { profile })).toContain("option splice-auto");
+    expect(
+      renderHaproxyConfig({ ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], splice: "auto" }] }, { profile }),
+    ).toContain("option splice-auto");
     expect(cfg).toContain("server a1 10.0.0.1:8080 maxconn 100 maxqueue 150 check inter 2s");
     expect(cfg).toContain("option httpchk GET /healthz\n  http-check expect status 200");
     expect(cfg).toMatch(/backend stream\n {2}mode tcp\n {2}balance leastconn/);
@@ -111,47 +130,80 @@ describe("checkProxySpec: clear errors naming the path", () => {
 
   it("rejects backends without servers, unknown backends, bad limits and unknown fields", () => {
     const issues = issuesOf({
-      listeners: [{ name: "web", mode: "http", port: 80, backend: "nope" }, { name: "h", mode: "http", port: 81, backend: "empty", splice: "always" }],
-      backends: [{ name: "empty", servers: [] }, { name: "lim", servers: [{ name: "s", address: "10.0.0.1", port: 1, softLimit: 10, hardLimit: 10 }] }],
+      listeners: [
+        { name: "web", mode: "http", port: 80, backend: "nope" },
+        { name: "h", mode: "http", port: 81, backend: "empty", splice: "always" },
+      ],
+      backends: [
+        { name: "empty", servers: [] },
+        { name: "lim", servers: [{ name: "s", address: "10.0.0.1", port: 1, softLimit: 10, hardLimit: 10 }] },
+      ],
     });
-    expect(issues.map((i) => i.path)).toEqual(["proxy.backends[0].servers", "proxy.backends[1].servers[0].hardLimit", "proxy.listeners[0].backend", "proxy.listeners[1].splice"]);
-    expect(issuesOf({ ...spec, listeners: [{ ...spec.listeners[0], colour: "red" }] })[0]).toEqual({ path: "proxy.listeners[0]", message: 'unknown field(s) "colour"' });
+    expect(issues.map((i) => i.path)).toEqual([
+      "proxy.backends[0].servers",
+      "proxy.backends[1].servers[0].hardLimit",
+      "proxy.listeners[0].backend",
+      "proxy.listeners[1].splice",
+    ]);
+    expect(issuesOf({ ...spec, listeners: [{ ...spec.listeners[0], colour: "red" }] })[0]).toEqual({
+      path: "proxy.listeners[0]",
+      message: 'unknown field(s) "colour"',
+    });
     expect(issuesOf({ ...spec, listeners: [{ ...spec.listeners[0], port: 70000 }] })[0].path).toBe("proxy.listeners[0].port");
   });
 
   it("rejects one backend used in two modes, and names with spaces that would break the config", () => {
-    expect(issuesOf({ ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], backend: "app" }] }).map((i) => i.path)).toEqual(["proxy.listeners[1].mode"]);
-    expect(issuesOf({ ...spec, backends: [{ ...spec.backends[0], name: "app x" }, spec.backends[1]] }).map((i) => i.path)).toContain("proxy.backends[0].name");
-    expect(issuesOf({ ...spec, backends: [spec.backends[0], { name: "stream", servers: [{ name: "s1", address: "1.2.3.4 check", port: 1 }] }] }).map((i) => i.path)).toEqual(["proxy.backends[1].servers[0].address"]);
+    expect(issuesOf({ ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], backend: "app" }] }).map((i) => i.path)).toEqual([
+      "proxy.listeners[1].mode",
+    ]);
+    expect(issuesOf({ ...spec, backends: [{ ...spec.backends[0], name: "app x" }, spec.backends[1]] }).map((i) => i.path)).toContain(
+      "proxy.backends[0].name",
+    );
+    expect(
+      issuesOf({
+        ...spec,
+        backends: [spec.backends[0], { name: "stream", servers: [{ name: "s1", address: "1.2.3.4 check", port: 1 }] }],
+      }).map((i) => i.path),
+    ).toEqual(["proxy.backends[1].servers[0].address"]);
   });
 });
 
-describeSystem("haproxy -c accepts every rendered config", ["haproxy"], () => {
-  const dir = mkdtempSync(join(tmpdir(), "edgetune-hacfg-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const check = (cfg: string, label: string) => {
-    const path = join(dir, `${label}.cfg`);
-    // haproxy -c creates no sockets, but the runtime dir must exist for the stats socket line to parse.
-    writeFileSync(path, cfg.replace(/\/var\/run\/haproxy/g, dir));
-    const r = run("haproxy", ["-c", "-f", path]);
-    expect(r.code, `${label}: ${r.stdout}${r.stderr}`).toBe(0);
-    expect(r.stdout + r.stderr).not.toMatch(/\[WARNING\]/);
-  };
-  for (const preset of PRESET_NAMES) {
-    it(`preset ${preset}`, () => {
-      const p = resolveProfile(preset, { extends: preset, ports: { listenPorts: [80, 5201, 8404, 8405] } });
-      check(renderHaproxyConfig(spec, { profile: p, cpus: 2, nofileLimit: 20000 }), preset);
-    });
-  }
-  it("every stack with a proxy section", () => {
-    const stacks = readdirSync(join(ROOT, "stacks")).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => !!s);
-    let checked = 0;
-    for (const stack of stacks) {
-      const plan = loadStack(stack, ROOT) as ReturnType<typeof loadStack> & { proxy?: { spec: ProxySpec; profile: string } };
-      if (!plan.proxy) continue;
-      check(renderHaproxyConfig(plan.proxy.spec, { profile: plan.profiles[plan.proxy.profile], cpus: 2, nofileLimit: 20000 }), `stack-${stack}`);
-      checked++;
+describeSystem(
+  "haproxy -c accepts every rendered config",
+  ["haproxy"],
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgetune-hacfg-"));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const check = (cfg: string, label: string) => {
+      const path = join(dir, `${label}.cfg`);
+      // haproxy -c creates no sockets, but the runtime dir must exist for the stats socket line to parse.
+      writeFileSync(path, cfg.replace(/\/var\/run\/haproxy/g, dir));
+      const r = run("haproxy", ["-c", "-f", path]);
+      expect(r.code, `${label}: ${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.stdout + r.stderr).not.toMatch(/\[WARNING\]/);
+    };
+    for (const preset of PRESET_NAMES) {
+      it(`preset ${preset}`, () => {
+        const p = resolveProfile(preset, { extends: preset, ports: { listenPorts: [80, 5201, 8404, 8405] } });
+        check(renderHaproxyConfig(spec, { profile: p, cpus: 2, nofileLimit: 20000 }), preset);
+      });
     }
-    expect(checked).toBeGreaterThan(0);
-  });
-}, false);
+    it("every stack with a proxy section", () => {
+      const stacks = readdirSync(join(ROOT, "stacks"))
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => !!s);
+      let checked = 0;
+      for (const stack of stacks) {
+        const plan = loadStack(stack, ROOT) as ReturnType<typeof loadStack> & { proxy?: { spec: ProxySpec; profile: string } };
+        if (!plan.proxy) continue;
+        check(
+          renderHaproxyConfig(plan.proxy.spec, { profile: plan.profiles[plan.proxy.profile], cpus: 2, nofileLimit: 20000 }),
+          `stack-${stack}`,
+        );
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(0);
+    });
+  },
+  false,
+);

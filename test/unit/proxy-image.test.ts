@@ -13,7 +13,11 @@ interface Stage {
 
 /** Parses a Dockerfile into stages, resolving global ARG defaults in FROM lines. */
 function parseDockerfile(text: string): { args: Record<string, string>; stages: Stage[] } {
-  const lines = text.replace(/\\\n/g, " ").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  const lines = text
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
   const args: Record<string, string> = {};
   const stages: Stage[] = [];
   for (const line of lines) {
@@ -64,13 +68,18 @@ describe("proxy-image/Dockerfile shape", () => {
     expect(Number(user!.split(":")[0])).toBeGreaterThan(0);
     const entrypoint = proxy.instructions.filter((i) => i.op === "ENTRYPOINT").pop()?.args;
     expect(JSON.parse(entrypoint!)).toEqual(["/usr/local/bin/edgetune-entrypoint"]);
-    expect(proxy.instructions.some((i) => i.op === "COPY" && /\bentrypoint\.sh\s+\/usr\/local\/bin\/edgetune-entrypoint$/.test(i.args))).toBe(true);
+    expect(
+      proxy.instructions.some((i) => i.op === "COPY" && /\bentrypoint\.sh\s+\/usr\/local\/bin\/edgetune-entrypoint$/.test(i.args)),
+    ).toBe(true);
     expect(existsSync(join(IMAGE_DIR, "entrypoint.sh"))).toBe(true);
   });
 
   it("runs tune.sh in the tuner, and installs the tools it calls", () => {
     const tuner = stage("tuner")!;
-    const install = tuner.instructions.filter((i) => i.op === "RUN").map((i) => i.args).join(" ");
+    const install = tuner.instructions
+      .filter((i) => i.op === "RUN")
+      .map((i) => i.args)
+      .join(" ");
     for (const pkg of ["ethtool", "iproute2", "procps-ng"]) expect(install).toContain(pkg);
     expect(JSON.parse(tuner.instructions.find((i) => i.op === "ENTRYPOINT")!.args)).toEqual(["/bin/sh", "/etc/edgetune/tune.sh"]);
   });
@@ -78,7 +87,10 @@ describe("proxy-image/Dockerfile shape", () => {
   it("builds the loadgen image with every program the benchmark Jobs run", () => {
     const loadgen = stage("loadgen")!;
     expect(loadgen.from).toMatch(/^node:\d+\.\d+\.\d+-bookworm-slim$/);
-    const install = loadgen.instructions.filter((i) => i.op === "RUN").map((i) => i.args).join(" ");
+    const install = loadgen.instructions
+      .filter((i) => i.op === "RUN")
+      .map((i) => i.args)
+      .join(" ");
     // wrk + iperf3 for the load, iproute2 for nstat (counter Jobs); node is the base image's.
     for (const pkg of ["wrk", "iperf3", "iproute2"]) expect(install.split(/\s+/)).toContain(pkg);
     expect(stage("fortio")!.from).toMatch(/^fortio\/fortio:\d+\.\d+\.\d+$/);
@@ -95,9 +107,14 @@ describe("proxy-image/Dockerfile shape", () => {
   });
 });
 
-describeSystem("proxy-image/entrypoint.sh lint", ["shellcheck"], () => {
-  it("is shellcheck-clean as POSIX sh", () => {
-    const r = run("shellcheck", ["-s", "sh", join(IMAGE_DIR, "entrypoint.sh")]);
-    expect(r.code, r.stdout).toBe(0);
-  });
-}, false);
+describeSystem(
+  "proxy-image/entrypoint.sh lint",
+  ["shellcheck"],
+  () => {
+    it("is shellcheck-clean as POSIX sh", () => {
+      const r = run("shellcheck", ["-s", "sh", join(IMAGE_DIR, "entrypoint.sh")]);
+      expect(r.code, r.stdout).toBe(0);
+    });
+  },
+  false,
+);

@@ -10,7 +10,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { renderHaproxyConfig, type ProxySpec } from "../../components/proxy/haproxy";
 import { PROXY_CHECKSUM_ANNOTATION, renderProxyObjects } from "../../components/proxy/k8s-proxy";
 import type { ProxyDaemonSetOptions } from "../../components/proxy/proxy-daemonset-spec";
-import { checkProxyPolicies, noLatestImages, noPrivilegedExceptTuning, noSurgeWithHostPorts, proxyContainerRestricted } from "../../components/proxy/policy";
+import {
+  checkProxyPolicies,
+  noLatestImages,
+  noPrivilegedExceptTuning,
+  noSurgeWithHostPorts,
+  proxyContainerRestricted,
+} from "../../components/proxy/policy";
 import { imageProblem } from "../../components/validation";
 import { resolveProfile } from "../../components/tuning/profile";
 import { ValidationError } from "../../components/validation";
@@ -21,7 +27,10 @@ import { loadStack } from "../../loader/stack-config";
 import { join } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
-const profile = resolveProfile("edge", { extends: "recommended", ports: { listenPorts: [80, 443, 8404, 8405], kubernetesNodePorts: true, kubelet: true } });
+const profile = resolveProfile("edge", {
+  extends: "recommended",
+  ports: { listenPorts: [80, 443, 8404, 8405], kubernetesNodePorts: true, kubelet: true },
+});
 const spec: ProxySpec = {
   listeners: [
     { name: "web", mode: "http", port: 80, backend: "app" },
@@ -32,7 +41,13 @@ const spec: ProxySpec = {
     { name: "app-tls", servers: [{ name: "a1", address: "10.0.0.1", port: 8443 }] },
   ],
 };
-const options: ProxyDaemonSetOptions & { name: string } = { name: "edge", image: "ghcr.io/org/edgetune-proxy:0.1.0", tunerImage: "ghcr.io/org/edgetune-tuner:0.1.0", podDisruptionBudget: { maxUnavailable: 1 }, priorityClassName: "system-node-critical" };
+const options: ProxyDaemonSetOptions & { name: string } = {
+  name: "edge",
+  image: "ghcr.io/org/edgetune-proxy:0.1.0",
+  tunerImage: "ghcr.io/org/edgetune-tuner:0.1.0",
+  podDisruptionBudget: { maxUnavailable: 1 },
+  priorityClassName: "system-node-critical",
+};
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 type Any = Record<string, any>;
 
@@ -92,9 +107,12 @@ describe("renderProxyObjects", () => {
   });
 
   it("the init container policy: fail exits non-zero on hard failure only; continue never", () => {
-    const script = (policy: "fail" | "continue") => (renderProxyObjects(spec, profile, { ...options, onTuningFailure: policy }).daemonSet as Any).spec.template.spec.initContainers[0].command[2] as string;
+    const script = (policy: "fail" | "continue") =>
+      (renderProxyObjects(spec, profile, { ...options, onTuningFailure: policy }).daemonSet as Any).spec.template.spec.initContainers[0]
+        .command[2] as string;
     // Run the real init script against stub tune.sh exit codes.
-    const exitFor = (policy: "fail" | "continue", rc: number) => spawnSync("sh", ["-c", script(policy).replace("sh /edgetune/tune.sh apply", `(exit ${rc})`)]).status;
+    const exitFor = (policy: "fail" | "continue", rc: number) =>
+      spawnSync("sh", ["-c", script(policy).replace("sh /edgetune/tune.sh apply", `(exit ${rc})`)]).status;
     expect([0, 1, 2, 3].map((rc) => exitFor("fail", rc))).toEqual([0, 1, 2, 0]);
     expect([0, 1, 2, 3].map((rc) => exitFor("continue", rc))).toEqual([0, 0, 0, 0]);
   });
@@ -132,7 +150,10 @@ describe("renderProxyObjects", () => {
     expect((o.daemonSet as Any).spec.template.metadata.annotations[PROXY_CHECKSUM_ANNOTATION]).toBe(a);
     expect(renderProxyObjects(spec, profile, options, { cpus: 4, nofileLimit: 1048576 }).checksum).toBe(a);
     expect(renderProxyObjects(spec, profile, options, { cpus: 8, nofileLimit: 1048576 }).checksum).not.toBe(a);
-    expect(renderProxyObjects(spec, profile, { ...options, image: "ghcr.io/org/edgetune-proxy:0.1.1" }, { cpus: 4, nofileLimit: 1048576 }).checksum).not.toBe(a);
+    expect(
+      renderProxyObjects(spec, profile, { ...options, image: "ghcr.io/org/edgetune-proxy:0.1.1" }, { cpus: 4, nofileLimit: 1048576 })
+        .checksum,
+    ).not.toBe(a);
     // Options that do not reach the pods' files do not roll them.
     expect(renderProxyObjects(spec, profile, { ...options, metricsService: false }, { cpus: 4, nofileLimit: 1048576 }).checksum).toBe(a);
   });
@@ -161,7 +182,10 @@ describe("proxy policies", () => {
     const ds = objects().daemonSet;
     ds.spec.template.spec.containers[0].securityContext.privileged = true;
     ds.spec.template.spec.initContainers.push({ name: "helper", image: "busybox:1.36.1", securityContext: { privileged: true } });
-    expect(noPrivilegedExceptTuning(ds).map((v) => v.message)).toEqual([expect.stringContaining("helper"), expect.stringContaining("haproxy")]);
+    expect(noPrivilegedExceptTuning(ds).map((v) => v.message)).toEqual([
+      expect.stringContaining("helper"),
+      expect.stringContaining("haproxy"),
+    ]);
   });
 
   it("fail for each restricted-profile setting the proxy container misses", () => {
@@ -232,7 +256,15 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
   const recorded: Array<{ type: string; name: string; inputs: Any }> = [];
   let m: typeof import("../../components/proxy/proxy-daemonset");
   beforeAll(async () => {
-    await pulumi.runtime.setMocks({ newResource: (a) => (recorded.push({ type: a.type, name: a.name, inputs: a.inputs }), { id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "edgetune", "test", false);
+    await pulumi.runtime.setMocks(
+      {
+        newResource: (a) => (recorded.push({ type: a.type, name: a.name, inputs: a.inputs }), { id: `${a.name}-id`, state: a.inputs }),
+        call: (a) => a.inputs,
+      },
+      "edgetune",
+      "test",
+      false,
+    );
     // After setMocks: the component must register against the mocked runtime.
     m = await import("../../components/proxy/proxy-daemonset");
   });
@@ -242,7 +274,14 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
     const c = new m.ProxyDaemonSet("edge", { ...args, profile, proxy: spec, nodeFacts: { cpus: 4, nofileLimit: 1048576 } });
     const ns = await new Promise<string>((r) => c.namespace.apply(r));
     expect(ns).toBe("edgetune-proxy");
-    const wanted = ["edgetune:proxy:ProxyDaemonSet", "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ConfigMap", "kubernetes:apps/v1:DaemonSet", "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget"];
+    const wanted = [
+      "edgetune:proxy:ProxyDaemonSet",
+      "kubernetes:core/v1:Namespace",
+      "kubernetes:core/v1:ConfigMap",
+      "kubernetes:apps/v1:DaemonSet",
+      "kubernetes:core/v1:Service",
+      "kubernetes:policy/v1:PodDisruptionBudget",
+    ];
     await until("every object of the proxy registered", () => wanted.every((t) => recorded.some((r) => r.type === t)));
     const ds = recorded.find((r) => r.type === "kubernetes:apps/v1:DaemonSet")!.inputs;
     const expected = renderProxyObjects(spec, profile, options, { cpus: 4, nofileLimit: 1048576 });

@@ -8,7 +8,9 @@ import { loadStack } from "../../loader/stack-config";
 const ROOT = join(__dirname, "..", "..");
 const GOLDEN = join(ROOT, "test", "golden");
 const UPDATE = process.env.UPDATE_GOLDEN === "1";
-const STACKS = readdirSync(join(ROOT, "stacks")).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []).sort();
+const STACKS = readdirSync(join(ROOT, "stacks"))
+  .flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? [])
+  .sort();
 
 const readTree = (dir: string): Record<string, string> =>
   existsSync(dir)
@@ -45,15 +47,27 @@ describe("edgetune render matches the committed golden files", () => {
 
   it("writes, per target, what that target puts on its nodes", () => {
     const keys = (s: string) => Object.keys(renderStack(loadStack(s, ROOT), { machine: GOLDEN_MACHINE }));
-    expect(keys("prod")).toEqual(expect.arrayContaining(["edge-asg/cloud-init/user-data", "edge-hosts/remote/apply.sh", "edge-hosts/remote/restore.sh", "proxy/manifests.yaml", "proxy/haproxy.cfg"]));
+    expect(keys("prod")).toEqual(
+      expect.arrayContaining([
+        "edge-asg/cloud-init/user-data",
+        "edge-hosts/remote/apply.sh",
+        "edge-hosts/remote/restore.sh",
+        "proxy/manifests.yaml",
+        "proxy/haproxy.cfg",
+      ]),
+    );
     expect(keys("dev")).toEqual(expect.arrayContaining(["app-nodes/kubernetes/tuner.yaml", "proxy/manifests.yaml"]));
-    expect(keys("local")).toEqual(expect.arrayContaining(["lab/lab/lab.sh", "lab/lab/create.sh", "lab/lab/delete.sh", "lab/lab/haproxy.cfg"]));
+    expect(keys("local")).toEqual(
+      expect.arrayContaining(["lab/lab/lab.sh", "lab/lab/create.sh", "lab/lab/delete.sh", "lab/lab/haproxy.cfg"]),
+    );
     const plan = renderStack(loadStack("prod", ROOT), { machine: GOLDEN_MACHINE })["PLAN.md"];
     expect(plan).toMatch(/ceil\(100 Gbit\/s \/ 40 Gbit\/s\) = 3/);
     expect(plan).toMatch(/\*\*deploy 4 proxies\*\*/);
     // A host-global key goes to the node only and can never be set from a pod.
     expect(plan).toMatch(/\| fs\.nr_open \| [^|]+ \| [^|]+ \| host \| node sysctl\.d \| no: host-global \|/);
     // The ciphertext of the SSH key is not rendered anywhere.
-    expect(Object.values(renderStack(loadStack("prod", ROOT), { machine: GOLDEN_MACHINE })).join("")).not.toContain("ZWRnZXR1bmUgZXhhbXBsZSBjaXBoZXJ0ZXh0");
+    expect(Object.values(renderStack(loadStack("prod", ROOT), { machine: GOLDEN_MACHINE })).join("")).not.toContain(
+      "ZWRnZXR1bmUgZXhhbXBsZSBjaXBoZXJ0ZXh0",
+    );
   });
 });

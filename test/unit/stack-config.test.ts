@@ -16,20 +16,36 @@ const problems = (config: Record<string, unknown>): string[] => {
 describe("stack config: per-target sections", () => {
   it("refuses a plain-text SSH key, naming the command that makes it secure, without echoing it", () => {
     const key = "not-really-a-key-but-plain-text";
-    const p = problems({ profiles, nodeGroups: [{ name: "h", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: key } }] });
-    expect(p).toEqual([expect.stringMatching(/^nodeGroups\[0\]\.ssh\.privateKey: not a secure value; .*pulumi config set --secret --path 'nodeGroups\[0\]\.ssh\.privateKey'/)]);
+    const p = problems({
+      profiles,
+      nodeGroups: [{ name: "h", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: key } }],
+    });
+    expect(p).toEqual([
+      expect.stringMatching(
+        /^nodeGroups\[0\]\.ssh\.privateKey: not a secure value; .*pulumi config set --secret --path 'nodeGroups\[0\]\.ssh\.privateKey'/,
+      ),
+    ]);
     expect(p.join("")).not.toContain(key);
   });
 
   it("accepts a secure value and keeps only where it is, never its text", () => {
-    const plan = parseStack("t", { profiles, nodeGroups: [{ name: "h", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "v1:abc" } } }] });
+    const plan = parseStack("t", {
+      profiles,
+      nodeGroups: [{ name: "h", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "v1:abc" } } }],
+    });
     expect(plan.nodeGroups[0].ssh?.privateKey).toEqual({ secure: true, configKey: "nodeGroups", path: [0, "ssh", "privateKey"] });
     expect(JSON.stringify(plan.nodeGroups)).not.toContain("v1:abc");
   });
 
   it("lists every problem by config path across targets, sections and top-level keys", () => {
     const nodeGroups = [
-      { name: "a", target: "aws", profile: "edge", aws: { amiId: "ami-1", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } }, ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "x" } } },
+      {
+        name: "a",
+        target: "aws",
+        profile: "edge",
+        aws: { amiId: "ami-1", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } },
+        ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "x" } },
+      },
       { name: "k", target: "kubernetes", profile: "edge" },
       { name: "t", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:latest", verifyIntervalSeconds: 1 } },
       { name: "l", target: "local", profile: "edge" },
@@ -67,10 +83,17 @@ describe("stack config: a benchmark A/B on one set of nodes", () => {
     const { join } = await import("node:path");
     const bench = readStackConfig("bench", join(__dirname, "..", ".."));
     const nodeGroups = [{ name: "proxy-nodes", target: "kubernetes", profile: "tuned" }];
-    const proxy = { ...(bench.proxy as Record<string, unknown>), kubernetes: { image: "ghcr.io/edgetune/edgetune-proxy:0.1.0", tunerImage: "ghcr.io/edgetune/edgetune-tuner:0.1.0" } };
+    const proxy = {
+      ...(bench.proxy as Record<string, unknown>),
+      kubernetes: { image: "ghcr.io/edgetune/edgetune-proxy:0.1.0", tunerImage: "ghcr.io/edgetune/edgetune-tuner:0.1.0" },
+    };
     expect(problems({ ...bench, nodeGroups, proxy })).toEqual([
-      expect.stringMatching(/^proxy\.kubernetes\.tuneNodes: must be false: benchmark\.profiles runs "baseline" before "tuned" on the same nodes/),
-      expect.stringMatching(/^benchmark\.profiles: nothing switches the nodes to "tuned": give a kubernetes node group with profile "tuned" a kubernetes\.image/),
+      expect.stringMatching(
+        /^proxy\.kubernetes\.tuneNodes: must be false: benchmark\.profiles runs "baseline" before "tuned" on the same nodes/,
+      ),
+      expect.stringMatching(
+        /^benchmark\.profiles: nothing switches the nodes to "tuned": give a kubernetes node group with profile "tuned" a kubernetes\.image/,
+      ),
     ]);
     // The shipped bench stack has both: no init container, a tuner on the tuned profile.
     expect(problems(bench)).toEqual([]);
@@ -81,8 +104,14 @@ describe("stack config: lab variants", () => {
   const nodeGroups = [{ name: "k", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:1.0.0" } }];
 
   it("resolves each variant's profile and keeps its scenarios", () => {
-    const plan = parseStack("t", { profiles: { ...profiles, "no-tso": { extends: "recommended", nics: [{ match: "eth*", offloads: { tso: false } }] } }, nodeGroups, lab: { variants: [{ name: "tso-off", profile: "no-tso", scenarios: ["l4-throughput"], why: "segmentation in software" }] } });
-    expect(plan.lab?.variants.map((v) => [v.name, v.profile.name, v.scenarios, v.why])).toEqual([["tso-off", "no-tso", ["l4-throughput"], "segmentation in software"]]);
+    const plan = parseStack("t", {
+      profiles: { ...profiles, "no-tso": { extends: "recommended", nics: [{ match: "eth*", offloads: { tso: false } }] } },
+      nodeGroups,
+      lab: { variants: [{ name: "tso-off", profile: "no-tso", scenarios: ["l4-throughput"], why: "segmentation in software" }] },
+    });
+    expect(plan.lab?.variants.map((v) => [v.name, v.profile.name, v.scenarios, v.why])).toEqual([
+      ["tso-off", "no-tso", ["l4-throughput"], "segmentation in software"],
+    ]);
   });
 
   it("names the key, the value and what is allowed for every bad variant", () => {
@@ -102,7 +131,11 @@ describe("stack config: lab variants", () => {
       'lab.variants[1].profile: got "nope"; allowed: one of the profiles edge',
       'lab.variants[2].name: duplicate variant name "x"',
     ]);
-    expect(problems({ profiles, nodeGroups, lab: { variants: [{ name: "v", profile: "edge", scenarios: ["warp"] }] } })[0]).toMatch(/^lab\.variants\[0\]\.scenarios\[0\]: .*"http-throughput"/);
-    expect(problems({ profiles, nodeGroups, lab: { variants: [{ name: "v", profile: "edge", scenarios: [] }] } })[0]).toMatch(/^lab\.variants\[0\]\.scenarios: /);
+    expect(problems({ profiles, nodeGroups, lab: { variants: [{ name: "v", profile: "edge", scenarios: ["warp"] }] } })[0]).toMatch(
+      /^lab\.variants\[0\]\.scenarios\[0\]: .*"http-throughput"/,
+    );
+    expect(problems({ profiles, nodeGroups, lab: { variants: [{ name: "v", profile: "edge", scenarios: [] }] } })[0]).toMatch(
+      /^lab\.variants\[0\]\.scenarios: /,
+    );
   });
 });

@@ -13,7 +13,9 @@ import { renderStack } from "../../render/render";
 import { readMachineFacts } from "../../loader/machine-facts";
 import { countByType, decrypt, engineConfigFor, ofType, ROOT, runProgram, type ProgramRun } from "../helpers/program";
 
-const STACKS = readdirSync(join(ROOT, "stacks")).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []).sort();
+const STACKS = readdirSync(join(ROOT, "stacks"))
+  .flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? [])
+  .sort();
 
 /** What each stack must register (types not listed must be absent when marked 0). */
 const EXPECTED: Record<string, Record<string, number>> = {
@@ -76,7 +78,11 @@ describe("every stack file, through the SDK's own program loader under Pulumi mo
       const counts = countByType(run);
       for (const [type, n] of Object.entries(EXPECTED[stack] ?? {})) expect(counts[type] ?? 0, `${stack}: ${type}`).toBe(n);
       const groups = run.outputs!.nodeGroups as Record<string, { target: string; profile: string; digest: string }>;
-      const declared = (readStackConfig(stack, ROOT).nodeGroups as Array<{ name: string; target: string; profile: string }>).map((g) => [g.name, g.target, g.profile]);
+      const declared = (readStackConfig(stack, ROOT).nodeGroups as Array<{ name: string; target: string; profile: string }>).map((g) => [
+        g.name,
+        g.target,
+        g.profile,
+      ]);
       expect(Object.entries(groups).map(([n, g]) => [n, g.target, g.profile])).toEqual(declared);
       for (const g of Object.values(groups)) expect(g.digest).toMatch(/^sha256:[0-9a-f]{16}$/);
     });
@@ -119,7 +125,11 @@ describe("every stack file, through the SDK's own program loader under Pulumi mo
     // A secret export would arrive as a signed envelope: nodeGroups is plain data.
     expect(run.outputs!.nodeGroups[pulumi.runtime.specialSigKey]).toBeUndefined();
     const groups = run.outputs!.nodeGroups;
-    expect(groups["edge-asg"]).toMatchObject({ launchTemplateId: "edge-asg-lt-id", launchTemplateVersion: 3, autoScalingGroupName: expect.any(String) });
+    expect(groups["edge-asg"]).toMatchObject({
+      launchTemplateId: "edge-asg-lt-id",
+      launchTemplateVersion: 3,
+      autoScalingGroupName: expect.any(String),
+    });
     expect(groups["edge-hosts"].status["edge-3.example.net"]).toMatchObject({ status: "applied" });
     expect(groups["proxy-nodes"]).toMatchObject({ tunedBy: "proxy init container" });
     const [asg] = ofType(run, "aws:autoscaling/group:Group");
@@ -139,7 +149,9 @@ describe("every stack file, through the SDK's own program loader under Pulumi mo
     expect(proxyDs.inputs.spec.template.spec.containers.filter((c: any) => c.securityContext?.privileged)).toEqual([]);
     expect(run.outputs!.benchmark.switchedTo).toBe("tuned");
     expect(Object.keys(run.outputs!.benchmark.tuners)).toEqual(["proxy-nodes"]);
-    expect(ofType(run, "kubernetes:apps/v1:DaemonSet").some((r) => JSON.stringify(r.inputs.metadata).includes("edgetune-tuner"))).toBe(true);
+    expect(ofType(run, "kubernetes:apps/v1:DaemonSet").some((r) => JSON.stringify(r.inputs.metadata).includes("edgetune-tuner"))).toBe(
+      true,
+    );
   });
 });
 
@@ -164,7 +176,11 @@ describe("config comes from the engine; the stack file is one source of it", () 
       kubernetes: { ...proxy.kubernetes, image: "registry.example.org/edge/proxy:2.0.1" },
     };
     const handed = engineConfigFor(file);
-    const run = runProgram({ stack: "dev", config: { ...handed.config, "edgetune:proxy": JSON.stringify(runtimeProxy) }, secretKeys: handed.secretKeys });
+    const run = runProgram({
+      stack: "dev",
+      config: { ...handed.config, "edgetune:proxy": JSON.stringify(runtimeProxy) },
+      secretKeys: handed.secretKeys,
+    });
     expect(run.exitCode, run.stderr).toBe(0);
     const ds = ofType(run, "kubernetes:apps/v1:DaemonSet").find((r) => r.name.startsWith("proxy"))!;
     expect(ds.inputs.spec.template.spec.containers[0].image).toBe("registry.example.org/edge/proxy:2.0.1");
@@ -179,14 +195,28 @@ describe("config comes from the engine; the stack file is one source of it", () 
     const bad = {
       profiles: { edge: { extends: "recommended", sysctls: { "net.core.somaxconn": "many" } } },
       nodeGroups: [
-        { name: "hosts", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "bad host" }], privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----" } },
+        {
+          name: "hosts",
+          target: "ssh",
+          profile: "edge",
+          ssh: {
+            hosts: [{ host: "bad host" }],
+            privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----",
+          },
+        },
         { name: "asg", target: "aws", profile: "edge", aws: { instanceType: "huge" } },
       ],
     };
     const run = runProgram({ stack: "bad", ...engineConfigFor(bad) });
     expect(run.exitCode).not.toBe(0);
     expect(run.stderr).toMatch(/invalid stack config "bad": 6 problems\n/);
-    for (const problem of [/nodeGroups\[0\]\.ssh\.privateKey: not a secure value/, /nodeGroups\[0\]\.ssh\.hosts\[0\]\.host: got "bad host"/, /nodeGroups\[1\]\.aws\.instanceType: got "huge"/, /nodeGroups\[1\]\.aws\.imageId: required: an AMI id/, /profiles\.edge\.sysctls\["net\.core\.somaxconn"\]: got "many"/]) {
+    for (const problem of [
+      /nodeGroups\[0\]\.ssh\.privateKey: not a secure value/,
+      /nodeGroups\[0\]\.ssh\.hosts\[0\]\.host: got "bad host"/,
+      /nodeGroups\[1\]\.aws\.instanceType: got "huge"/,
+      /nodeGroups\[1\]\.aws\.imageId: required: an AMI id/,
+      /profiles\.edge\.sysctls\["net\.core\.somaxconn"\]: got "many"/,
+    ]) {
       expect(run.stderr).toMatch(problem);
     }
     // A message, not a crash: no stack trace.
@@ -203,7 +233,9 @@ describe("config comes from the engine; the stack file is one source of it", () 
     groups[1].ssh.hosts[0].host = "leaky host name";
     const handed = engineConfigFor({ ...config, nodeGroups: groups });
     const engine = fromEngine(handed.config, [...handed.secretKeys, "edgetune:nodeGroups"]);
-    expect(() => parseStack("prod", engine.config, { secretKeys: engine.secretKeys })).toThrow(/nodeGroups\[1\]\.ssh\.hosts\[0\]\.host: got "\(secret\)"/);
+    expect(() => parseStack("prod", engine.config, { secretKeys: engine.secretKeys })).toThrow(
+      /nodeGroups\[1\]\.ssh\.hosts\[0\]\.host: got "\(secret\)"/,
+    );
     try {
       parseStack("prod", engine.config, { secretKeys: engine.secretKeys });
     } catch (e) {
@@ -218,7 +250,12 @@ describe("Kubernetes namespaces: one owner each", () => {
     ...base,
     nodeGroups: [
       ...(base.nodeGroups as unknown[]),
-      { name: "cache-nodes", target: "kubernetes", profile: "app", kubernetes: { image: "ghcr.io/edgetune/edgetune-tuner:0.1.0", nodeSelector: { "edgetune.io/pool": "cache" }, ...extra } },
+      {
+        name: "cache-nodes",
+        target: "kubernetes",
+        profile: "app",
+        kubernetes: { image: "ghcr.io/edgetune/edgetune-tuner:0.1.0", nodeSelector: { "edgetune.io/pool": "cache" }, ...extra },
+      },
     ],
   });
 
@@ -244,10 +281,17 @@ describe("Kubernetes namespaces: one owner each", () => {
   it("uses an existing namespace when told to, and refuses users of one namespace that disagree", () => {
     const existing = runProgram({
       stack: "dev",
-      ...engineConfigFor({ ...twoTuners({ createNamespace: false }), nodeGroups: (twoTuners({ createNamespace: false }).nodeGroups as any[]).map((g) => (g.kubernetes?.image ? { ...g, kubernetes: { ...g.kubernetes, createNamespace: false } } : g)) }),
+      ...engineConfigFor({
+        ...twoTuners({ createNamespace: false }),
+        nodeGroups: (twoTuners({ createNamespace: false }).nodeGroups as any[]).map((g) =>
+          g.kubernetes?.image ? { ...g, kubernetes: { ...g.kubernetes, createNamespace: false } } : g,
+        ),
+      }),
     });
     expect(existing.exitCode, existing.stderr).toBe(0);
     expect(ofType(existing, "kubernetes:core/v1:Namespace").map((n) => n.name)).toEqual(["edgetune-proxy"]);
-    expect(() => parseStack("dev", twoTuners({ podSecurityVersion: "v1.30" }))).toThrow(/nodeGroups\[2\]\.kubernetes\.podSecurityVersion: got "v1\.30"; nodeGroups\[0\]\.kubernetes puts namespace "edgetune-system" on "v1\.33"/);
+    expect(() => parseStack("dev", twoTuners({ podSecurityVersion: "v1.30" }))).toThrow(
+      /nodeGroups\[2\]\.kubernetes\.podSecurityVersion: got "v1\.30"; nodeGroups\[0\]\.kubernetes puts namespace "edgetune-system" on "v1\.33"/,
+    );
   });
 });

@@ -40,7 +40,8 @@ beforeAll(async () => {
         const state: Record<string, unknown> = { ...a.inputs };
         if (a.type === "aws:ecr/repository:Repository") state.repositoryUrl = `${REGISTRY}/${a.name}`;
         // The edgetune `eks` stack's outputs, as a stack reference reads them.
-        if (a.type === "pulumi:pulumi:StackReference") state.outputs = { nodeGroups: { "eks-edge": { launchTemplateId: "lt-0abc", launchTemplateVersion: 7 } } };
+        if (a.type === "pulumi:pulumi:StackReference")
+          state.outputs = { nodeGroups: { "eks-edge": { launchTemplateId: "lt-0abc", launchTemplateVersion: 7 } } };
         if (a.type === "aws:eks/nodeGroup:NodeGroup") state.nodeGroupName = `${a.name}-ng`;
         return { id: `${a.name}-id`, state };
       },
@@ -84,7 +85,8 @@ describe("examples/consumer: edgetune used as a package", () => {
     const lock = json("package-lock.json");
     // npm takes edgetune's dependencies from this lockfile, not from ../../package.json: when they
     // differ, `npm ci`, `npm install` and `npm ls` all carry on (tried) and edgetune runs on stale versions.
-    const stale = "examples/consumer/package-lock.json is stale; regenerate it: cd examples/consumer && rm -rf node_modules package-lock.json && npm install";
+    const stale =
+      "examples/consumer/package-lock.json is stale; regenerate it: cd examples/consumer && rm -rf node_modules package-lock.json && npm install";
     expect(lock.packages["node_modules/edgetune"].dependencies, stale).toEqual(edgetunePkg.dependencies);
     expect(lock.packages["node_modules/edgetune"].peerDependencies, stale).toEqual(edgetunePkg.peerDependencies);
     // The SDK is the consumer's, inside edgetune's peer range: one copy for both.
@@ -112,21 +114,32 @@ describe("examples/consumer: edgetune used as a package", () => {
     );
     // Every object goes to the cluster the program named, through the components' opts.providers.
     for (const r of k8sTypes) expect(r.provider, `${r.type} ${r.name}`).toMatch(/::pulumi:providers:kubernetes::cluster::/);
-    expect(all("edgetune:nodes:KubernetesNodeTuner").map((r) => r.name).sort()).toEqual(["cache-nodes", "edge-nodes"]);
+    expect(
+      all("edgetune:nodes:KubernetesNodeTuner")
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["cache-nodes", "edge-nodes"]);
   });
 
   it("puts both tuner groups in the one namespace it created, which neither component creates again", async () => {
-    expect(all("kubernetes:core/v1:Namespace").map((r) => r.inputs.metadata.name).sort()).toEqual(["edgetune-proxy", "edgetune-system"]);
+    expect(
+      all("kubernetes:core/v1:Namespace")
+        .map((r) => r.inputs.metadata.name)
+        .sort(),
+    ).toEqual(["edgetune-proxy", "edgetune-system"]);
     const tuners = all("kubernetes:apps/v1:DaemonSet").filter((r) => r.name.endsWith("-tuner"));
     expect(tuners.map((r) => r.inputs.metadata.namespace)).toEqual(["edgetune-system", "edgetune-system"]);
     expect(await valueOf(program.tunerNamespaces)).toEqual(["edgetune-system", "edgetune-system"]);
-    expect(one("kubernetes:core/v1:Namespace", "edgetune-system").inputs.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged");
+    expect(one("kubernetes:core/v1:Namespace", "edgetune-system").inputs.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe(
+      "privileged",
+    );
   });
 
   it("takes images computed from other resources: the ECR repositories' URLs", () => {
     const proxyDs = all("kubernetes:apps/v1:DaemonSet").find((r) => r.name === "edge-ds")!;
     expect(proxyDs.inputs.spec.template.spec.containers[0].image).toBe(`${REGISTRY}/edgetune-proxy:0.1.0`);
-    for (const t of all("kubernetes:apps/v1:DaemonSet").filter((r) => r.name.endsWith("-tuner"))) expect(t.inputs.spec.template.spec.containers[0].image).toBe(`${REGISTRY}/edgetune-tuner:0.1.0`);
+    for (const t of all("kubernetes:apps/v1:DaemonSet").filter((r) => r.name.endsWith("-tuner")))
+      expect(t.inputs.spec.template.spec.containers[0].image).toBe(`${REGISTRY}/edgetune-tuner:0.1.0`);
   });
 
   it("exposes the components' child resources, as pulumi-eks does", async () => {

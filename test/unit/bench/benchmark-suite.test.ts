@@ -1,4 +1,3 @@
- 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -61,7 +60,10 @@ describe("BenchmarkSuite", () => {
 
   it("parses collected logs into typed results and judges the tuned runs against the baseline", async () => {
     const results = await out(suite.results);
-    expect(results.map((r) => [r.scenario, r.profile])).toEqual([["conn-burst", "baseline"], ["conn-burst", "tuned"]]);
+    expect(results.map((r) => [r.scenario, r.profile])).toEqual([
+      ["conn-burst", "baseline"],
+      ["conn-burst", "tuned"],
+    ]);
     expect(results[0].validity.listenOverflows).toBe(15333);
     expect(await out(suite.passed)).toBe(false);
     const v = await out(suite.violations);
@@ -72,8 +74,10 @@ describe("BenchmarkSuite", () => {
     await out(suite.results);
     const jobs = created.filter((c) => c.type === "kubernetes:batch/v1:Job");
     expect(jobs.map((j) => j.name).sort()).toEqual([
-      "edgetune-bench-baseline-conn-burst", "edgetune-bench-baseline-conn-burst-counters",
-      "edgetune-bench-tuned-conn-burst", "edgetune-bench-tuned-conn-burst-counters",
+      "edgetune-bench-baseline-conn-burst",
+      "edgetune-bench-baseline-conn-burst-counters",
+      "edgetune-bench-tuned-conn-burst",
+      "edgetune-bench-tuned-conn-burst-counters",
     ]);
     for (const j of jobs) {
       expect(j.inputs.spec.activeDeadlineSeconds).toBeGreaterThan(0);
@@ -81,12 +85,18 @@ describe("BenchmarkSuite", () => {
       expect(j.inputs.spec.template.spec.containers[0].image).toBe("registry.example/edgetune-loadgen:2025.1");
     }
     const load = jobs.find((j) => j.name === "edgetune-bench-tuned-conn-burst")!;
-    expect(load.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual({ "app.kubernetes.io/name": "edgetune-proxy" });
+    expect(
+      load.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels,
+    ).toEqual({ "app.kubernetes.io/name": "edgetune-proxy" });
     const cmd = created.find((c) => c.name === "edgetune-bench-tuned-conn-burst-collect")!;
     expect(cmd.type).toBe("command:local:Command");
     expect(cmd.inputs.create).toBe(collectCommand("bench", "edgetune-bench-tuned-conn-burst", 200));
     expect(cmd.inputs.environment).toEqual({ KUBECONFIG: "/home/ci/.kube/config" });
-    expect(created.filter((c) => c.type === "kubernetes:apps/v1:Deployment").map((c) => c.inputs.spec.template.spec.containers.map((x: any) => x.image))).toEqual([["fortio/fortio:1.69.5", "registry.example/edgetune-loadgen:2025.1"]]);
+    expect(
+      created
+        .filter((c) => c.type === "kubernetes:apps/v1:Deployment")
+        .map((c) => c.inputs.spec.template.spec.containers.map((x: any) => x.image)),
+    ).toEqual([["fortio/fortio:1.69.5", "registry.example/edgetune-loadgen:2025.1"]]);
   });
 });
 
@@ -133,8 +143,18 @@ describe("BenchmarkSuite A/B gate", () => {
     // settled: a tuned Job that did not wait for the gate would have reached the mock by then.
     const names2 = () => created.slice(first).map((c) => c.name);
     const asked = () => requested.slice(firstRequested);
-    const baseline = ["conn-rate", "conn-rate-collect", "conn-burst-counters", "conn-burst", "conn-burst-collect", "conn-burst-counters-collect"].map((n) => `edgetune-bench-baseline-${n}`);
-    await until("the gate's registration and every baseline Job and collect step", () => asked().includes("ab-node-tuning") && baseline.every((n) => names2().includes(n)));
+    const baseline = [
+      "conn-rate",
+      "conn-rate-collect",
+      "conn-burst-counters",
+      "conn-burst",
+      "conn-burst-collect",
+      "conn-burst-counters-collect",
+    ].map((n) => `edgetune-bench-baseline-${n}`);
+    await until(
+      "the gate's registration and every baseline Job and collect step",
+      () => asked().includes("ab-node-tuning") && baseline.every((n) => names2().includes(n)),
+    );
     await mocksSettled();
     expect(asked().filter((n) => n.includes("-tuned-"))).toEqual([]);
     release();

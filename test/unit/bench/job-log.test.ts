@@ -21,7 +21,10 @@ const burstLog = `### edgetune-nproc 4\n${runLog(0, "wrk", fixture("wrk-burst.tx
 describe("normalizeJobLog (what the Job's normalizer does)", () => {
   it("splits the log into per-run results with client CPU from `times`", () => {
     const rs = normalizeJobLog(burstLog, { scenario: "conn-burst", profile: "baseline", target: "proxy" });
-    expect(rs.map((r) => [r.run, r.profile, r.target])).toEqual([[0, "baseline", "proxy"], [1, "baseline", "proxy"]]);
+    expect(rs.map((r) => [r.run, r.profile, r.target])).toEqual([
+      [0, "baseline", "proxy"],
+      [1, "baseline", "proxy"],
+    ]);
     // run 0: 4.2 CPU-s over 3 s on 2 wrk threads = 70 %; run 1: (9.9 - 4.2) / 6 = 95 % → saturated.
     expect(rs[0].validity.clientCpuPercent).toBeCloseTo(70, 6);
     expect(rs[0].validity.valid).toBe(true);
@@ -38,11 +41,19 @@ describe("normalizeJobLog (what the Job's normalizer does)", () => {
   });
 
   it("fails with the reason when the log has no runs, was cut short, or a tool failed", () => {
-    expect(() => normalizeJobLog("Error from server (NotFound)", { scenario: "conn-rate", profile: "tuned" })).toThrow(/no "### edgetune-run" marker/);
-    expect(() => normalizeJobLog(burstLog.replace("### edgetune-end 0\n", ""), { scenario: "conn-burst", profile: "tuned" })).toThrow(/no "### edgetune-end" marker: the script was cut short/);
-    expect(() => normalizeJobLog(burstLog.replace("### edgetune-end 0", "### edgetune-end 1"), { scenario: "conn-burst", profile: "tuned" })).toThrow(/exited with status 1/);
+    expect(() => normalizeJobLog("Error from server (NotFound)", { scenario: "conn-rate", profile: "tuned" })).toThrow(
+      /no "### edgetune-run" marker/,
+    );
+    expect(() => normalizeJobLog(burstLog.replace("### edgetune-end 0\n", ""), { scenario: "conn-burst", profile: "tuned" })).toThrow(
+      /no "### edgetune-end" marker: the script was cut short/,
+    );
+    expect(() =>
+      normalizeJobLog(burstLog.replace("### edgetune-end 0", "### edgetune-end 1"), { scenario: "conn-burst", profile: "tuned" }),
+    ).toThrow(/exited with status 1/);
     const broken = burstLog.replace(/\{"edgetune_wrk".*\n/, "");
-    expect(() => normalizeJobLog(broken, { scenario: "conn-burst", profile: "tuned" })).toThrow(/run 0 \(wrk, concurrency 2000\): wrk: no \{"edgetune_wrk"/);
+    expect(() => normalizeJobLog(broken, { scenario: "conn-burst", profile: "tuned" })).toThrow(
+      /run 0 \(wrk, concurrency 2000\): wrk: no \{"edgetune_wrk"/,
+    );
   });
 });
 
@@ -61,7 +72,9 @@ describe("readResultLine (the collect step)", () => {
 
   it("refuses a log that does not end with a result line for this Job", () => {
     expect(() => readResultLine(burstLog, ctx)).toThrow(/the last line is not edgetune's result JSON: "### edgetune-end 0"/);
-    expect(() => readResultLine(log, { scenario: "conn-burst", profile: "tuned" })).toThrow(/expected the tuned conn-burst Job's results, got baseline conn-burst/);
+    expect(() => readResultLine(log, { scenario: "conn-burst", profile: "tuned" })).toThrow(
+      /expected the tuned conn-burst Job's results, got baseline conn-burst/,
+    );
     const tampered = log.replace(/"rps":[\d.]+/, '"rps":"fast"');
     expect(() => readResultLine(tampered, ctx)).toThrow(/not a valid result line: results\.0\.rps/);
     const failed = `${resultLine(ctx, { error: "wrk: no report" })}\n`;
@@ -78,7 +91,9 @@ describe("normalize.cjs (the bundle the Job runs)", () => {
     const r = run(process.execPath, [BUNDLE, "--scenario", "conn-burst", "--profile", "baseline"], { input: burstLog });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trimEnd().split("\n")).toHaveLength(1);
-    expect(readResultLine(r.stdout, { scenario: "conn-burst", profile: "baseline" })).toEqual(normalizeJobLog(burstLog, { scenario: "conn-burst", profile: "baseline" }));
+    expect(readResultLine(r.stdout, { scenario: "conn-burst", profile: "baseline" })).toEqual(
+      normalizeJobLog(burstLog, { scenario: "conn-burst", profile: "baseline" }),
+    );
   });
 
   it("ends with an error line and status 1 when there is nothing to report, 2 on bad arguments", () => {
@@ -102,8 +117,21 @@ describeSystem("the Job script's plumbing", ["dash", "shellcheck"], () => {
     writeFileSync(join(dir, "wrk"), `#!/bin/sh\n${wrkBody}\n`);
     chmodSync(join(dir, "wrk"), 0o755);
     writeFileSync(join(dir, "normalize.cjs"), readFileSync(BUNDLE));
-    const invocations = scenarioInvocations(SCENARIOS["conn-rate"], { environment: "cluster", host: "edgetune-proxy.edgetune.svc", port: 80, luaDir: dir, quick: true });
-    const script = jobScript(invocations, { scenario: "conn-rate", profile: "tuned", target: "edgetune-proxy.edgetune.svc", scriptDir: dir, node: process.execPath, logFile: join(dir, "run.log") });
+    const invocations = scenarioInvocations(SCENARIOS["conn-rate"], {
+      environment: "cluster",
+      host: "edgetune-proxy.edgetune.svc",
+      port: 80,
+      luaDir: dir,
+      quick: true,
+    });
+    const script = jobScript(invocations, {
+      scenario: "conn-rate",
+      profile: "tuned",
+      target: "edgetune-proxy.edgetune.svc",
+      scriptDir: dir,
+      node: process.execPath,
+      logFile: join(dir, "run.log"),
+    });
     return { dir, script, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } };
   };
 

@@ -1,4 +1,3 @@
- 
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +10,6 @@ import { buildBenchManifests, checkPinnedImage, collectCommand, type BenchJobsOp
 import { SCENARIO_NAMES } from "../../../components/bench/result";
 import { SCENARIOS, scenarioInvocations } from "../../../components/bench/scenarios";
 import { describeSystem, run } from "../../helpers/system";
-
 
 const opts: BenchJobsOptions = {
   namespace: "edgetune-bench",
@@ -28,21 +26,77 @@ const opts: BenchJobsOptions = {
 describe("scenarioInvocations", () => {
   it("produces the exact argv per tool", () => {
     const base = { host: "10.0.0.2", port: 80, luaDir: "/lua" } as const;
-    expect(scenarioInvocations(SCENARIOS["conn-burst"], { ...base, environment: "local" })[0].argv).toEqual(["wrk", "-t2", "-c2000", "-d10s", "--timeout", "2s", "-H", "Connection: close", "-s", "/lua/wrk-report.lua", "http://10.0.0.2:80/"]);
-    expect(scenarioInvocations(SCENARIOS["http-latency"], { ...base, environment: "local", rateRps: 1000, quick: true })[0].argv).toEqual(["wrk", "-t4", "-c4", "-d3s", "--timeout", "2s", "-s", "/lua/wrk-paced.lua", "http://10.0.0.2:80/", "--", "250"]);
-    expect(scenarioInvocations(SCENARIOS["http-latency"], { ...base, environment: "cluster", rateRps: 1000 })[0].argv).toEqual(["fortio", "load", "-qps", "1000", "-c", "8", "-t", "10s", "-p", "50,90,99,99.9", "-timeout", "2s", "-json", "-", "http://10.0.0.2:80/"]);
-    expect(scenarioInvocations(SCENARIOS["l4-throughput"], { ...base, environment: "local", port: 5201 }).map((i) => i.argv.slice(-5))).toEqual([
+    expect(scenarioInvocations(SCENARIOS["conn-burst"], { ...base, environment: "local" })[0].argv).toEqual([
+      "wrk",
+      "-t2",
+      "-c2000",
+      "-d10s",
+      "--timeout",
+      "2s",
+      "-H",
+      "Connection: close",
+      "-s",
+      "/lua/wrk-report.lua",
+      "http://10.0.0.2:80/",
+    ]);
+    expect(scenarioInvocations(SCENARIOS["http-latency"], { ...base, environment: "local", rateRps: 1000, quick: true })[0].argv).toEqual([
+      "wrk",
+      "-t4",
+      "-c4",
+      "-d3s",
+      "--timeout",
+      "2s",
+      "-s",
+      "/lua/wrk-paced.lua",
+      "http://10.0.0.2:80/",
+      "--",
+      "250",
+    ]);
+    expect(scenarioInvocations(SCENARIOS["http-latency"], { ...base, environment: "cluster", rateRps: 1000 })[0].argv).toEqual([
+      "fortio",
+      "load",
+      "-qps",
+      "1000",
+      "-c",
+      "8",
+      "-t",
+      "10s",
+      "-p",
+      "50,90,99,99.9",
+      "-timeout",
+      "2s",
+      "-json",
+      "-",
+      "http://10.0.0.2:80/",
+    ]);
+    expect(
+      scenarioInvocations(SCENARIOS["l4-throughput"], { ...base, environment: "local", port: 5201 }).map((i) => i.argv.slice(-5)),
+    ).toEqual([
       ["-P", "1", "-J", "--connect-timeout", "5000"],
       ["-P", "4", "-J", "--connect-timeout", "5000"],
     ]);
-    expect(scenarioInvocations(SCENARIOS["port-churn"], { ...base, environment: "local", quick: true }).map((i) => [i.run, i.durationSeconds])).toEqual([[0, 3], [1, 3], [2, 3], [3, 3], [4, 3]]);
+    expect(
+      scenarioInvocations(SCENARIOS["port-churn"], { ...base, environment: "local", quick: true }).map((i) => [i.run, i.durationSeconds]),
+    ).toEqual([
+      [0, 3],
+      [1, 3],
+      [2, 3],
+      [3, 3],
+      [4, 3],
+    ]);
   });
 
   it("rejects hosts, rates and durations that must not reach a command line", () => {
     const base = { environment: "local", port: 80, luaDir: "/lua" } as const;
-    expect(() => scenarioInvocations(SCENARIOS["http-throughput"], { ...base, host: "x; rm -rf /" })).toThrow(/host "x; rm -rf \/" is not allowed/);
-    expect(() => scenarioInvocations(SCENARIOS["http-latency"], { ...base, host: "proxy" })).toThrow(/http-latency is constant-rate: pass rateRps/);
-    expect(() => scenarioInvocations(SCENARIOS["http-throughput"], { ...base, host: "proxy", durationSeconds: 0 })).toThrow(/durationSeconds 0/);
+    expect(() => scenarioInvocations(SCENARIOS["http-throughput"], { ...base, host: "x; rm -rf /" })).toThrow(
+      /host "x; rm -rf \/" is not allowed/,
+    );
+    expect(() => scenarioInvocations(SCENARIOS["http-latency"], { ...base, host: "proxy" })).toThrow(
+      /http-latency is constant-rate: pass rateRps/,
+    );
+    expect(() => scenarioInvocations(SCENARIOS["http-throughput"], { ...base, host: "proxy", durationSeconds: 0 })).toThrow(
+      /durationSeconds 0/,
+    );
   });
 });
 
@@ -54,7 +108,9 @@ describe("buildBenchManifests", () => {
     expect(() => new Deployment(m.backend as never).validate()).not.toThrow();
     expect(() => new Service(m.backendService as never).validate()).not.toThrow();
     for (const j of [...m.jobs, ...m.counterJobs]) expect(() => new Job(j.job as never).validate(), j.name).not.toThrow();
-    expect(() => new Job({ ...m.jobs[0].job, spec: { ...(m.jobs[0].job.spec as object), backoffLimit: "0" } } as never).validate()).toThrow();
+    expect(() =>
+      new Job({ ...m.jobs[0].job, spec: { ...(m.jobs[0].job.spec as object), backoffLimit: "0" } } as never).validate(),
+    ).toThrow();
   });
 
   it("gives every Job a deadline, no retries, a pinned image, guaranteed resources and anti-affinity to the proxy", () => {
@@ -64,7 +120,9 @@ describe("buildBenchManifests", () => {
       expect(spec.backoffLimit).toBe(0);
       expect(spec.activeDeadlineSeconds).toBe(deadlineSeconds);
       const pod = spec.template.spec;
-      expect(pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([{ labelSelector: { matchLabels: opts.proxyPodLabels }, topologyKey: "kubernetes.io/hostname" }]);
+      expect(pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+        { labelSelector: { matchLabels: opts.proxyPodLabels }, topologyKey: "kubernetes.io/hostname" },
+      ]);
       const c = pod.containers[0];
       expect(c.image).not.toMatch(/:latest$/);
       expect(c.resources.requests).toEqual(c.resources.limits);
@@ -75,7 +133,9 @@ describe("buildBenchManifests", () => {
     for (const { job, scenario } of m.jobs) {
       const c = (job.spec as any).template.spec.containers[0];
       expect(c.image).toBe(opts.images.loadgen);
-      expect(c.command[2].split("\n").pop()).toBe(`exec node /etc/edgetune-bench/normalize.cjs --scenario ${scenario} --profile tuned --target edgetune-proxy.edgetune.svc < /tmp/edgetune-bench.log`);
+      expect(c.command[2].split("\n").pop()).toBe(
+        `exec node /etc/edgetune-bench/normalize.cjs --scenario ${scenario} --profile tuned --target edgetune-proxy.edgetune.svc < /tmp/edgetune-bench.log`,
+      );
       expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
     }
     expect((m.backend.spec as any).template.spec.containers[0].image).toBe("fortio/fortio:1.69.5");
@@ -85,7 +145,9 @@ describe("buildBenchManifests", () => {
     expect(m.counterJobs.map((c) => c.scenario)).toEqual(["conn-burst"]);
     const pod = (m.counterJobs[0].job.spec as any).template.spec;
     expect(pod.hostNetwork).toBe(true);
-    expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual(opts.proxyPodLabels);
+    expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual(
+      opts.proxyPodLabels,
+    );
     expect(pod.containers[0].command[2]).toMatch(/^nstat -n && sleep 35 && nstat -j -z TcpExtListenOverflows TcpExtListenDrops/);
   });
 
@@ -103,7 +165,9 @@ describe("buildBenchManifests", () => {
     expect(() => checkPinnedImage("localhost:5000/wrk", "images.loadgen")).toThrow(/not pinned/);
     expect(() => checkPinnedImage(`wrk@sha256:${"a".repeat(64)}`, "x")).not.toThrow();
     // The reference lands in a pod spec and a shell script: anything but an image reference is refused.
-    expect(() => checkPinnedImage("wrk:1.0.0;reboot", "images.loadgen")).toThrow(/images\.loadgen: image "wrk:1\.0\.0;reboot" is not an image reference/);
+    expect(() => checkPinnedImage("wrk:1.0.0;reboot", "images.loadgen")).toThrow(
+      /images\.loadgen: image "wrk:1\.0\.0;reboot" is not an image reference/,
+    );
     expect(() => buildBenchManifests({ ...opts, images: { loadgen: "debian" } })).toThrow(/images\.loadgen: image "debian" is not pinned/);
     expect(() => buildBenchManifests({ ...opts, httpLatencyRateRps: undefined })).toThrow(/pass rateRps/);
   });
@@ -111,8 +175,11 @@ describe("buildBenchManifests", () => {
 
 describe("job log collection", () => {
   it("quotes argv in the Job script", () => {
-    const script = (buildBenchManifests({ ...opts, scenarios: ["conn-rate"] }).jobs[0].job.spec as any).template.spec.containers[0].command[2];
-    expect(script).toContain("wrk -t2 -c64 -d10s --timeout 2s -H 'Connection: close' -s /etc/edgetune-bench/wrk-report.lua http://edgetune-proxy.edgetune.svc:80/ || rc=$?");
+    const script = (buildBenchManifests({ ...opts, scenarios: ["conn-rate"] }).jobs[0].job.spec as any).template.spec.containers[0]
+      .command[2];
+    expect(script).toContain(
+      "wrk -t2 -c64 -d10s --timeout 2s -H 'Connection: close' -s /etc/edgetune-bench/wrk-report.lua http://edgetune-proxy.edgetune.svc:80/ || rc=$?",
+    );
   });
 });
 
@@ -120,17 +187,24 @@ describe("job log collection", () => {
 describeSystem("collectCommand (waits for the Job, prints its log)", ["dash", "shellcheck"], () => {
   const collect = (status: string, timeoutSeconds = 60) => {
     const dir = mkdtempSync(join(tmpdir(), "edgetune-collect-"));
-    writeFileSync(join(dir, "kubectl"), `#!/bin/sh
+    writeFileSync(
+      join(dir, "kubectl"),
+      `#!/bin/sh
 echo "$*" >> ${dir}/calls
 case "$1" in get) printf '%s' ${JSON.stringify(status)} ;; logs) echo "the log of $4" ;; esac
-`);
+`,
+    );
     chmodSync(join(dir, "kubectl"), 0o755);
-    const r = run("dash", ["-c", collectCommand("bench", "edgetune-bench-tuned-conn-rate", timeoutSeconds, 1)], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    const r = run("dash", ["-c", collectCommand("bench", "edgetune-bench-tuned-conn-rate", timeoutSeconds, 1)], {
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    });
     return { ...r, calls: readFileSync(join(dir, "calls"), "utf8").trim().split("\n") };
   };
 
   it("is shellcheck-clean POSIX sh", () => {
-    const r = run("shellcheck", ["-s", "sh", "-"], { input: `#!/bin/sh\n${collectCommand("bench", "edgetune-bench-tuned-conn-rate", 180)}\n` });
+    const r = run("shellcheck", ["-s", "sh", "-"], {
+      input: `#!/bin/sh\n${collectCommand("bench", "edgetune-bench-tuned-conn-rate", 180)}\n`,
+    });
     expect(r.code, r.stdout).toBe(0);
   });
 

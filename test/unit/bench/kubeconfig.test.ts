@@ -41,14 +41,20 @@ beforeAll(async () => {
 describe("BenchmarkSuite: the collect step's cluster", () => {
   it("refuses an explicit Kubernetes provider without the kubeconfig kubectl needs", () => {
     const provider = new k8s.Provider("other-cluster", { kubeconfig: "apiVersion: v1\nkind: Config\n" });
-    expect(() => new BenchmarkSuite("refused", args, { providers: [provider] })).toThrow(/BenchmarkSuite "refused": an explicit Kubernetes provider needs args\.kubeconfig/);
+    expect(() => new BenchmarkSuite("refused", args, { providers: [provider] })).toThrow(
+      /BenchmarkSuite "refused": an explicit Kubernetes provider needs args\.kubeconfig/,
+    );
     expect(() => new BenchmarkSuite("refused2", args, { provider })).toThrow(/args\.kubeconfig/);
     expect(created.filter((c) => c.name.startsWith("refused"))).toEqual([]);
   });
 
   it("hands kubectl the given kubeconfig contents as a secret environment variable", async () => {
     const provider = new k8s.Provider("cluster", { kubeconfig: "apiVersion: v1\nkind: Config\n" });
-    new BenchmarkSuite("given", { ...args, kubeconfig: "apiVersion: v1\nkind: Config\nclusters: []\n" }, { providers: { kubernetes: provider } });
+    new BenchmarkSuite(
+      "given",
+      { ...args, kubeconfig: "apiVersion: v1\nkind: Config\nclusters: []\n" },
+      { providers: { kubernetes: provider } },
+    );
     await pulumi.runtime.disconnect();
     const collect = created.find((c) => c.type === "command:local:Command" && c.name.endsWith("-collect"))!;
     // One secret value makes the whole environment a secret for the engine.
@@ -62,9 +68,19 @@ describeSystem("collectCommand: a kubeconfig given as contents", ["dash"], () =>
   it("is the file kubectl reads, private to the run and removed after it", () => {
     const dir = mkdtempSync(join(tmpdir(), "edgetune-kubeconfig-"));
     // A stand-in kubectl: reports the Job complete and what KUBECONFIG held, and where.
-    writeFileSync(join(dir, "kubectl"), `#!/bin/sh\ncase "$1" in get) printf Complete ;; logs) echo "file=$KUBECONFIG"; cat "$KUBECONFIG"; ls -l "$KUBECONFIG" | cut -c1-10 ;; esac\n`);
+    writeFileSync(
+      join(dir, "kubectl"),
+      `#!/bin/sh\ncase "$1" in get) printf Complete ;; logs) echo "file=$KUBECONFIG"; cat "$KUBECONFIG"; ls -l "$KUBECONFIG" | cut -c1-10 ;; esac\n`,
+    );
     chmodSync(join(dir, "kubectl"), 0o755);
-    const r = run("dash", ["-c", collectCommand("bench", "j", 10, 1)], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, EDGETUNE_KUBECONFIG: "apiVersion: v1\nkind: Config\n", KUBECONFIG: "/ambient/config" } });
+    const r = run("dash", ["-c", collectCommand("bench", "j", 10, 1)], {
+      env: {
+        ...process.env,
+        PATH: `${dir}:${process.env.PATH}`,
+        EDGETUNE_KUBECONFIG: "apiVersion: v1\nkind: Config\n",
+        KUBECONFIG: "/ambient/config",
+      },
+    });
     expect(r.code, r.stderr).toBe(0);
     const [fileLine, ...rest] = r.stdout.trim().split("\n");
     const file = fileLine.replace(/^file=/, "");

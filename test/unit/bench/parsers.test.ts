@@ -13,7 +13,15 @@ describe("parseWrk (wrk-report.lua done() JSON)", () => {
     expect(r.durationSeconds).toBeCloseTo(3.000237, 6);
     expect(r.rps).toBeCloseTo(618305 / 3.000237, 3);
     expect(r.connsPerSecond).toBeUndefined();
-    expect(r.latency).toEqual({ method: "closed-loop", p50Ms: 0.129, p90Ms: 0.603, p99Ms: 2.382, p999Ms: 3.667, maxMs: 5.217, meanMs: expect.closeTo(0.27466, 4) });
+    expect(r.latency).toEqual({
+      method: "closed-loop",
+      p50Ms: 0.129,
+      p90Ms: 0.603,
+      p99Ms: 2.382,
+      p999Ms: 3.667,
+      maxMs: 5.217,
+      meanMs: expect.closeTo(0.27466, 4),
+    });
     expect(r.errors).toEqual({ connect: 0, read: 0, write: 0, status: 0, timeout: 0 });
     expect(r.validity).toEqual({ valid: true, reasons: [] });
   });
@@ -42,7 +50,11 @@ describe("parseWrk (wrk-report.lua done() JSON)", () => {
   });
 
   it("marks a run invalid when the load generator was saturated", () => {
-    const r = parseWrk(fixture("wrk-burst.txt"), { scenario: "conn-burst", connectionClose: true, validity: { clientCpuPercent: 97, ...nstatValidity(parseNstat(fixture("nstat-burst.txt"))) } });
+    const r = parseWrk(fixture("wrk-burst.txt"), {
+      scenario: "conn-burst",
+      connectionClose: true,
+      validity: { clientCpuPercent: 97, ...nstatValidity(parseNstat(fixture("nstat-burst.txt"))) },
+    });
     expect(r.validity.valid).toBe(false);
     expect(r.validity.reasons[0]).toMatch(/load generator CPU 97\.0%/);
     expect(r.validity.listenOverflows).toBe(12665);
@@ -51,7 +63,9 @@ describe("parseWrk (wrk-report.lua done() JSON)", () => {
 
   it("fails clearly on output without the JSON line and on a truncated line", () => {
     const text = fixture("wrk-keepalive.txt");
-    expect(() => parseWrk(text.split("\n").slice(0, 3).join("\n"), { scenario: "http-throughput" })).toThrow(/no \{"edgetune_wrk":\.\.\.\} line/);
+    expect(() => parseWrk(text.split("\n").slice(0, 3).join("\n"), { scenario: "http-throughput" })).toThrow(
+      /no \{"edgetune_wrk":\.\.\.\} line/,
+    );
     const cut = text.slice(0, text.lastIndexOf('"percentiles"'));
     expect(() => parseWrk(cut, { scenario: "http-throughput" })).toThrow(BenchParseError);
     expect(() => parseWrk(cut, { scenario: "http-throughput" })).toThrow(/wrk: output is not JSON/);
@@ -72,11 +86,15 @@ describe("parseIperf3 (-J)", () => {
   });
 
   it("passes iperf3's own error through instead of reporting zero", () => {
-    expect(() => parseIperf3(fixture("iperf3-refused.json"), { scenario: "l4-throughput" })).toThrow(/iperf3: the run failed: unable to connect to server: Connection refused/);
+    expect(() => parseIperf3(fixture("iperf3-refused.json"), { scenario: "l4-throughput" })).toThrow(
+      /iperf3: the run failed: unable to connect to server: Connection refused/,
+    );
   });
 
   it("rejects JSON that lacks the end summary", () => {
-    expect(() => parseIperf3('{"start":{},"intervals":[],"end":{}}', { scenario: "l4-throughput" })).toThrow(/iperf3: unexpected -J output: end\.sum_sent/);
+    expect(() => parseIperf3('{"start":{},"intervals":[],"end":{}}', { scenario: "l4-throughput" })).toThrow(
+      /iperf3: unexpected -J output: end\.sum_sent/,
+    );
   });
 });
 

@@ -13,13 +13,31 @@ const root = join(__dirname, "../../..");
 
 // Recorded runs from this machine, labelled as an A/B pair: the backlog-16 burst as
 // "baseline", the default-backlog Connection: close run as "tuned".
-const baseline = parseWrk(fixture("wrk-burst.txt"), { scenario: "conn-burst", profile: "baseline", run: 0, concurrency: 2000, connectionClose: true, validity: { listenOverflows: 12665 } });
-const tuned = parseWrk(fixture("wrk-connclose.txt"), { scenario: "conn-burst", profile: "tuned", run: 0, concurrency: 2000, connectionClose: true, validity: { listenOverflows: 0 } });
+const baseline = parseWrk(fixture("wrk-burst.txt"), {
+  scenario: "conn-burst",
+  profile: "baseline",
+  run: 0,
+  concurrency: 2000,
+  connectionClose: true,
+  validity: { listenOverflows: 12665 },
+});
+const tuned = parseWrk(fixture("wrk-connclose.txt"), {
+  scenario: "conn-burst",
+  profile: "tuned",
+  run: 0,
+  concurrency: 2000,
+  connectionClose: true,
+  validity: { listenOverflows: 0 },
+});
 const l4 = parseIperf3(fixture("iperf3-p1.json"), { scenario: "l4-throughput", profile: "tuned" });
 
 describe("evaluateThresholds", () => {
   it("passes when every limit holds and fails naming the limit and the actual value", () => {
-    expect(evaluateThresholds([baseline, tuned], { "conn-burst": { minConnsPerSecond: 50_000, maxP99Ms: 10, maxListenOverflows: 0, maxErrors: 0 } })).toEqual({ passed: true, violations: [] });
+    expect(
+      evaluateThresholds([baseline, tuned], {
+        "conn-burst": { minConnsPerSecond: 50_000, maxP99Ms: 10, maxListenOverflows: 0, maxErrors: 0 },
+      }),
+    ).toEqual({ passed: true, violations: [] });
     const v = evaluateThresholds([baseline, tuned], { "conn-burst": { maxP99Ms: 1, minConnsPerSecond: 200_000 } });
     expect(v.passed).toBe(false);
     expect(v.violations.map((x) => x.threshold)).toEqual(["minConnsPerSecond", "maxP99Ms"]);
@@ -34,14 +52,19 @@ describe("evaluateThresholds", () => {
     expect(evaluateThresholds([baseline, tuned], { "conn-burst": { minTunedOverBaseline: 1.05 } }).passed).toBe(true);
     const v = evaluateThresholds([baseline, tuned], { "conn-burst": { minTunedOverBaseline: 1.2 } });
     expect(v.violations[0]).toMatchObject({ threshold: "minTunedOverBaseline", actual: ratio });
-    expect(evaluateThresholds([tuned], { "conn-burst": { minTunedOverBaseline: 1 } }).violations[0].message).toMatch(/no valid "baseline" and "tuned" pair/);
+    expect(evaluateThresholds([tuned], { "conn-burst": { minTunedOverBaseline: 1 } }).violations[0].message).toMatch(
+      /no valid "baseline" and "tuned" pair/,
+    );
   });
 
   it("never passes a scenario whose only runs are invalid or missing", () => {
     // iperf3 on loopback saturates its own single thread: the run is invalid.
     const v = evaluateThresholds([l4], { "l4-throughput": { minGbps: 1 }, "http-latency": { maxP99Ms: 5 } });
     expect(v.passed).toBe(false);
-    expect(v.violations.map((x) => [x.scenario, x.threshold])).toEqual([["http-latency", "validRuns"], ["l4-throughput", "validRuns"]]);
+    expect(v.violations.map((x) => [x.scenario, x.threshold])).toEqual([
+      ["http-latency", "validRuns"],
+      ["l4-throughput", "validRuns"],
+    ]);
     expect(v.violations[1].message).toMatch(/load generator CPU 9\d\.\d%/);
   });
 
@@ -100,7 +123,9 @@ describe("scripts/check-bench.js on recorded results", () => {
   });
 
   it("exits 1 and prints every violation when not passed", () => {
-    const r = runCheck({ benchmark: { ...evaluateThresholds(results, { "conn-burst": { maxP99Ms: 1, minTunedOverBaseline: 2 } }), results } });
+    const r = runCheck({
+      benchmark: { ...evaluateThresholds(results, { "conn-burst": { maxP99Ms: 1, minTunedOverBaseline: 2 } }), results },
+    });
     expect(r.status).toBe(1);
     expect(r.stdout).toContain("FAILED, 2 violations");
     expect(r.stdout).toContain("conn-burst: 4.754 ms p99 > maxP99Ms 1");
