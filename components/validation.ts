@@ -182,3 +182,13 @@ export function resolveWith<S extends z.ZodType>(
   const r = schema.safeParse(input);
   return r.success ? { value: r.data, issues: [] } : { issues: zodIssues(r.error, input, prefix) };
 }
+
+export type Resolved<T> = { value: T; issues: [] } | { value?: undefined; issues: ValidationIssue[] };
+
+/**
+ * A spec's shape with the fields a component got as Outputs (not resolved yet) left open:
+ * they are checked, with everything else again, once they resolve.
+ */
+export function withPending<S extends z.ZodRawShape>(shape: S, pending: readonly string[]) {
+  return z.strictObject(shape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()])));
+}

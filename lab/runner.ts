@@ -194,6 +194,23 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       // Alternate the order so drift over time does not favour one profile (lab notes: ±20-30 % per hour).
       const [baseline, tuned, ...extra] = variants;
       const order = [...(r % 2 === 0 ? [baseline, tuned] : [tuned, baseline]), ...extra];
+      /** Runs a scenario against one path and records every result under `label`. */
+      const measure = (sc: Scenario, label: string, target: RunTarget["target"], host: string, port: number, maxRps?: number) => {
+        const results = runScenario(sc, {
+          host,
+          port,
+          label,
+          run: r,
+          quick,
+          durationSeconds: opts.durationSeconds,
+          labDir,
+          a,
+          maxRps,
+          target,
+        });
+        for (const res of results) record(r, label, res);
+        return results;
+      };
       for (const v of order) {
         const scenarios = v.scenarios ? selected.filter((sc) => v.scenarios!.includes(sc.name)) : selected;
         if (!scenarios.length) continue;
@@ -208,19 +225,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         for (const sc of scenarios) {
           const port =
             sc.name === "port-churn" ? churnPort(spec) : sc.listener === "http" ? listenerPort(spec, "http") : listenerPort(spec, "tcp");
-          for (const res of runScenario(sc, {
-            host: a.proxy,
-            port,
-            label: v.label,
-            run: r,
-            quick,
-            durationSeconds: opts.durationSeconds,
-            labDir,
-            a,
-            maxRps,
-            target: "proxy",
-          })) {
-            record(r, v.label, res);
+          for (const res of measure(sc, v.label, "proxy", a.proxy, port, maxRps)) {
             if (sc.name === "http-throughput" && res.rps) maxRps = Math.max(maxRps ?? 0, res.rps);
           }
           await checkInterrupt();
@@ -229,18 +234,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         const copy = noSpliceListener(spec);
         const l4 = selected.find((sc) => sc.name === "l4-throughput");
         if (copy && l4 && v.label === "tuned") {
-          for (const res of runScenario(l4, {
-            host: a.proxy,
-            port: copy.port,
-            label: "no-splice",
-            run: r,
-            quick,
-            durationSeconds: opts.durationSeconds,
-            labDir,
-            a,
-            target: "proxy",
-          }))
-            record(r, "no-splice", res);
+          measure(l4, "no-splice", "proxy", a.proxy, copy.port);
           await checkInterrupt();
         }
         step("down");
@@ -251,32 +245,8 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         step("up");
         for (const sc of reference) {
           const port = sc.listener === "http" ? topology.httpPort : topology.iperfPort;
-          for (const res of runScenario(sc, {
-            host: a.backendDirect,
-            port,
-            label: "direct",
-            run: r,
-            quick,
-            durationSeconds: opts.durationSeconds,
-            labDir,
-            a,
-            target: "direct",
-          }))
-            record(r, "direct", res);
-          if (sc.name === "l4-throughput") {
-            for (const res of runScenario(sc, {
-              host: a.backend,
-              port,
-              label: "forward",
-              run: r,
-              quick,
-              durationSeconds: opts.durationSeconds,
-              labDir,
-              a,
-              target: "forward",
-            }))
-              record(r, "forward", res);
-          }
+          measure(sc, "direct", "direct", a.backendDirect, port);
+          if (sc.name === "l4-throughput") measure(sc, "forward", "forward", a.backend, port);
           await checkInterrupt();
         }
         step("down");

@@ -4,7 +4,7 @@
  * the stack loader and the reference take them from here.
  */
 import { z } from "zod";
-import { grammar, resolveWith, type PathSegment, type ValidationIssue } from "../validation";
+import { grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 import { SCENARIO_NAMES } from "./result";
 import { thresholdsSchema } from "./thresholds";
 
@@ -77,8 +77,6 @@ export function resolveBenchmarkSuiteOptions(
   prefix: readonly PathSegment[] = [],
   pending: readonly string[] = [],
 ): { value: BenchmarkConfig; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length
-    ? benchmarkRules(z.strictObject(benchmarkSuiteShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()]))))
-    : benchmarkSuiteSpec;
+  const schema = pending.length ? benchmarkRules(withPending(benchmarkSuiteShape, pending)) : benchmarkSuiteSpec;
   return resolveWith(schema, input, prefix) as ReturnType<typeof resolveBenchmarkSuiteOptions>;
 }

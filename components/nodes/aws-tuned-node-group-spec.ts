@@ -3,7 +3,7 @@
  * are written; the component, the stack's `aws` section and the reference use it.
  */
 import { z } from "zod";
-import { resolveWith, type PathSegment, type ValidationIssue, grammar } from "../validation";
+import { resolveWith, withPending, type PathSegment, type ValidationIssue, grammar } from "../validation";
 
 const autoScalingSpec = z
   .strictObject({
@@ -110,8 +110,6 @@ export function resolveAwsTunedNodeGroupOptions(
   prefix: readonly PathSegment[] = [],
   pending: readonly string[] = [],
 ): { value: ResolvedAwsTunedNodeGroupOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length
-    ? awsRules(z.strictObject(awsTunedNodeGroupShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()]))))
-    : awsTunedNodeGroupSpec;
+  const schema = pending.length ? awsRules(withPending(awsTunedNodeGroupShape, pending)) : awsTunedNodeGroupSpec;
   return resolveWith(schema, input, prefix) as ReturnType<typeof resolveAwsTunedNodeGroupOptions>;
 }

@@ -4,7 +4,7 @@
  * render and the generated reference all take them from here.
  */
 import { z } from "zod";
-import { formatPath, grammar, resolveWith, type PathSegment, type ValidationIssue } from "../validation";
+import { formatPath, grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 
 export const kubernetesNodeTunerShape = {
   image: grammar.pinnedImage().describe("Tuner image (proxy-image/ `tuner` target), pinned by tag or digest; `latest` is refused."),
@@ -70,9 +70,7 @@ export function resolveTunerOptions(
   prefix: readonly PathSegment[] = [],
   pending: readonly string[] = [],
 ): { value: TunerOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length
-    ? tunerRules(z.strictObject(kubernetesNodeTunerShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()]))))
-    : kubernetesNodeTunerSpec;
+  const schema = pending.length ? tunerRules(withPending(kubernetesNodeTunerShape, pending)) : kubernetesNodeTunerSpec;
   const r = resolveWith(schema, input, prefix);
   const issues = [...r.issues];
   if (!grammar.dnsLabel().safeParse(name).success || name.length > NAME_MAX)

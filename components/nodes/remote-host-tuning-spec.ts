@@ -3,7 +3,7 @@
  * descriptions are written; the component, the stack's `ssh` section and the reference use it.
  */
 import { z } from "zod";
-import { grammar, resolveWith, type PathSegment, type ValidationIssue } from "../validation";
+import { grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 // Where every target installs tune.sh (the EC2 user-data too): one path on every host.
 import { TUNE_SH_PATH } from "./cloud-init";
 
@@ -55,8 +55,6 @@ export function resolveRemoteHostTuningOptions(
   prefix: readonly PathSegment[] = [],
   pending: readonly string[] = [],
 ): { value: ResolvedRemoteHostTuningOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length
-    ? remoteHostTuningSpec.extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()])))
-    : remoteHostTuningSpec;
+  const schema = pending.length ? withPending(remoteHostTuningShape, pending) : remoteHostTuningSpec;
   return resolveWith(schema, input, prefix) as ReturnType<typeof resolveRemoteHostTuningOptions>;
 }

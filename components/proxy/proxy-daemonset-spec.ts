@@ -3,7 +3,7 @@
  * the one place their defaults, bounds and descriptions are written.
  */
 import { z } from "zod";
-import { formatPath, grammar, resolveWith, type PathSegment, type ValidationIssue } from "../validation";
+import { formatPath, grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 
 const resources = z.strictObject({
   requests: z.record(z.string(), z.string()).optional(),
@@ -91,9 +91,7 @@ export function resolveProxyDaemonSetOptions(
   prefix: readonly PathSegment[] = [],
   pending: readonly string[] = [],
 ): { value: ProxyK8sOptions; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
-  const schema = pending.length
-    ? proxyDaemonSetRules(z.strictObject(proxyDaemonSetShape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()]))))
-    : proxyDaemonSetSpec;
+  const schema = pending.length ? proxyDaemonSetRules(withPending(proxyDaemonSetShape, pending)) : proxyDaemonSetSpec;
   const r = resolveWith(schema, input, prefix);
   const issues = [...r.issues];
   if (!grammar.dnsLabel().safeParse(name).success || name.length > NAME_MAX)
