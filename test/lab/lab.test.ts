@@ -118,7 +118,19 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
     const home = mkdtempSync(join(tmpdir(), "edgetune-user-"));
     try {
       const clone = join(home, "edgetune");
-      for (const part of ["bin", "cli", "lab", "loader", "render", "infra", "components", "stacks", "Pulumi.yaml", "package.json", "tsconfig.json"]) {
+      for (const part of [
+        "bin",
+        "cli",
+        "lab",
+        "loader",
+        "render",
+        "infra",
+        "components",
+        "stacks",
+        "Pulumi.yaml",
+        "package.json",
+        "tsconfig.json",
+      ]) {
         cpSync(join(ROOT, part), join(clone, part), { recursive: true });
       }
       // cp -a: ~35k files, and .bin's relative links kept as links; node_modules may itself be a link.
