@@ -39,9 +39,16 @@ export function formatPath(segments: readonly PathSegment[]): string {
 
 /** Shows a config value inside an error message, shortened and with control characters escaped. */
 export function show(value: unknown): string {
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (value === undefined) return "nothing";
   let text: string;
   try {
-    text = JSON.stringify(value) ?? String(value);
+    // NaN and Infinity inside a value are shown as what they are, not as JSON's null.
+    text =
+      JSON.stringify(value, (_k, v: unknown) =>
+        typeof v === "number" && !Number.isFinite(v) ? String(v) : typeof v === "bigint" ? `${v}n` : v,
+      ) ?? String(value);
   } catch {
     text = String(value);
   }
@@ -59,6 +66,7 @@ const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-
 const IMAGE =
   /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?<digest>@sha256:[a-f0-9]{64})?$/;
 const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+const LABEL_VALUE = /^(|[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 const ABSOLUTE_PATH = /^\/[A-Za-z0-9._/-]{0,200}$/;
 
 /** Why an image reference is not pinned, or undefined when it is (a non-latest tag or a digest). */
@@ -116,6 +124,26 @@ export const grammar = {
       .string()
       .regex(ABSOLUTE_PATH, 'allowed: an absolute path of [A-Za-z0-9._/-] without ".."')
       .refine((v) => !v.split("/").includes(".."), 'allowed: an absolute path of [A-Za-z0-9._/-] without ".."'),
+  /** One line of text for people (a description, a reason): printable, bounded. */
+  text: (max: number) =>
+    z
+      .string()
+      .max(max, `allowed: at most ${max} characters`)
+      .regex(/^[^\u0000-\u001f\u007f]*$/, "allowed: one line of text, without control characters or newlines"),
+  /** A host name or an IPv4/IPv6 address, as a load generator or SSH connects to it. */
+  host: () =>
+    z
+      .string()
+      .max(253, "allowed: a host name or address of at most 253 characters")
+      .regex(
+        /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]{2,45})$/,
+        "allowed: a host name (DNS labels joined by dots) or an IPv4/IPv6 address",
+      ),
+  /** A Kubernetes resource quantity (`500m`, `256Mi`, `2`). */
+  quantity: () =>
+    z
+      .string()
+      .regex(/^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/, 'allowed: a Kubernetes quantity such as "500m", "256Mi" or "2"'),
   int: (min: number, max: number) =>
     z
       .number({ error: `allowed: an integer ${min}..${max}` })
@@ -126,9 +154,15 @@ export const grammar = {
   /** A Kubernetes toleration (the pod spec's shape). */
   toleration: () =>
     z.strictObject({
-      key: z.string().optional(),
+      key: z
+        .string()
+        .refine(
+          (k) => labelKeyProblem(k) === undefined,
+          "allowed: a label key (an optional DNS-subdomain prefix and /, then a name of up to 63 characters)",
+        )
+        .optional(),
       operator: z.enum(["Exists", "Equal"]).optional(),
-      value: z.string().optional(),
+      value: z.string().regex(LABEL_VALUE, "allowed: a label value").optional(),
       effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
       tolerationSeconds: z.number().int().optional(),
     }),
@@ -138,7 +172,7 @@ export const grammar = {
       for (const [k, val] of Object.entries(v)) {
         const p = labelKeyProblem(k);
         if (p) ctx.addIssue({ code: "custom", path: [k], message: `allowed: ${p}` });
-        else if (val !== "" && !LABEL_NAME.test(val))
+        else if (!LABEL_VALUE.test(val))
           ctx.addIssue({
             code: "custom",
             path: [k],
@@ -160,16 +194,21 @@ function valueAt(input: unknown, segs: readonly PathSegment[]): unknown {
  * what is allowed. Messages written as "allowed: …" by the grammars above are kept as they
  * are; zod's own ("Invalid input: expected number, received string") lose the prefix.
  */
-export function zodIssues(error: z.ZodError, input: unknown, prefix: readonly PathSegment[] = []): ValidationIssue[] {
+export function zodIssues(
+  error: z.ZodError,
+  input: unknown,
+  prefix: readonly PathSegment[] = [],
+  vocabulary: readonly string[] = [],
+): ValidationIssue[] {
   return error.issues.map((issue) => {
     const segs = issue.path.filter((p): p is string | number => typeof p !== "symbol");
     const path = formatPath([...prefix, ...segs]);
-    if (issue.code === "unrecognized_keys")
-      return { path, message: `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` };
+    if (issue.code === "unrecognized_keys") return { path, message: unknownFields(issue.keys, vocabulary) };
     const value = valueAt(input, segs);
     const message = issue.message.replace(/^Invalid input: /, "");
     if (value === undefined) return { path, message: message.startsWith("required") ? message : `required; ${message}` };
-    return { path, message: `got ${show(value)}; ${message}` };
+    // Checks that already name the value ("got 1048576 buckets …") are not prefixed twice.
+    return { path, message: message.startsWith("got ") ? message : `got ${show(value)}; ${message}` };
   });
 }
 
@@ -180,7 +219,7 @@ export function resolveWith<S extends z.ZodType>(
   prefix: readonly PathSegment[] = [],
 ): { value: z.output<S>; issues: [] } | { value?: undefined; issues: ValidationIssue[] } {
   const r = schema.safeParse(input);
-  return r.success ? { value: r.data, issues: [] } : { issues: zodIssues(r.error, input, prefix) };
+  return r.success ? { value: r.data, issues: [] } : { issues: zodIssues(r.error, input, prefix, vocabularyOf(schema)) };
 }
 
 export type Resolved<T> = { value: T; issues: [] } | { value?: undefined; issues: ValidationIssue[] };
@@ -191,4 +230,60 @@ export type Resolved<T> = { value: T; issues: [] } | { value?: undefined; issues
  */
 export function withPending<S extends z.ZodRawShape>(shape: S, pending: readonly string[]) {
   return z.strictObject(shape).extend(Object.fromEntries(pending.map((k) => [k, z.unknown().optional()])));
+}
+
+const vocabularies = new WeakMap<z.ZodType, string[]>();
+
+/** Every field name a schema knows, at any depth: what an unknown key is compared with. */
+function vocabularyOf(schema: z.ZodType): string[] {
+  let v = vocabularies.get(schema);
+  if (!v) {
+    const names = new Set<string>();
+    const walk = (node: unknown) => {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (node && typeof node === "object") {
+        for (const [k, x] of Object.entries(node)) {
+          if (k === "properties" && x && typeof x === "object") for (const name of Object.keys(x)) names.add(name);
+          walk(x);
+        }
+      }
+    };
+    walk(z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }));
+    v = [...names];
+    vocabularies.set(schema, v);
+  }
+  return v;
+}
+
+/** Edit distance (Levenshtein), for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+/** The known name closest to a typo, when it is close enough to be the one meant. */
+export function didYouMean(key: string, vocabulary: readonly string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const name of vocabulary) {
+    const d = distance(key, name);
+    if (d <= Math.max(1, Math.floor(name.length / 4)) && (!best || d < best.d)) best = { name, d };
+  }
+  return best?.name;
+}
+
+export function unknownFields(keys: readonly string[], vocabulary: readonly string[]): string {
+  const hints = keys.map((k) => {
+    const near = didYouMean(k, vocabulary);
+    return near ? `${JSON.stringify(k)} (did you mean ${JSON.stringify(near)}?)` : JSON.stringify(k);
+  });
+  return `unknown field${keys.length === 1 ? "" : "s"} ${hints.join(", ")}`;
 }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { show, ValidationError, type ValidationIssue } from "../components/validation";
+import { formatPath, show, ValidationError, type PathSegment, type ValidationIssue } from "../components/validation";
 import { PROJECT } from "../loader/stack-config";
 
 /** The stack's `edgetune:*` config as the engine hands it over, keys without the namespace. */
@@ -28,6 +28,9 @@ export function fromEngine(all: Readonly<Record<string, string>>, secretKeys: re
     if (/^\s*[[{]/.test(text)) {
       try {
         config[key] = JSON.parse(text);
+        // JSON.parse rounds an integer beyond 2^53 without a word: refuse it instead.
+        for (const path of unsafeIntegers(config[key], [key]))
+          issues.push({ path, message: "an integer beyond ±(2^53 - 1) cannot be held exactly; allowed: a smaller integer, or a string" });
       } catch (e) {
         // Never the text itself: the key may be secret.
         issues.push({
@@ -39,6 +42,13 @@ export function fromEngine(all: Readonly<Record<string, string>>, secretKeys: re
   }
   if (issues.length) throw new ValidationError(issues, "invalid stack config from the engine");
   return { config, secretKeys: secretKeys.filter((k) => k.startsWith(`${PROJECT}:`)).map((k) => k.slice(PROJECT.length + 1)) };
+}
+
+function unsafeIntegers(v: unknown, path: PathSegment[]): string[] {
+  if (typeof v === "number") return Number.isInteger(v) && !Number.isSafeInteger(v) ? [formatPath(path)] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => unsafeIntegers(x, [...path, i]));
+  if (v && typeof v === "object") return Object.entries(v).flatMap(([k, x]) => unsafeIntegers(x, [...path, k]));
+  return [];
 }
 
 /**

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { load } from "js-yaml";
+import { readYamlFile } from "./yaml";
 import type { BenchmarkConfig } from "../components/bench/benchmark-suite-spec";
 import { resolveBenchmarkSuiteOptions } from "../components/bench/benchmark-suite-spec";
 import type { ScenarioName } from "../components/bench/result";
@@ -19,6 +19,7 @@ import {
   grammar,
   resolveWith,
   show,
+  unknownFields,
   ValidationError,
   zodIssues,
   type PathSegment,
@@ -55,12 +56,19 @@ export function readStackConfig(stack: string, root: string): Record<string, unk
       [{ path: "--stack", message: `got ${show(stack)}; allowed: a stack name of [A-Za-z0-9_.-]` }],
       "invalid stack",
     );
-  const project = load(readFileSync(join(root, "Pulumi.yaml"), "utf8")) as { config?: Record<string, unknown>; stackConfigDir?: string };
+  const project = (readYamlFile(join(root, "Pulumi.yaml")) ?? {}) as { config?: Record<string, unknown>; stackConfigDir?: string };
   const file = join(root, project.stackConfigDir ?? ".", `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) throw new ValidationError([{ path: "--stack", message: `no stack file ${file}` }], `unknown stack "${stack}"`);
-  const stackDoc = (load(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const stackDoc = readYamlFile(file) ?? {};
   const out: Record<string, unknown> = {};
   const issues: ValidationIssue[] = [];
+  const mapping = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+  if (!mapping(stackDoc)) issues.push({ path: file, message: `got ${show(stackDoc)}; allowed: a mapping with a config key` });
+  const config = mapping(stackDoc) ? stackDoc.config : undefined;
+  if (config !== undefined && config !== null && !mapping(config))
+    issues.push({ path: `${file}: config`, message: `got ${show(config)}; allowed: a mapping of config keys` });
+  if (project.config !== undefined && project.config !== null && !mapping(project.config))
+    issues.push({ path: "Pulumi.yaml: config", message: `got ${show(project.config)}; allowed: a mapping of config keys` });
   const take = (entries: Record<string, unknown>, fromProject: boolean) => {
     for (const [rawKey, rawValue] of Object.entries(entries ?? {})) {
       const [ns, key] = rawKey.includes(":") ? rawKey.split(/:(.*)/s, 2) : [PROJECT, rawKey];
@@ -81,8 +89,9 @@ export function readStackConfig(stack: string, root: string): Record<string, unk
       out[key] = value;
     }
   };
+  if (issues.length) throw new ValidationError(issues, `invalid stack file for "${stack}"`);
   take(project.config ?? {}, true);
-  take(stackDoc.config ?? {}, false);
+  take((config as Record<string, unknown> | undefined) ?? {}, false);
   if (issues.length) throw new ValidationError(issues);
   return out;
 }
@@ -214,11 +223,12 @@ export function parseStack(stack: string, config: Record<string, unknown>, opts:
   }
 }
 
-function stringLeaves(v: unknown): string[] {
+/** Every string in a value, each shared object once: linear in the value's size, aliases or not. */
+function stringLeaves(v: unknown, seen = new WeakSet<object>()): string[] {
   if (typeof v === "string") return [v];
-  if (Array.isArray(v)) return v.flatMap(stringLeaves);
-  if (v && typeof v === "object") return Object.values(v).flatMap(stringLeaves);
-  return [];
+  if (!v || typeof v !== "object" || seen.has(v)) return [];
+  seen.add(v);
+  return (Array.isArray(v) ? v : Object.values(v)).flatMap((x) => stringLeaves(x, seen));
 }
 
 /**
@@ -250,7 +260,10 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
       [
         {
           path: "(root)",
-          message: `unknown field(s) ${unknown.map((k) => JSON.stringify(`edgetune:${k}`)).join(", ")}; allowed: ${STACK_KEYS.map((k) => `edgetune:${k}`).join(", ")}`,
+          message: `${unknownFields(
+            unknown.map((k) => `edgetune:${k}`),
+            STACK_KEYS.map((k) => `edgetune:${k}`),
+          )}; allowed: ${STACK_KEYS.map((k) => `edgetune:${k}`).join(", ")}`,
         },
       ],
       what,
@@ -293,8 +306,11 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   const capacity = config.capacity === undefined ? undefined : take(resolveWith(capacitySpec, config.capacity, ["capacity"]), found);
   const lab = parseLab(config.lab, declared, profiles, found);
   const groups = parseNodeGroups(config.nodeGroups, profileRef, proxy, secretKeys, found);
-  if (benchmark) checkAbSwitch(benchmark, proxy, groups, issues);
-  const namespaces = planNamespaces(groups, proxy, issues);
+  // Checks across sections only mean something once every section is valid on its own:
+  // a broken profile or proxy would otherwise also show up as "nothing switches the nodes".
+  const sectionsValid = issues.length === 0;
+  if (benchmark && sectionsValid) checkAbSwitch(benchmark, proxy, groups, issues);
+  const namespaces = planNamespaces(groups, proxy, sectionsValid ? issues : []);
   if (issues.length) throw new ValidationError(issues, what);
   return {
     stack,
@@ -655,7 +671,13 @@ function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, i
  */
 function plainTextKeys(config: Record<string, unknown>, secretKeys: ReadonlySet<string>): ValidationIssue[] {
   const found: ValidationIssue[] = [];
+  // Each shared object once: linear in the config's size whatever its aliases.
+  const seen = new WeakSet<object>();
   const walk = (v: unknown, path: PathSegment[]) => {
+    if (v && typeof v === "object") {
+      if (seen.has(v)) return;
+      seen.add(v);
+    }
     if (typeof v === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v))
       found.push({
         path: formatPath(path),

@@ -94,7 +94,7 @@ export const labSectionSpec = z.strictObject({
           .describe("Label of the variant's runs."),
         profile: z.string().describe("A key of `profiles`: the tuned profile with one setting changed."),
         scenarios: z.array(z.enum(SCENARIO_NAMES)).min(1).describe("Scenarios the variant runs."),
-        why: z.string().max(200).optional().describe("What the changed setting is expected to do, for the report."),
+        why: grammar.text(200).optional().describe("What the changed setting is expected to do, for the report."),
       }),
     )
     .default([])

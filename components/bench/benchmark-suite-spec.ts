@@ -27,7 +27,7 @@ export const benchmarkSuiteShape = {
     ),
   scenarios: z.array(z.enum(SCENARIO_NAMES)).min(1).describe("Scenarios to run, in this order, one Job each."),
   quick: z.boolean().default(false).describe("Short durations (the scenarios' `--quick` variants)."),
-  proxyHost: z.string().min(1).describe("Where the load generator reaches the proxy: its Service name or a node address."),
+  proxyHost: grammar.host().describe("Where the load generator reaches the proxy: its Service name or a node address."),
   httpPort: grammar.port().default(80).describe("HTTP listener port."),
   l4Port: grammar.port().default(5201).describe("L4 (TCP) listener port, for iperf3."),
   proxyPodLabels: grammar.labels().describe("The proxy DaemonSet's pod labels: load generators never share a node with them."),
@@ -44,8 +44,8 @@ export const benchmarkSuiteShape = {
       "Fixed ClusterIP of the backend Service, inside the cluster's service CIDR, so haproxy.cfg can name it by address. Default: assigned.",
     ),
   thresholds: thresholdsSchema.default({}).describe("Pass/fail limits per scenario (see Thresholds)."),
-  kubeconfigPath: z
-    .string()
+  kubeconfigPath: grammar
+    .absolutePath()
     .optional()
     .describe("Kubeconfig path for kubectl in the collect steps. Default: kubectl's own ($KUBECONFIG or ~/.kube/config)."),
 };

@@ -3,11 +3,40 @@
  * are written; the component, the stack's `aws` section and the reference use it.
  */
 import { z } from "zod";
+import { parse as parseYaml } from "yaml";
 import { resolveWith, withPending, type PathSegment, type ValidationIssue, grammar } from "../validation";
+import { MIME_BOUNDARY } from "./cloud-init";
+
+/** An EC2 id such as ami-0123456789abcdef0. */
+function awsId(prefix: string) {
+  return z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `allowed: an id such as ${prefix}-0123456789abcdef0`);
+}
+
+/** Why a text is not a nodeadm NodeConfig document EKS can merge, or undefined. */
+function nodeConfigProblem(text: string): string | undefined {
+  if (text.includes(MIME_BOUNDARY)) return `it contains the user-data's MIME boundary ${MIME_BOUNDARY}`;
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) return "it contains control characters";
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 10 });
+  } catch (e) {
+    return `not YAML: ${(e as Error).message.split("\n")[0]}`;
+  }
+  const d = doc as { apiVersion?: unknown; kind?: unknown } | null;
+  if (
+    !d ||
+    typeof d !== "object" ||
+    d.kind !== "NodeConfig" ||
+    typeof d.apiVersion !== "string" ||
+    !d.apiVersion.startsWith("node.eks.aws/")
+  )
+    return "a mapping with apiVersion node.eks.aws/... and kind NodeConfig";
+  return undefined;
+}
 
 const autoScalingSpec = z
   .strictObject({
-    subnetIds: z.array(z.string().min(1)).min(1, "allowed: at least one subnet").describe("Subnets to launch into."),
+    subnetIds: z.array(awsId("subnet")).min(1, "allowed: at least one subnet").describe("Subnets to launch into."),
     minSize: grammar.int(0, 10000).default(1).describe("Fewest instances."),
     maxSize: grammar.int(0, 10000).default(3).describe("Most instances."),
     desiredCapacity: grammar.int(0, 10000).optional().describe("Instances to run. Default: minSize."),
@@ -23,39 +52,62 @@ const autoScalingSpec = z
   .transform((a) => ({ ...a, desiredCapacity: a.desiredCapacity ?? a.minSize }));
 
 export const awsTunedNodeGroupShape = {
-  imageId: z.string().min(1).optional().describe("AMI. Required unless userDataFormat is `eks-managed` (EKS picks the AMI)."),
+  imageId: awsId("ami").optional().describe("AMI. Required unless userDataFormat is `eks-managed` (EKS picks the AMI)."),
   instanceType: z
     .string()
     .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'allowed: an EC2 instance type such as "c6in.xlarge"')
     .optional()
     .describe("Instance type. Default: c6i.large, or none for `eks-managed` (the node group sets it)."),
-  securityGroupIds: z.array(z.string().min(1)).optional().describe("Security groups of the instances. Default: none."),
-  iamInstanceProfileArn: z.string().min(1).optional().describe("Instance profile ARN. Default: none."),
+  securityGroupIds: z.array(awsId("sg")).optional().describe("Security groups of the instances. Default: none."),
+  iamInstanceProfileArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile\/[\w+=,.@/-]{1,128}$/,
+      "allowed: an instance profile ARN, arn:aws:iam::<account>:instance-profile/<name>",
+    )
+    .optional()
+    .describe("Instance profile ARN. Default: none."),
   rootVolumeSizeGiB: grammar.int(8, 16384).default(20).describe("Root volume size, GiB (gp3, always encrypted)."),
   rootDeviceName: z
     .string()
     .regex(/^\/dev\/[a-z0-9]{1,16}$/, 'allowed: a device name such as "/dev/xvda"')
     .default("/dev/xvda")
     .describe("Root device name of the AMI."),
-  ebsKmsKeyId: z.string().min(1).optional().describe("KMS key of the root volume. Default: the account's EBS default key."),
+  ebsKmsKeyId: z
+    .string()
+    .regex(
+      /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)\/[\w/-]{1,256}|alias\/[\w/-]{1,256}|[0-9a-f-]{36}|mrk-[0-9a-f]{32})$/,
+      "allowed: a KMS key id, alias or ARN",
+    )
+    .optional()
+    .describe("KMS key of the root volume. Default: the account's EBS default key."),
   userDataFormat: z
     .enum(["cloud-config", "eks-managed"])
     .default("cloud-config")
     .describe(
       "`cloud-config` for an Auto Scaling group or plain instances; `eks-managed` renders MIME multipart, which EKS managed node groups need to merge their own part.",
     ),
-  nodeadmConfig: z.string().optional().describe("nodeadm NodeConfig YAML as its own MIME part (AL2023; `eks-managed` only)."),
+  nodeadmConfig: z
+    .string()
+    .max(4096, "allowed: at most 4096 bytes (EC2 user-data holds 16 KiB in all)")
+    .superRefine((text, ctx) => {
+      const problem = nodeConfigProblem(text);
+      if (problem) ctx.addIssue({ code: "custom", message: `allowed: a nodeadm NodeConfig YAML document (${problem})` });
+    })
+    .optional()
+    .describe("nodeadm NodeConfig YAML as its own MIME part (AL2023; `eks-managed` only)."),
   tags: z
     .record(z.string(), z.string())
     .default({})
     .superRefine((tags, ctx) => {
-      for (const [k, v] of Object.entries(tags))
-        if (k.length > 128 || v.length > 256 || k.startsWith("aws:"))
+      for (const [k, v] of Object.entries(tags)) {
+        if (k.length < 1 || k.length > 128 || v.length > 256 || k.startsWith("aws:") || !AWS_TAG.test(k) || !AWS_TAG.test(v))
           ctx.addIssue({
             code: "custom",
             path: [k],
-            message: "allowed: AWS tag keys up to 128 characters (not aws:*) and values up to 256",
+            message: "allowed: AWS tag keys of 1-128 and values of up to 256 letters, digits, spaces and _ . : / = + - @ (keys not aws:*)",
           });
+      }
     })
     .describe("Tags on the launch template, instances, volumes and network interfaces (and the ASG)."),
   autoScaling: autoScalingSpec
@@ -66,6 +118,8 @@ export const awsTunedNodeGroupShape = {
 };
 
 const DEFAULT_INSTANCE_TYPE = "c6i.large";
+/** AWS's tag grammar (letters, digits, spaces and _ . : / = + - @, Unicode letters included). */
+const AWS_TAG = /^[\p{L}\p{N}\p{Zs}_.:/=+\-@]*$/u;
 
 export function awsRules<
   T extends z.ZodType<{

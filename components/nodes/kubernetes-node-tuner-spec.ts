@@ -4,6 +4,7 @@
  * render and the generated reference all take them from here.
  */
 import { z } from "zod";
+import { SYSCTL_CATALOG } from "../tuning/catalog";
 import { formatPath, grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 
 export const kubernetesNodeTunerShape = {
@@ -30,15 +31,46 @@ export const kubernetesNodeTunerShape = {
     .default(true)
     .describe("Share the node's network namespace: net.* sysctls and NICs are per namespace, so without it a pod tunes only itself."),
   podSysctls: z
-    .array(z.strictObject({ name: z.string().regex(/^[a-z0-9._/-]{1,128}$/, "allowed: a sysctl name"), value: z.string().max(256) }))
+    .array(z.strictObject({ name: sysctlName(), value: grammar.text(256) }))
     .optional()
-    .describe("Pod-level `securityContext.sysctls`; only without hostNetwork (kubelet rejects them on hostNetwork pods)."),
+    .describe(
+      "Pod-level `securityContext.sysctls`; only without hostNetwork (kubelet rejects them on hostNetwork pods), and only per-namespace keys in kubelet's safe set or in allowedUnsafeSysctls.",
+    ),
+  allowedUnsafeSysctls: z
+    .array(sysctlName())
+    .optional()
+    .describe(
+      "Per-namespace sysctls the nodes' kubelet allows beyond its safe set (kubelet --allowed-unsafe-sysctls); podSysctls may use them.",
+    ),
   podSecurityVersion: grammar.podSecurityVersion(),
 };
 
+function sysctlName() {
+  return z.string().regex(/^[a-z0-9._/-]{1,128}$/, "allowed: a sysctl name of [a-z0-9._/-]");
+}
+
+/** Why a pod cannot set this sysctl in its securityContext, or undefined when it can. */
+export function podSysctlProblem(name: string, allowedUnsafe: readonly string[]): string | undefined {
+  const meta = SYSCTL_CATALOG[name];
+  if (meta && meta.scope !== "netns")
+    return `${name} is ${meta.scope === "host" ? "host-global" : "read-only in a network namespace"}: no pod can set it (kubelet refuses); tune.sh sets it on the node`;
+  if (allowedUnsafe.includes(name)) return undefined;
+  if (!meta)
+    return `${name} is not a sysctl edgetune knows as per-namespace: list it in allowedUnsafeSysctls if the nodes' kubelet allows it`;
+  if (!meta.kubeletSafeSince)
+    return `${name} is not in kubelet's safe set: list it in allowedUnsafeSysctls if the nodes' kubelet runs with --allowed-unsafe-sysctls=${name}`;
+  return undefined;
+}
+
 /** Rules between fields, shared by the component's schema and the stack's `kubernetes` section. */
-export function tunerRules<T extends z.ZodType<{ hostNetwork?: boolean; podSysctls?: unknown[] }>>(schema: T): T {
+export function tunerRules<
+  T extends z.ZodType<{ hostNetwork?: boolean; podSysctls?: Array<{ name: string }>; allowedUnsafeSysctls?: string[] }>,
+>(schema: T): T {
   return schema.superRefine((v, ctx) => {
+    v.podSysctls?.forEach((s, i) => {
+      const problem = podSysctlProblem(s.name, v.allowedUnsafeSysctls ?? []);
+      if (problem) ctx.addIssue({ code: "custom", path: ["podSysctls", i, "name"], message: `got ${JSON.stringify(s.name)}; ${problem}` });
+    });
     if (v.podSysctls?.length && v.hostNetwork !== false) {
       ctx.addIssue({
         code: "custom",

@@ -16,7 +16,7 @@
  * Output is valid for HAProxy 2.6 (Debian 12) and 3.2 (upstream LTS): every
  * keyword used exists with the same meaning in both configuration manuals.
  */
-import { formatPath, show, ValidationError, zodIssues, type PathSegment, type ValidationIssue } from "../validation";
+import { formatPath, resolveWith, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
 import {
   HEALTH_PATH,
   MAX_THREADS,
@@ -135,9 +135,9 @@ export function checkProxySpec(
   prefix: readonly PathSegment[] = ["proxy"],
 ): { spec?: ResolvedProxySpec; globals?: HaproxyGlobals; issues: ValidationIssue[] } {
   const at = (...s: PathSegment[]) => formatPath([...prefix, ...s]);
-  const parsed = proxySpecSchema.safeParse(input);
-  if (!parsed.success) return { issues: zodIssues(parsed.error, input, prefix) };
-  const spec = parsed.data;
+  const parsed = resolveWith(proxySpecSchema, input, prefix);
+  if (!parsed.value) return { issues: parsed.issues };
+  const spec = parsed.value;
   const issues: ValidationIssue[] = [];
 
   const names = new Map<string, number>();
@@ -196,8 +196,18 @@ export function checkProxySpec(
       else backendModes.set(l.backend, { mode: l.mode, path: at("listeners", i) });
     }
   });
-  binds.push({ port: spec.metricsPort, path: at("metricsPort"), what: "the metrics endpoint" });
-  binds.push({ port: spec.healthPort, path: at("healthPort"), what: "the health endpoint" });
+  // A port the user did not set is named as the default it is, not blamed on them.
+  const given = (key: string) => !!input && typeof input === "object" && key in input;
+  binds.push({
+    port: spec.metricsPort,
+    path: at("metricsPort"),
+    what: given("metricsPort") ? "the metrics endpoint" : "the metrics endpoint (its default port; metricsPort is not set)",
+  });
+  binds.push({
+    port: spec.healthPort,
+    path: at("healthPort"),
+    what: given("healthPort") ? "the health endpoint" : "the health endpoint (its default port; healthPort is not set)",
+  });
   // Listeners bind all addresses by default, so any two binds on one port collide.
   const byPort = new Map<number, (typeof binds)[number]>();
   for (const b of binds) {

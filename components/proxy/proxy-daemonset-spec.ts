@@ -5,9 +5,10 @@
 import { z } from "zod";
 import { formatPath, grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 
+const resourceNames = z.enum(["cpu", "memory", "ephemeral-storage", "hugepages-2Mi", "hugepages-1Gi"]);
 const resources = z.strictObject({
-  requests: z.record(z.string(), z.string()).optional(),
-  limits: z.record(z.string(), z.string()).optional(),
+  requests: z.partialRecord(resourceNames, grammar.quantity()).optional(),
+  limits: z.partialRecord(resourceNames, grammar.quantity()).optional(),
 });
 
 export const proxyDaemonSetShape = {

@@ -4,6 +4,10 @@
  * the components and the generated reference take it from here.
  */
 import { z } from "zod";
+import { grammar } from "../validation";
+
+/** Huge pages beyond this (in GiB) are a typo on any machine edgetune targets, not a plan. */
+const HUGEPAGES_CAP_GIB = 1024;
 
 /** The built-in presets (presets.ts holds their contents). */
 export const PRESET_NAMES = ["baseline", "recommended", "throughput", "latency"] as const;
@@ -102,7 +106,7 @@ export const tuningProfileSchema = z.strictObject({
     .enum(PRESET_NAMES)
     .optional()
     .describe("Preset this profile starts from (baseline, recommended, throughput, latency); its own fields override the preset's."),
-  description: z.string().max(200).optional().describe("Free text carried into the rendered files' headers."),
+  description: grammar.text(200).optional().describe("Free text carried into the rendered files' headers."),
   sysctls: z
     .record(z.string(), sysctlValue.nullable())
     .optional()
@@ -128,7 +132,13 @@ export const tuningProfileSchema = z.strictObject({
   limits: z
     .strictObject({
       nofileSoft: z.number().int().min(1024).describe("Soft RLIMIT_NOFILE. Default: nofileHard."),
-      nofileHard: z.number().int().min(1024).describe("Hard RLIMIT_NOFILE; must not exceed fs.nr_open."),
+      nofileHard: z
+        .number()
+        .int()
+        .min(1024)
+        .describe(
+          "Hard RLIMIT_NOFILE; must not exceed fs.nr_open (the profile's, else the kernel default 1048576) nor fs.file-max when the profile sets it.",
+        ),
       nproc: positiveInt.describe("RLIMIT_NPROC (soft and hard)."),
     })
     .partial()
@@ -136,17 +146,36 @@ export const tuningProfileSchema = z.strictObject({
     .describe("Per-process limits written to limits.d and a systemd manager drop-in."),
   hugepages: z
     .strictObject({
-      pages2MiB: nonNegInt.describe("2 MiB pages reserved at runtime (vm.nr_hugepages)."),
-      pages1GiB: nonNegInt.describe("1 GiB pages: kernel boot arguments; needs a reboot."),
+      pages2MiB: grammar
+        .int(0, HUGEPAGES_CAP_GIB * 512)
+        .describe(`2 MiB pages reserved at runtime (vm.nr_hugepages); at most ${HUGEPAGES_CAP_GIB} GiB worth.`),
+      pages1GiB: grammar
+        .int(0, HUGEPAGES_CAP_GIB)
+        .describe(`1 GiB pages: kernel boot arguments, needs a reboot; at most ${HUGEPAGES_CAP_GIB}.`),
+      nodeMemoryGiB: z
+        .number()
+        .positive()
+        .optional()
+        .describe("The nodes' memory, GiB: when given, huge pages may take at most 90 % of it (the kernel and the proxy need the rest)."),
     })
     .partial()
+    .superRefine((h, ctx) => {
+      const gib = (h.pages2MiB ?? 0) / 512 + (h.pages1GiB ?? 0);
+      if (h.nodeMemoryGiB !== undefined && gib > h.nodeMemoryGiB * 0.9) {
+        ctx.addIssue({
+          code: "custom",
+          path: [h.pages1GiB ? "pages1GiB" : "pages2MiB"],
+          message: `${gib} GiB of huge pages on nodes of ${h.nodeMemoryGiB} GiB; allowed: at most 90 % of nodeMemoryGiB (the kernel and the proxy need the rest)`,
+        });
+      }
+    })
     .optional()
     .describe("Huge pages."),
   nics: z.array(nicSpec).optional().describe("NIC settings, one entry per interface name or glob."),
   conntrack: z
     .strictObject({
       max: positiveInt.optional().describe("net.netfilter.nf_conntrack_max"),
-      hashsize: positiveInt.optional().describe("nf_conntrack hash table buckets (module parameter hashsize)."),
+      hashsize: positiveInt.optional().describe("nf_conntrack hash table buckets (module parameter hashsize); at most conntrack.max."),
       timeouts: z
         .strictObject({
           tcpEstablishedSeconds: positiveInt,
@@ -159,6 +188,16 @@ export const tuningProfileSchema = z.strictObject({
         .describe("Tracking lifetimes, seconds."),
       notrackPorts: z.array(port).default([]).describe("TCP ports whose traffic bypasses connection tracking (raw-table NOTRACK)."),
       rulesFormat: z.enum(["nftables", "iptables"]).default("nftables").describe("Rule syntax to render."),
+    })
+    .superRefine((c, ctx) => {
+      // One bucket per tracked entry is already generous: more only costs memory.
+      if (c.max !== undefined && c.hashsize !== undefined && c.hashsize > c.max) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["hashsize"],
+          message: `got ${c.hashsize} buckets for a table of ${c.max} entries (max); allowed: at most max — more buckets than entries only cost memory (the kernel sizes it at max/4)`,
+        });
+      }
     })
     .prefault({})
     .describe("Connection tracking sizing and NOTRACK rules."),

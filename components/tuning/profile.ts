@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CONTROL, formatPath, show, ValidationError, zodIssues, type PathSegment, type ValidationIssue } from "../validation";
+import { CONTROL, formatPath, resolveWith, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
 import { SYSCTL_CATALOG, keyGrammarProblem, moduleForValue, type Compare, type SysctlMeta, type SysctlValueType } from "./catalog";
 import { cpuMask, parseCpuList } from "./cpus";
 import { formatRanges, KUBERNETES_NODEPORT_RANGE, overlapCount, planPorts, type PortRange } from "./ports";
@@ -148,15 +148,13 @@ export function checkProfile(
   input: unknown,
   prefix: readonly PathSegment[] = ["profiles", name],
 ): { profile?: ResolvedProfile; issues: ValidationIssue[] } {
-  const parsed = tuningProfileSchema.safeParse(input ?? {});
-  if (!parsed.success) return { issues: zodIssues(parsed.error, input, prefix) };
+  const parsed = resolveWith(tuningProfileSchema, input ?? {}, prefix);
+  if (!parsed.value) return { issues: parsed.issues };
   const issues: ValidationIssue[] = [];
   const warnings: string[] = [];
   // Parsed again after the merge: the preset's fields get the spec's defaults too.
-  const p = tuningProfileSchema.parse(mergeWithPreset(parsed.data));
+  const p = tuningProfileSchema.parse(mergeWithPreset(parsed.value));
   const at = (...s: PathSegment[]) => formatPath([...prefix, ...s]);
-  if (p.description !== undefined && CONTROL.test(p.description))
-    issues.push({ path: at("description"), message: "control characters and newlines are not allowed" });
 
   const sysctls = new Map<string, ResolvedSysctl>();
   const addSysctl = (
@@ -292,7 +290,10 @@ export function checkProfile(
       }
       const fileMax = num("fs.file-max");
       if (fileMax !== undefined && hard > fileMax)
-        warnings.push(`limits.nofileHard ${hard} exceeds fs.file-max ${fileMax}: one process could exhaust the system-wide file table`);
+        issues.push({
+          path: at("limits", "nofileHard"),
+          message: `got ${hard}; must not exceed fs.file-max (${fileMax}): one process could exhaust the system-wide file table — raise sysctls["fs.file-max"] too`,
+        });
       limits = { nofileSoft: soft, nofileHard: hard, nproc: p.limits.nproc };
     } else if (p.limits.nproc !== undefined) {
       issues.push({

@@ -170,9 +170,9 @@ describe("AwsTunedNodeGroup", () => {
   it("renders IMDSv2, encrypted EBS, tags everywhere and the cloud-init user-data with the core's tune.sh", async () => {
     const g = new m.AwsTunedNodeGroup("aws", {
       profile,
-      imageId: "ami-123",
+      imageId: "ami-0123456789abcdef0",
       tags: { team: "edge" },
-      autoScaling: { subnetIds: ["subnet-a"], minSize: 2, maxSize: 4 },
+      autoScaling: { subnetIds: ["subnet-0a1b2c3d4e5f60001"], minSize: 2, maxSize: 4 },
     });
     await value(g.launchTemplate.id);
     await registered(1, "aws:autoscaling/group:Group", "aws-");
@@ -191,7 +191,7 @@ describe("AwsTunedNodeGroup", () => {
       minSize: 2,
       maxSize: 4,
       desiredCapacity: 2,
-      vpcZoneIdentifiers: ["subnet-a"],
+      vpcZoneIdentifiers: ["subnet-0a1b2c3d4e5f60001"],
       launchTemplate: { id: "aws-lt-id", version: "1" },
     });
     expect(asg.inputs.tags).toContainEqual({ key: "team", value: "edge", propagateAtLaunch: true });
@@ -318,8 +318,10 @@ describe("KubernetesNodeTuner", () => {
     }
     expect(err).toBeInstanceOf(ValidationError);
     const issues = (err as ValidationError).issues;
-    expect(issues.map((i) => i.path)).toEqual(["image", "maxUnavailable", "podSecurityVersion", "podSysctls"]);
-    expect(issues[3].message).toMatch(/kubelet rejects securityContext\.sysctls on hostNetwork pods/);
+    expect(issues.map((i) => i.path)).toEqual(["image", "maxUnavailable", "podSecurityVersion", "podSysctls[0].name", "podSysctls"]);
+    // somaxconn is per namespace but not in kubelet's safe set: the pod needs kubelet's allowance.
+    expect(issues[3].message).toMatch(/net\.core\.somaxconn is not in kubelet's safe set: list it in allowedUnsafeSysctls/);
+    expect(issues[4].message).toMatch(/kubelet rejects securityContext\.sysctls on hostNetwork pods/);
     expect(() => new m.KubernetesNodeTuner("untagged", { profile, image: "ghcr.io/example/tuner" })).toThrow(/pinned by tag or digest/);
     await mocksSettled();
     expect(recorded.slice(before).filter((r) => r.name.startsWith("bad") || r.name.startsWith("untagged"))).toEqual([]);

@@ -77,7 +77,7 @@ describe("validation: every problem, each with its exact path", () => {
       "profiles.edge.limits.nofileSoft",
       /must not exceed limits\.nofileHard/,
     ],
-    ["unknown field", { sysctl: {} }, "profiles.edge", /unknown field\(s\) "sysctl"/],
+    ["unknown field", { sysctl: {} }, "profiles.edge", /unknown field "sysctl" \(did you mean "sysctls"\?\)/],
     ["unknown preset", { extends: "turbo" }, "profiles.edge.extends", /got "turbo"/],
     ["NIC name with a slash", { nics: [{ match: "eth0/../x" }] }, "profiles.edge.nics[0].match", /interface name or glob/],
     ["NIC name starting with a dash", { nics: [{ match: "-x" }] }, "profiles.edge.nics[0].match", /not starting with "-"/],
@@ -145,10 +145,12 @@ describe("validation: every problem, each with its exact path", () => {
     expect(e.message).toMatch(/3 problems/);
   });
 
-  it("accepts a raised nr_open with a matching nofile and warns when file-max is lower", () => {
-    const p = resolveProfile("edge", { sysctls: { "fs.nr_open": 4194304, "fs.file-max": 1000000 }, limits: { nofileHard: 2000000 } });
+  it("accepts a raised nr_open with a matching nofile, and refuses one process allowed more files than the whole system", () => {
+    const p = resolveProfile("edge", { sysctls: { "fs.nr_open": 4194304, "fs.file-max": 4000000 }, limits: { nofileHard: 2000000 } });
     expect(p.limits).toEqual({ nofileSoft: 2000000, nofileHard: 2000000, nproc: undefined });
-    expect(p.warnings.join("\n")).toMatch(/exceeds fs\.file-max 1000000/);
+    expect(() =>
+      resolveProfile("edge", { sysctls: { "fs.nr_open": 4194304, "fs.file-max": 1000000 }, limits: { nofileHard: 2000000 } }),
+    ).toThrow(/profiles\.edge\.limits\.nofileHard: got 2000000; must not exceed fs\.file-max \(1000000\)/);
   });
 });
 

@@ -147,7 +147,7 @@ describe("checkProxySpec: clear errors naming the path", () => {
     ]);
     expect(issuesOf({ ...spec, listeners: [{ ...spec.listeners[0], colour: "red" }] })[0]).toEqual({
       path: "proxy.listeners[0]",
-      message: 'unknown field(s) "colour"',
+      message: 'unknown field "colour"',
     });
     expect(issuesOf({ ...spec, listeners: [{ ...spec.listeners[0], port: 70000 }] })[0].path).toBe("proxy.listeners[0].port");
   });

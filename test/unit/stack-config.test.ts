@@ -43,7 +43,7 @@ describe("stack config: per-target sections", () => {
         name: "a",
         target: "aws",
         profile: "edge",
-        aws: { amiId: "ami-1", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } },
+        aws: { amiId: "ami-0123456789abcdef0", autoScaling: { subnetIds: [], minSize: 3, maxSize: 2 } },
         ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "x" } },
       },
       { name: "k", target: "kubernetes", profile: "edge" },
