@@ -14,6 +14,8 @@
 #   RUN_ROOT=/run  USR_ROOT=/usr  STATE_DIR=/var/lib/edgetune
 #   EDGETUNE_SCOPE=all|netns|host   which sysctls to touch (netns: only per-namespace keys)
 #   EDGETUNE_LOAD_MODULES=1         0: never run modprobe
+#   EDGETUNE_ONLY=nic               apply only the NIC-level items (offloads, channels, rings, flow hash,
+#                                   RSS, RPS/RFS/XPS, IRQ affinity): a NIC that came back after a reset
 #   ETHTOOL=ethtool  NFT=nft  IPTABLES=iptables
 
 set -u
@@ -28,6 +30,7 @@ USR_ROOT=${USR_ROOT:-/usr}
 STATE_DIR=${STATE_DIR:-/var/lib/edgetune}
 EDGETUNE_SCOPE=${EDGETUNE_SCOPE:-all}
 EDGETUNE_LOAD_MODULES=${EDGETUNE_LOAD_MODULES:-1}
+EDGETUNE_ONLY=${EDGETUNE_ONLY:-}
 ETHTOOL=${ETHTOOL:-ethtool}
 NFT=${NFT:-nft}
 IPTABLES=${IPTABLES:-iptables}
@@ -39,6 +42,11 @@ recorded_now=0
 n_changed=0 n_unchanged=0 n_skipped=0 n_failed=0 n_drift=0 n_pending=0 n_restored=0
 sysctl_lines=''
 missing_nics=''
+# What the profile sets, one line per item ("sysctl KEY", "file PATH", "nic KIND PATTERN LABEL-GLOB",
+# "notrack FORMAT", "conntrack"): apply restores recorded originals of anything not claimed here,
+# so a profile change takes back what the new profile no longer sets.
+claims=''
+iptables_rules_now=''
 nl='
 '
 
@@ -58,6 +66,11 @@ report() { # status kind name detail...
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
+
+claim() { claims="$claims$*$nl"; }
+claimed() { case "$nl$claims" in *"$nl$*$nl"*) return 0 ;; esac; return 1; }
+# A NIC-only apply (EDGETUNE_ONLY=nic) skips every other kind of item.
+nic_only() { [ "$EDGETUNE_ONLY" = nic ]; }
 
 # Entry names of a directory, one per line (globbing is off everywhere else).
 list_dir() {
@@ -173,6 +186,8 @@ sysctl_overrides() { # key value
 
 sysctl_item() { # key value compare scope
   _key=$1 _want=$2 _cmp=$3 _scope=$4
+  nic_only && return 0
+  claim sysctl "$_key"
   _p=$(sysctl_path "$_key")
   if ! in_scope "$_scope"; then
     [ "$MODE" = check ] || report skipped-scope sysctl "$_key" "($_scope key; EDGETUNE_SCOPE=$EDGETUNE_SCOPE)"
@@ -238,6 +253,8 @@ sysctl_item() { # key value compare scope
 # A whole file owned by edgetune, content on stdin.
 file_item() { # path-under-ETC_ROOT
   _f="$ETC_ROOT/$1"
+  nic_only && { cat >/dev/null; return 0; }
+  claim file "$_f"
   _content=$(cat; echo x)
   _content=${_content%x}
   case $MODE in
@@ -265,7 +282,10 @@ backup_file() {
 
 finish_sysctl_file() {
   [ "$MODE" = apply ] || [ "$MODE" = verify ] || return 0
+  nic_only && return 0
   [ -n "$HAS_SYSCTLS" ] || return 0
+  # Claimed here: file_item below runs in a pipeline's subshell.
+  claim file "$SYSCTL_FILE"
   if [ "$MODE" = verify ]; then
     if [ -f "$SYSCTL_FILE" ]; then report ok file "$SYSCTL_FILE"; else report drift file "$SYSCTL_FILE" "(missing: values will not survive a reboot)"; fi
     return 0
@@ -276,6 +296,7 @@ finish_sysctl_file() {
 
 module_item() { # name
   [ "$MODE" = apply ] || [ "$MODE" = verify ] || return 0
+  nic_only && return 0
   if [ -d "$SYS_ROOT/module/$1" ]; then report "$( [ "$MODE" = apply ] && echo unchanged || echo ok)" module "$1" loaded; return 0; fi
   if [ "$MODE" = verify ]; then report skipped-missing module "$1" "(not loaded)"; return 0; fi
   if [ "$EDGETUNE_LOAD_MODULES" != 1 ] || ! have modprobe; then report skipped-missing module "$1" "(not loaded; modprobe unavailable or disabled)"; return 0; fi
@@ -284,6 +305,7 @@ module_item() { # name
 
 kernel_args() { # args
   [ "$MODE" = apply ] || [ "$MODE" = verify ] || return 0
+  nic_only && return 0
   _missing=''
   for _a in $1; do
     case " $(cat "$PROC_ROOT/cmdline" 2>/dev/null) " in *" $_a "*) ;; *) _missing="$_missing $_a" ;; esac
@@ -387,6 +409,7 @@ nic_read() { # kind dev label
 letters_sorted() { printf '%s' "$1" | fold -w1 | LC_ALL=C sort | tr -d '\n'; }
 
 nic_offload() { # pattern feature on|off
+  claim nic offload "$1" "$2"
   need_ethtool offload "$1 $2" || return 0
   for_nics "$1" _nic_offload "$2" "$3"
 }
@@ -400,18 +423,21 @@ _nic_offload() {
 }
 
 nic_channels() { # pattern field count
+  claim nic channel "$1" "$2"
   need_ethtool channel "$1 $2" || return 0
   for_nics "$1" _nic_channels "$2" "$3"
 }
 _nic_channels() { nic_setting channel "$1" "$2" "$3" "$(nic_read channel "$1" "$2")" "$ETHTOOL" -L "$1" "$2" "$3"; }
 
 nic_rings() { # pattern rx|tx size
+  claim nic ring "$1" "$2"
   need_ethtool ring "$1 $2" || return 0
   for_nics "$1" _nic_rings "$2" "$3"
 }
 _nic_rings() { nic_setting ring "$1" "$2" "$3" "$(nic_read ring "$1" "$2")" "$ETHTOOL" -G "$1" "$2" "$3"; }
 
 nic_flowhash() { # pattern flowtype letters
+  claim nic flowhash "$1" "$2"
   need_ethtool flowhash "$1 $2" || return 0
   for_nics "$1" _nic_flowhash "$2" "$(letters_sorted "$3")" "$3"
 }
@@ -421,6 +447,7 @@ _nic_flowhash() {
 }
 
 nic_rss() { # pattern "equal N" | "weight w1 w2 ..."
+  claim nic rss "$1" "*"
   need_ethtool rss "$1" || return 0
   for_nics "$1" _nic_rss "$2"
 }
@@ -473,6 +500,8 @@ queue_setting() { # kind dev queuefile wanted
 queue_write() { printf '%s\n' "$2" >"$1"; }
 
 nic_rps() { # pattern mask flowcnt
+  claim nic rps "$1" "*"
+  [ -n "$3" ] && claim nic rfs "$1" "*"
   for_nics "$1" _nic_rps "$(mask_norm "$2")" "$3"
 }
 _nic_rps() {
@@ -486,6 +515,7 @@ _nic_rps() {
 }
 
 nic_xps() { # pattern spread|mask
+  claim nic xps "$1" "*"
   for_nics "$1" _nic_xps "$2"
 }
 _nic_xps() {
@@ -510,6 +540,7 @@ cpulist_expand() { # "0-3,6" -> "0 1 2 3 6"
 }
 
 nic_irq() { # pattern cpulist spread(1|0)
+  claim nic irq "$1" "*"
   for_nics "$1" _nic_irq "$2" "$3"
 }
 _nic_irq() {
@@ -533,11 +564,15 @@ irq_write() { printf '%s\n' "$2" >"$PROC_ROOT/irq/$1/smp_affinity_list"; }
 # nic_read irq takes the IRQ number as its label
 irqbalance_banned() { # cpulist
   [ "$MODE" = apply ] || [ "$MODE" = verify ] || return 0
+  nic_only && return 0
+  claim file "$ETC_ROOT/default/irqbalance"
   _ib="$ETC_ROOT/default/irqbalance"
   { [ -f "$_ib" ] && grep -v '^IRQBALANCE_BANNED_CPULIST=' "$_ib"; printf 'IRQBALANCE_BANNED_CPULIST=%s\n' "$1"; } | file_item default/irqbalance
 }
 
 conntrack_hashsize() { # buckets
+  nic_only && return 0
+  claim conntrack
   _hp="$SYS_ROOT/module/nf_conntrack/parameters/hashsize"
   if [ ! -e "$_hp" ]; then [ "$MODE" = check ] || [ "$MODE" = restore ] || report skipped-missing conntrack hashsize "(nf_conntrack not loaded)"; return 0; fi
   [ "$MODE" = check ] && return 0
@@ -549,6 +584,8 @@ conntrack_hashsize() { # buckets
 notrack_ports() { # "80 443" format
   _ports=$1
   case $MODE in apply | verify) ;; *) return 0 ;; esac
+  nic_only && return 0
+  claim notrack "$2"
   if [ "$2" = nftables ]; then
     if ! have "$NFT"; then report skipped-missing notrack "$_ports" "(nft not installed)"; return 0; fi
     _set=$(printf '%s' "$_ports" | sed 's/ /, /g')
@@ -565,6 +602,7 @@ notrack_ports() { # "80 443" format
     if ! have "$IPTABLES"; then report skipped-missing notrack "$_ports" "(iptables not installed)"; return 0; fi
     for _pt in $_ports; do
       for _rule in "PREROUTING -p tcp --dport $_pt -j NOTRACK" "OUTPUT -p tcp --sport $_pt -j NOTRACK"; do
+        iptables_rules_now="$iptables_rules_now$_rule$nl"
         # shellcheck disable=SC2086 # rule words on purpose; ports are validated integers
         if "$IPTABLES" -t raw -C $_rule 2>/dev/null; then
           report "$( [ "$MODE" = apply ] && echo unchanged || echo ok)" notrack "$_rule"
@@ -577,6 +615,110 @@ notrack_ports() { # "80 443" format
   fi
 }
 
+# ---- taking back one record: shared by restore and by apply after a profile change ----
+
+# One recorded original put back; the record goes once the value reads back.
+restore_sysctl() { # record-name
+  _key=$(dec "$1")
+  _orig=$(cat "$STATE_DIR/sysctl/$1")
+  _p=$(sysctl_path "$_key")
+  if [ ! -e "$_p" ]; then report skipped-missing sysctl "$_key" "(gone; original was \"$_orig\")"; rm -f "$STATE_DIR/sysctl/$1"; return 0; fi
+  { printf '%s\n' "$_orig" >"$_p"; } 2>/dev/null
+  if [ "$(norm "$(cat "$_p")")" = "$_orig" ]; then report restored sysctl "$_key" "$_orig"; rm -f "$STATE_DIR/sysctl/$1"
+  else report failed sysctl "$_key" "(could not write back \"$_orig\")"; fi
+}
+
+restore_nic() { # record-name
+  _spec=$(dec "$1")
+  _orig=$(cat "$STATE_DIR/nic/$1")
+  _d=${_spec%%|*} _rest=${_spec#*|}
+  _k=${_rest%%|*} _label=${_rest#*|}
+  if [ "$_k" != conntrack ] && [ ! -e "$SYS_ROOT/class/net/$_d" ]; then report skipped-missing "$_k" "$_d $_label" "(interface gone)"; rm -f "$STATE_DIR/nic/$1"; return 0; fi
+  case $_k in
+    offload) "$ETHTOOL" -K "$_d" "$_label" "$_orig" 2>/dev/null ;;
+    channel) "$ETHTOOL" -L "$_d" "$_label" "$_orig" 2>/dev/null ;;
+    ring) "$ETHTOOL" -G "$_d" "$_label" "$_orig" 2>/dev/null ;;
+    flowhash) "$ETHTOOL" -N "$_d" rx-flow-hash "$_label" "$_orig" 2>/dev/null ;;
+    rss) "$ETHTOOL" -X "$_d" default 2>/dev/null ;;
+    rps | xps | rfs) queue_write "$SYS_ROOT/class/net/$_d/queues/$_label" "$_orig" 2>/dev/null ;;
+    irq) irq_write "$_label" "$_orig" 2>/dev/null ;;
+    conntrack) queue_write "$SYS_ROOT/module/nf_conntrack/parameters/hashsize" "$_orig" 2>/dev/null ;;
+  esac
+  _now=$(nic_read "$_k" "$_d" "$_label")
+  [ "$_k" = flowhash ] && { _now=$(letters_sorted "$_now"); _orig=$(letters_sorted "$_orig"); }
+  if [ "$_k" = rss ] || [ "$_now" = "$_orig" ]; then report restored "$_k" "$_d $_label" "$_orig"; rm -f "$STATE_DIR/nic/$1"
+  else report failed "$_k" "$_d $_label" "(wanted \"$_orig\", reads \"$_now\")"; fi
+}
+
+restore_file() { # record-name (a backup, or <name>.absent for a file edgetune created)
+  if [ "${1%.absent}" != "$1" ]; then
+    _f=$(dec "${1%.absent}")
+    if rm -f "$_f"; then report removed file "$_f"; rm -f "$STATE_DIR/files/$1"; else report failed file "$_f" "(cannot remove)"; fi
+  else
+    _f=$(dec "$1")
+    if write_atomic "$_f" <"$STATE_DIR/files/$1"; then report restored file "$_f"; rm -f "$STATE_DIR/files/$1"; else report failed file "$_f" "(cannot write back)"; fi
+  fi
+}
+
+remove_nft_table() {
+  "$NFT" delete table inet "$NFT_TABLE" 2>/dev/null
+  report removed notrack "table inet $NFT_TABLE"
+  rm -f "$STATE_DIR/misc/nft-table"
+}
+
+remove_iptables_rules() { # keep: rules (one per line) to leave in place
+  _kept=''
+  while read -r _rule; do
+    case "$nl$1$nl" in *"$nl$_rule$nl"*) _kept="$_kept$_rule$nl"; continue ;; esac
+    # shellcheck disable=SC2086 # rule words on purpose
+    "$IPTABLES" -t raw -D $_rule 2>/dev/null
+    report removed notrack "$_rule"
+  done <"$STATE_DIR/misc/iptables-rules"
+  if [ -n "$_kept" ]; then printf '%s' "$_kept" >"$STATE_DIR/misc/iptables-rules"; else rm -f "$STATE_DIR/misc/iptables-rules"; fi
+}
+
+# A NIC record "dev|kind|label" is still wanted when a claim of that kind matches its device and label.
+nic_claimed() { # dev kind label
+  _found=1
+  _oifs=$IFS
+  IFS=$nl
+  for _c in $claims; do
+    IFS=$_oifs
+    # shellcheck disable=SC2086 # claim words on purpose
+    set -- "$1" "$2" "$3" $_c
+    IFS=$nl
+    if [ "$4" != nic ] || [ "$5" != "$2" ]; then continue; fi
+    # shellcheck disable=SC2254 # patterns from the profile, validated
+    case $1 in $6) case $3 in $7) _found=0 ;; esac ;; esac
+  done
+  IFS=$_oifs
+  return $_found
+}
+
+# After a full apply: put back what an earlier profile set and this one no longer does.
+restore_unclaimed() {
+  for _r in $(list_dir "$STATE_DIR/sysctl"); do
+    case $_r in *.tmp) continue ;; esac
+    claimed sysctl "$(dec "$_r")" || restore_sysctl "$_r"
+  done
+  for _r in $(list_dir "$STATE_DIR/files"); do
+    case $_r in *.tmp | *.dir) continue ;; esac
+    claimed file "$(dec "${_r%.absent}")" || restore_file "$_r"
+  done
+  for _r in $(list_dir "$STATE_DIR/nic"); do
+    case $_r in *.tmp) continue ;; esac
+    _spec=$(dec "$_r")
+    _d=${_spec%%|*} _rest=${_spec#*|}
+    _k=${_rest%%|*} _label=${_rest#*|}
+    if [ "$_k" = conntrack ]; then claimed conntrack || restore_nic "$_r"
+    else nic_claimed "$_d" "$_k" "$_label" || restore_nic "$_r"; fi
+  done
+  if [ -e "$STATE_DIR/misc/nft-table" ] && ! claimed notrack nftables; then remove_nft_table; fi
+  if [ -f "$STATE_DIR/misc/iptables-rules" ]; then
+    if claimed notrack iptables; then remove_iptables_rules "$iptables_rules_now"; else remove_iptables_rules ''; fi
+  fi
+}
+
 # ---- restore: from recorded state only, so it works whatever the profile is now ----
 
 restore_all() {
@@ -584,64 +726,19 @@ restore_all() {
     echo "summary: restore status=nothing (no state in $STATE_DIR)"
     return 0
   fi
-  for _r in $(list_dir "$STATE_DIR/sysctl"); do
-    _key=$(dec "$_r")
-    _orig=$(cat "$STATE_DIR/sysctl/$_r")
-    _p=$(sysctl_path "$_key")
-    if [ ! -e "$_p" ]; then report skipped-missing sysctl "$_key" "(gone; original was \"$_orig\")"; rm -f "$STATE_DIR/sysctl/$_r"; continue; fi
-    { printf '%s\n' "$_orig" >"$_p"; } 2>/dev/null
-    if [ "$(norm "$(cat "$_p")")" = "$_orig" ]; then report restored sysctl "$_key" "$_orig"; rm -f "$STATE_DIR/sysctl/$_r"
-    else report failed sysctl "$_key" "(could not write back \"$_orig\")"; fi
-  done
-  for _r in $(list_dir "$STATE_DIR/nic"); do
-    _spec=$(dec "$_r")
-    _orig=$(cat "$STATE_DIR/nic/$_r")
-    _d=${_spec%%|*} _rest=${_spec#*|}
-    _k=${_rest%%|*} _label=${_rest#*|}
-    if [ "$_k" != conntrack ] && [ ! -e "$SYS_ROOT/class/net/$_d" ]; then report skipped-missing "$_k" "$_d $_label" "(interface gone)"; rm -f "$STATE_DIR/nic/$_r"; continue; fi
-    case $_k in
-      offload) "$ETHTOOL" -K "$_d" "$_label" "$_orig" 2>/dev/null ;;
-      channel) "$ETHTOOL" -L "$_d" "$_label" "$_orig" 2>/dev/null ;;
-      ring) "$ETHTOOL" -G "$_d" "$_label" "$_orig" 2>/dev/null ;;
-      flowhash) "$ETHTOOL" -N "$_d" rx-flow-hash "$_label" "$_orig" 2>/dev/null ;;
-      rss) "$ETHTOOL" -X "$_d" default 2>/dev/null ;;
-      rps | xps | rfs) queue_write "$SYS_ROOT/class/net/$_d/queues/$_label" "$_orig" 2>/dev/null ;;
-      irq) irq_write "$_label" "$_orig" 2>/dev/null ;;
-      conntrack) queue_write "$SYS_ROOT/module/nf_conntrack/parameters/hashsize" "$_orig" 2>/dev/null ;;
-    esac
-    _now=$(nic_read "$_k" "$_d" "$_label")
-    [ "$_k" = flowhash ] && { _now=$(letters_sorted "$_now"); _orig=$(letters_sorted "$_orig"); }
-    if [ "$_k" = rss ] || [ "$_now" = "$_orig" ]; then report restored "$_k" "$_d $_label" "$_orig"; rm -f "$STATE_DIR/nic/$_r"
-    else report failed "$_k" "$_d $_label" "(wanted \"$_orig\", reads \"$_now\")"; fi
-  done
+  for _r in $(list_dir "$STATE_DIR/sysctl"); do restore_sysctl "$_r"; done
+  for _r in $(list_dir "$STATE_DIR/nic"); do restore_nic "$_r"; done
   for _r in $(list_dir "$STATE_DIR/files"); do
     case $_r in *.tmp | *.dir) continue ;; esac
-    if [ "${_r%.absent}" != "$_r" ]; then
-      _f=$(dec "${_r%.absent}")
-      if rm -f "$_f"; then report removed file "$_f"; rm -f "$STATE_DIR/files/$_r"; else report failed file "$_f" "(cannot remove)"; fi
-    else
-      _f=$(dec "$_r")
-      if write_atomic "$_f" <"$STATE_DIR/files/$_r"; then report restored file "$_f"; rm -f "$STATE_DIR/files/$_r"; else report failed file "$_f" "(cannot write back)"; fi
-    fi
+    restore_file "$_r"
   done
   # Deepest first, so nested directories edgetune created come out in order.
   for _r in $(list_dir "$STATE_DIR/files" | grep '\.dir$' | awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-); do
     rmdir "$(dec "${_r%.dir}")" 2>/dev/null
     rm -f "$STATE_DIR/files/$_r"
   done
-  if [ -e "$STATE_DIR/misc/nft-table" ]; then
-    "$NFT" delete table inet "$NFT_TABLE" 2>/dev/null
-    report removed notrack "table inet $NFT_TABLE"
-    rm -f "$STATE_DIR/misc/nft-table"
-  fi
-  if [ -f "$STATE_DIR/misc/iptables-rules" ]; then
-    while read -r _rule; do
-      # shellcheck disable=SC2086 # rule words on purpose
-      "$IPTABLES" -t raw -D $_rule 2>/dev/null
-      report removed notrack "$_rule"
-    done <"$STATE_DIR/misc/iptables-rules"
-    rm -f "$STATE_DIR/misc/iptables-rules"
-  fi
+  [ -e "$STATE_DIR/misc/nft-table" ] && remove_nft_table
+  [ -f "$STATE_DIR/misc/iptables-rules" ] && remove_iptables_rules ''
   if [ "$n_failed" -eq 0 ]; then
     rm -rf "$STATE_DIR"
     echo "summary: restore status=restored restored=$n_restored failed=0"
@@ -665,6 +762,10 @@ EOF
 
 main() {
   MODE=${1:-}
+  case $EDGETUNE_ONLY in
+    '' | nic) ;;
+    *) echo "tune.sh: EDGETUNE_ONLY=$EDGETUNE_ONLY; allowed: nic or unset" >&2; return 2 ;;
+  esac
   case $MODE in
     apply)
       if ! ensure_state; then
@@ -674,10 +775,11 @@ main() {
       printf '%s\n' "$EDGETUNE_DIGEST" >"$STATE_DIR/misc/profile-digest"
       edgetune_items
       finish_sysctl_file
-      if [ "$n_failed" -gt 0 ] && [ $((n_changed + n_unchanged)) -eq 0 ]; then _status=failed _rc=1
+      nic_only || restore_unclaimed
+      if [ "$n_failed" -gt 0 ] && [ $((n_changed + n_unchanged + n_restored)) -eq 0 ]; then _status=failed _rc=1
       elif [ $((n_failed + n_skipped)) -gt 0 ]; then _status=degraded _rc=3
       else _status=applied _rc=0; fi
-      echo "summary: status=$_status changed=$n_changed unchanged=$n_unchanged skipped=$n_skipped failed=$n_failed reboot_required=$n_pending profile=$EDGETUNE_PROFILE digest=$EDGETUNE_DIGEST"
+      echo "summary: status=$_status changed=$n_changed unchanged=$n_unchanged skipped=$n_skipped failed=$n_failed reboot_required=$n_pending restored=$n_restored profile=$EDGETUNE_PROFILE digest=$EDGETUNE_DIGEST${EDGETUNE_ONLY:+ scope=$EDGETUNE_ONLY}"
       return $_rc ;;
     verify)
       edgetune_items

@@ -235,6 +235,55 @@ describeSystem(
       expect(rxChannels()).toBe(String(node.queues));
     });
 
+    it("6b: EDGETUNE_ONLY=nic re-applies a recreated NIC's settings and leaves drifted sysctls to the drift policy", () => {
+      const s = script("nic-only", {
+        sysctls: { "net.core.somaxconn": 4242 },
+        nics: [{ match: node.veth, offloads: { tso: false }, rps: { cpus: "0" } }],
+      });
+      expect(tune(s, "apply").code).toBe(0);
+      node.setSysctl("net.core.somaxconn", "1000");
+      node.deleteVeth();
+      node.addVeth();
+      const r = tune(s, "apply", { EDGETUNE_ONLY: "nic" });
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.stdout).toMatch(/^summary: status=applied .* scope=nic$/m);
+      expect(r.stdout).toMatch(new RegExp(`^changed\\s+offload\\s+${node.veth} tso on -> off`, "m"));
+      expect(r.stdout).not.toMatch(/^\S+\s+(sysctl|file|module)\s/m);
+      expect(node.sysctl("net.core.somaxconn")).toBe("1000");
+      expect(node.must("ethtool", ["-k", node.veth]).stdout).toMatch(/^tcp-segmentation-offload: off/m);
+      // Anything else is a usage error, before any item runs.
+      const bad = tune(s, "apply", { EDGETUNE_ONLY: "sysctl" });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/EDGETUNE_ONLY=sysctl; allowed: nic or unset/);
+    });
+
+    it("6c: a profile change restores exactly what the new profile no longer sets, and keeps the first originals", () => {
+      const fin0 = node.sysctl("net.ipv4.tcp_fin_timeout");
+      const som0 = node.sysctl("net.core.somaxconn");
+      const a = script("before", {
+        sysctls: { "net.core.somaxconn": 4242, "net.ipv4.tcp_fin_timeout": 17 },
+        nics: [{ match: node.veth, offloads: { tso: false, gso: false } }],
+      });
+      const b = script("after", { sysctls: { "net.core.somaxconn": 5151 }, nics: [{ match: node.veth, offloads: { gso: false } }] });
+      expect(tune(a, "apply").code).toBe(0);
+      const change = tune(b, "apply");
+      expect(change.code, change.stdout).toBe(0);
+      expect(change.stdout).toMatch(new RegExp(`^restored\\s+sysctl\\s+net\\.ipv4\\.tcp_fin_timeout ${fin0}$`, "m"));
+      expect(change.stdout).toMatch(new RegExp(`^restored\\s+offload\\s+${node.veth} tso on$`, "m"));
+      expect(change.stdout).not.toMatch(/^restored\s+(sysctl\s+net\.core\.somaxconn|offload\s+\S+ gso)/m);
+      expect(change.stdout).toMatch(/^summary: status=applied .*restored=2 /m);
+      expect(node.sysctl("net.ipv4.tcp_fin_timeout")).toBe(fin0);
+      expect(node.sysctl("net.core.somaxconn")).toBe("5151");
+      const offloads = node.must("ethtool", ["-k", node.veth]).stdout;
+      expect(offloads).toMatch(/^tcp-segmentation-offload: on/m);
+      expect(offloads).toMatch(/^generic-segmentation-offload: off/m);
+      // A second apply of the same profile restores nothing more; restore goes back to the first originals.
+      expect(tune(b, "apply").stdout).toMatch(/restored=0 /);
+      expect(tune(b, "restore").code).toBe(0);
+      expect(node.sysctl("net.core.somaxconn")).toBe(som0);
+      expect(node.must("ethtool", ["-k", node.veth]).stdout).toMatch(/^generic-segmentation-offload: on/m);
+    });
+
     it("8: on a full filesystem a file is either old or new, never truncated, with no stray temp or *.conf", () => {
       const etc = join(work, `tmpfs-${node.name}`);
       mkdirSync(etc, { recursive: true });
