@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 #   haproxy nginx iperf3 wrk curl            the proxy, the lab backend and load generators
 #   cloud-init                               `cloud-init schema` for the EC2 user-data
 #   nftables iptables                        conntrack NOTRACK rules
-PACKAGES="iproute2 ethtool procps kmod util-linux shellcheck dash busybox haproxy nginx iperf3 wrk curl cloud-init nftables iptables"
+#   jq socat                                 the tuner loop: Kubernetes API answers, the metrics endpoint
+PACKAGES="iproute2 ethtool procps kmod util-linux shellcheck dash busybox haproxy nginx iperf3 wrk curl cloud-init nftables iptables jq socat"
 
 missing=""
 for p in $PACKAGES; do

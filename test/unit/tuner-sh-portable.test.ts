@@ -37,7 +37,7 @@ describeSystem(
       for (const shell of [["sh"], ["dash"], ["busybox", "sh"]]) {
         const r = run(shell[0], [...shell.slice(1), script], { env, timeout: 10_000 });
         expect(r.code, shell.join(" ")).not.toBe(0);
-        expect(r.stderr).toMatch(/STATUS_FILE: is not set \(the DaemonSet sets it\)/);
+        expect(r.stderr).toMatch(/STATUS_FILE: is not set \(the pod spec sets it\)/);
       }
       expect(existsSync(join(dir, "APPLIED"))).toBe(false);
     });
