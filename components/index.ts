@@ -7,6 +7,8 @@ export { shq, shqWord } from "./shell";
 export * from "./k8s-namespace";
 export * from "./nodes/cloud-init";
 export * from "./nodes/k8s-tuner";
+// The builder stays internal (k8s-tuner.ts and k8s-proxy.ts use it); its types name what they return.
+export type { TunerPod, TunerPodInput } from "./nodes/tuner-pod";
 export * from "./nodes/remote-script";
 export * from "./nodes/remote-host-tuning-spec";
 export * from "./nodes/remote-host-tuning";

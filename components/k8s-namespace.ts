@@ -19,8 +19,26 @@ export type ServiceObject = Plain<k8s.types.input.core.v1.Service> & { metadata:
 export type PodDisruptionBudgetObject = Plain<k8s.types.input.policy.v1.PodDisruptionBudget> & {
   metadata: { name: string; namespace: string };
 };
+export type ServiceAccountObject = Plain<k8s.types.input.core.v1.ServiceAccount> & { metadata: { name: string; namespace: string } };
+export type ClusterRoleObject = Plain<k8s.types.input.rbac.v1.ClusterRole> & { metadata: { name: string } };
+export type ClusterRoleBindingObject = Plain<k8s.types.input.rbac.v1.ClusterRoleBinding> & { metadata: { name: string } };
+export type RoleObject = Plain<k8s.types.input.rbac.v1.Role> & { metadata: { name: string; namespace: string } };
+export type RoleBindingObject = Plain<k8s.types.input.rbac.v1.RoleBinding> & { metadata: { name: string; namespace: string } };
+/** A Prometheus Operator PodMonitor (monitoring.coreos.com/v1): no type in @pulumi/kubernetes, so the fields edgetune sets. */
+export interface PodMonitorObject {
+  apiVersion: "monitoring.coreos.com/v1";
+  kind: "PodMonitor";
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    podMetricsEndpoints: Array<{ port: string; path: string }>;
+  };
+}
 export type DeploymentObject = Plain<k8s.types.input.apps.v1.Deployment> & { metadata: { name: string; namespace: string } };
 export type JobObject = Plain<k8s.types.input.batch.v1.Job> & { metadata: { name: string; namespace: string } };
+
+/** Pods a node needs, the tuner and the proxy: the last evicted under node pressure, and not preempted by ordinary pods. */
+export const NODE_CRITICAL_PRIORITY = "system-node-critical";
 
 /**
  * The recommended app.kubernetes.io labels every edgetune object carries, in one

@@ -11,6 +11,7 @@ import type { TunerOptions } from "../components/nodes/kubernetes-node-tuner-spe
 import type { ResolvedRemoteHostTuningOptions } from "../components/nodes/remote-host-tuning-spec";
 import { capacitySpec } from "../components/proxy/capacity";
 import { checkProxySpec, proxySpecSchema, type ResolvedProxySpec } from "../components/proxy/haproxy";
+import { proxyTuningIssues, proxyTuningLoop, tunerPortClash } from "../components/proxy/k8s-proxy";
 import type { ProxyK8sOptions } from "../components/proxy/proxy-daemonset-spec";
 import { checkProfile } from "../components/tuning/profile";
 import type { ResolvedProfile } from "../components/tuning/types";
@@ -29,6 +30,7 @@ import type { z } from "zod";
 import {
   awsSectionSpec,
   DEPRECATED_KEYS,
+  DEPRECATION_NOTES,
   kubernetesSectionSpec,
   LAB_RESERVED_LABELS,
   labSectionSpec,
@@ -121,7 +123,7 @@ export type SshGroupPlan = Omit<ResolvedRemoteHostTuningOptions, "privateKey"> &
 /** `aws` target: AwsTunedNodeGroup's resolved options. */
 export type AwsGroupPlan = ResolvedAwsTunedNodeGroupOptions;
 
-/** `kubernetes` target: the tuner DaemonSet, or none when the proxy's init container tunes these nodes. */
+/** `kubernetes` target: the tuner DaemonSet, or none when the proxy's tuning sidecar tunes these nodes. */
 export interface KubernetesGroupPlan {
   tuner?: TunerOptions;
 }
@@ -310,6 +312,7 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   // a broken profile or proxy would otherwise also show up as "nothing switches the nodes".
   const sectionsValid = issues.length === 0;
   if (benchmark && sectionsValid) checkAbSwitch(benchmark, proxy, groups, issues);
+  if (proxy?.kubernetes && sectionsValid) checkTunerPorts(groups, { ...proxy, kubernetes: proxy.kubernetes }, issues);
   const namespaces = planNamespaces(groups, proxy, sectionsValid ? issues : []);
   if (issues.length) throw new ValidationError(issues, what);
   return {
@@ -358,8 +361,9 @@ function renameDeprecated(
     if (now in out)
       found.issues.push({ path: formatPath([...path, old]), message: `set together with ${now}, its new name; allowed: only ${now}` });
     else {
+      const note = DEPRECATION_NOTES[section]?.[old];
       found.warnings.push(
-        `${formatPath([...path, old])} is deprecated: name it ${now} (the component's argument); ${old} is accepted until the next release`,
+        `${formatPath([...path, old])} is deprecated: name it ${now} (the component's argument)${note ? `; ${note}` : ""}; ${old} is accepted until the next release`,
       );
       out[now] = out[old];
       used.push([old, now]);
@@ -482,13 +486,13 @@ function parseNodeGroups(
         const { image, ...rest } = r.value;
         if (image !== undefined) plan.kubernetes = { tuner: { ...rest, image, name: name as string } };
         else {
-          // Without a tuner DaemonSet only the proxy's init container can tune these nodes, and it applies the proxy's profile.
+          // Without a tuner DaemonSet only the proxy's tuning sidecar can tune these nodes, and it applies the proxy's profile.
           const explicit = Object.keys((section as object | undefined) ?? {}).filter((k) => k !== "image");
           if (!proxy?.kubernetes)
             collect([
               {
                 path: at("kubernetes", "image"),
-                message: "required: nothing else tunes this group (no proxy.kubernetes section whose init container would)",
+                message: "required: nothing else tunes this group (no proxy.kubernetes section whose tuning sidecar would)",
               },
             ]);
           else if (!proxy.kubernetes.tuneNodes)
@@ -502,13 +506,13 @@ function parseNodeGroups(
             collect([
               {
                 path: at("kubernetes", "image"),
-                message: `required: the proxy's init container applies profile ${show(proxy.profile)}, not ${show(profile.name)}`,
+                message: `required: the proxy's tuning sidecar applies profile ${show(proxy.profile)}, not ${show(profile.name)}`,
               },
             ]);
           else if (explicit.length)
             issues.push({
               path: at("kubernetes"),
-              message: `tuner options (${explicit.join(", ")}) without image: the proxy's init container tunes this group; set image for a tuner DaemonSet`,
+              message: `tuner options (${explicit.join(", ")}) without image: the proxy's tuning sidecar tunes this group; set image for a tuner DaemonSet`,
             });
           plan.kubernetes = {};
         }
@@ -560,6 +564,7 @@ function parseProxy(input: unknown, profileRef: ProfileRef, found: Found): Proxy
   const r = profile ? checkProxySpec(spec, { profile }) : resolveWith(proxySpecSchema, spec, ["proxy"]);
   issues.push(...r.issues);
   const resolved = "spec" in r ? r.spec : "value" in r ? r.value : undefined;
+  if (resolved && k8s) issues.push(...proxyTuningIssues(resolved, k8s, ["proxy", "kubernetes"]));
   if (!resolved || !profile || (kubernetes !== undefined && !k8s)) return undefined;
   return { profile: profile.name, spec: resolved, ...(k8s ? { kubernetes: k8s } : {}) };
 }
@@ -665,6 +670,34 @@ function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, i
   return out;
 }
 
+/** Whether two nodeSelectors can select one node: not when they require different values of one label. */
+function selectorsMayOverlap(a: Record<string, string>, b: Record<string, string>): boolean {
+  return !Object.keys(a).some((k) => k in b && a[k] !== b[k]);
+}
+
+/**
+ * A tuner DaemonSet on the host network binds its metrics port on the node's address: on nodes
+ * the proxy may also run on, neither HAProxy nor the proxy's tuning sidecar may have it (a pod
+ * whose host port is taken is never scheduled there).
+ */
+function checkTunerPorts(groups: NodeGroupPlan[], proxy: ProxyPlan & { kubernetes: ProxyK8sOptions }, issues: ValidationIssue[]): void {
+  const k = proxy.kubernetes;
+  const sidecarPort = k.tuneNodes ? proxyTuningLoop(k).metrics.port : 0;
+  groups.forEach((g, i) => {
+    const t = g.kubernetes?.tuner;
+    const port = t?.metrics.port;
+    if (!t || !port || !t.hostNetwork || !selectorsMayOverlap(t.nodeSelector ?? {}, k.nodeSelector ?? {})) return;
+    const path = ["nodeGroups", configIndex.get(g) ?? i, "kubernetes", "metrics", "port"];
+    const clash = tunerPortClash(port, proxy.spec, path);
+    if (clash) issues.push({ ...clash, message: `${clash.message} (its nodeSelector may select the proxy's nodes)` });
+    else if (port === sidecarPort)
+      issues.push({
+        path: formatPath(path),
+        message: `got ${port}; the proxy's tuning sidecar (proxy.kubernetes.tuning.metrics.port) binds it on the proxy's nodes, which this group's nodeSelector may select; allowed: another port`,
+      });
+  });
+}
+
 /**
  * A private key anywhere in the config as plain text (rather than a `secure:` value) is
  * refused wherever it is: committed to git it is leaked whether or not edgetune reads it.
@@ -708,7 +741,7 @@ function checkAbSwitch(benchmark: BenchmarkConfig, proxy: ProxyPlan | undefined,
   if (proxy?.kubernetes && proxy.kubernetes.tuneNodes) {
     issues.push({
       path: "proxy.kubernetes.tuneNodes",
-      message: `must be false: benchmark.profiles runs ${show(first)} before ${show(last)} on the same nodes, and the proxy's init container would tune them before the first run; a tuner DaemonSet (kubernetes.image on the node group) switches them after it`,
+      message: `must be false: benchmark.profiles runs ${show(first)} before ${show(last)} on the same nodes, and the proxy's tuning sidecar would tune them before the first run; a tuner DaemonSet (kubernetes.image on the node group) switches them after it`,
     });
   }
   if (!groups.some((g) => g.target === "kubernetes" && g.kubernetes?.tuner && g.profile.name === last)) {

@@ -24,7 +24,12 @@ export type Target = (typeof TARGETS)[number];
 /** Keys renamed to the components' argument names; the old ones work, with a warning, for one release. */
 export const DEPRECATED_KEYS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   aws: { amiId: "imageId" },
-  kubernetes: { tunerImage: "image" },
+  kubernetes: { tunerImage: "image", restoreOnDelete: "restoreOnRemove" },
+};
+
+/** What changed with a rename besides the name, for its warning. */
+export const DEPRECATION_NOTES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  kubernetes: { restoreOnDelete: "it now restores only when the tuning is removed from a node (never when a pod merely stops)" },
 };
 
 /** A `secure:` value as a stack file holds it; the engine hands the program the decrypted text. */
@@ -48,7 +53,7 @@ export const awsSectionSpec = awsRules(z.strictObject(awsTunedNodeGroupShape)).d
 export const kubernetesSectionSpec = tunerRules(
   z.strictObject({ ...kubernetesNodeTunerShape, image: kubernetesNodeTunerShape.image.optional() }),
 ).describe(
-  "KubernetesNodeTuner: with `image` a tuner DaemonSet tunes this group; without, the proxy's tuning init container does (proxy.kubernetes with this group's profile).",
+  "KubernetesNodeTuner: with `image` a tuner DaemonSet tunes this group; without, the proxy's tuning sidecar does (proxy.kubernetes with this group's profile).",
 );
 
 export const localSectionSpec = localLabSpec.describe("LocalLab: this machine, network namespaces as nodes.");

@@ -52,7 +52,16 @@ export function renderStack(plan: StackPlan, opts: RenderOptions = {}): Record<s
         : renderHaproxyConfig(plan.proxy.spec, { profile });
     if (plan.proxy.kubernetes) {
       const o = renderProxyObjects(plan.proxy.spec, profile, { ...plan.proxy.kubernetes, createNamespace: false });
-      const docs = [o.configMap, o.daemonSet, o.service, o.podDisruptionBudget].filter((d) => d !== undefined);
+      const a = o.tuningAccess;
+      // In apply order: the sidecar's identity and roles exist before its pods.
+      const docs = [
+        ...(a ? [a.serviceAccount, a.clusterRole, a.clusterRoleBinding, a.role, a.roleBinding] : []),
+        o.configMap,
+        o.daemonSet,
+        o.service,
+        o.podDisruptionBudget,
+        o.podMonitor,
+      ].filter((d) => d !== undefined);
       files["proxy/manifests.yaml"] = yamlDocs(docs);
     }
   }
@@ -88,7 +97,8 @@ function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan, opts: RenderOption
       const t = g.kubernetes?.tuner;
       if (!t) return {};
       const o = renderTunerObjects(g.profile, { ...t, createNamespace: false });
-      return { "kubernetes/tuner.yaml": yamlDocs([o.configMap, o.daemonSet]) };
+      const docs = [o.serviceAccount, o.clusterRole, o.clusterRoleBinding, o.role, o.roleBinding, o.configMap, o.daemonSet, o.podMonitor];
+      return { "kubernetes/tuner.yaml": yamlDocs(docs.filter((d) => d !== undefined)) };
     }
     case "local": {
       if (!plan.proxy) return {};
@@ -192,7 +202,7 @@ const APPLIED_BY: Record<Target, (g: NodeGroupPlan) => string> = {
   kubernetes: (g) =>
     g.kubernetes?.tuner
       ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace} (kubernetes/tuner.yaml; the namespace in kubernetes/namespaces.yaml${g.kubernetes.tuner.createNamespace ? "" : ", or existing"})`
-      : "the proxy DaemonSet's init container (proxy/manifests.yaml)",
+      : "the proxy DaemonSet's tuning sidecar (proxy/manifests.yaml)",
   local: (g) =>
     `network namespaces on this machine, lab directory ${g.local!.labDir} (lab/create.sh on pulumi up, lab/delete.sh on destroy)`,
 };

@@ -7,6 +7,68 @@ import { z } from "zod";
 import { SYSCTL_CATALOG } from "../tuning/catalog";
 import { formatPath, grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 
+/** Tolerates every NoSchedule and NoExecute taint: "every selected node" means every one. */
+export const TOLERATE_EVERY_TAINT: ReadonlyArray<{ operator: "Exists"; effect: "NoSchedule" | "NoExecute" }> = [
+  { operator: "Exists", effect: "NoSchedule" },
+  { operator: "Exists", effect: "NoExecute" },
+];
+
+export const READY_WHEN = ["applied", "no-failures"] as const;
+
+/** The Prometheus endpoint of the tuner loop (tuner.sh serves it with socat). */
+export const tunerMetricsSpec = z
+  .strictObject({
+    port: grammar
+      .int(0, 65535)
+      .default(9477)
+      .describe("Port of the `edgetune_tuning_*` metrics (on the node's address with hostNetwork); 0: no endpoint."),
+    podMonitor: z
+      .boolean()
+      .default(false)
+      .describe("Create a PodMonitor (monitoring.coreos.com/v1; needs the Prometheus Operator's CRDs) that scrapes the port."),
+  })
+  .superRefine((v, ctx) => {
+    if (v.podMonitor && v.port === 0)
+      ctx.addIssue({ code: "custom", path: ["podMonitor"], message: "got true with port 0; allowed: a PodMonitor needs a metrics port" });
+  });
+
+/**
+ * The tuner loop's options (tuner.sh), shared by the tuner DaemonSet and the proxy's tuning
+ * sidecar: one container builder (tuner-pod.ts) turns them into the same environment for both.
+ */
+export const tunerLoopShape = {
+  verifyIntervalSeconds: grammar.int(10, 86400).default(300).describe("Seconds between `tune.sh verify` runs."),
+  reapplyOnDrift: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Re-apply when verify finds a sysctl or file drifted; otherwise drift is only logged (NIC resets are handled by nicPollSeconds).",
+    ),
+  nicPollSeconds: grammar
+    .int(0, 3600)
+    .default(5)
+    .describe(
+      "Seconds between checks for an interface that appeared, was re-created or came back up; its NIC items (offloads, channels, rings, RSS, RPS/RFS/XPS, IRQ affinity) are then re-applied. 0: off.",
+    ),
+  restoreOnRemove: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Run `tune.sh restore` when the tuning is removed from a node: `pulumi destroy`, the group removed, or the node no longer matching nodeSelector (the pod asks the API server on SIGTERM). A pod stopping for any other reason (roll, drain, eviction, node shutdown) never restores.",
+    ),
+  readyWhen: z
+    .enum(READY_WHEN)
+    .default("no-failures")
+    .describe(
+      "When the pod is ready: `applied`, every item applied; `no-failures`, applied or degraded by skipped items only (an absent key or NIC), none failed. Unready shows the reason in the probe event.",
+    ),
+  metrics: tunerMetricsSpec.prefault({}).describe("Prometheus endpoint of the tuner: `{ port, podMonitor }`."),
+};
+
+export const tunerLoopSpec = z.strictObject(tunerLoopShape);
+/** The tuner loop's options, defaults applied. */
+export type TunerLoopOptions = z.output<typeof tunerLoopSpec>;
+
 export const kubernetesNodeTunerShape = {
   image: grammar.pinnedImage().describe("Tuner image (proxy-image/ `tuner` target), pinned by tag or digest; `latest` is refused."),
   namespace: grammar
@@ -18,13 +80,13 @@ export const kubernetesNodeTunerShape = {
     .default(true)
     .describe("Create the namespace. false: it exists already; a stack creates each namespace once for every tuner and proxy in it."),
   nodeSelector: grammar.labels().optional().describe("Nodes to tune. Default: every node."),
-  tolerations: z.array(grammar.toleration()).optional().describe("Taints to tolerate (e.g. dedicated proxy nodes). Default: none."),
-  verifyIntervalSeconds: grammar.int(10, 86400).default(300).describe("Seconds between `tune.sh verify` runs."),
-  reapplyOnDrift: z.boolean().default(false).describe("Re-apply when verify finds drift; otherwise drift is only logged."),
-  restoreOnDelete: z
-    .boolean()
-    .default(true)
-    .describe("Run `tune.sh restore` when the pod is stopped, as NTO rolls back a removed profile."),
+  tolerations: z
+    .array(grammar.toleration())
+    .default(() => TOLERATE_EVERY_TAINT.map((t) => ({ ...t })))
+    .describe(
+      "Taints to tolerate. Default: every NoSchedule and NoExecute taint, so every selected node is tuned (dedicated, cordoned or not-ready nodes included); a list replaces it, `[]` tolerates none.",
+    ),
+  ...tunerLoopShape,
   maxUnavailable: grammar.countOrPercent().default(1).describe('Nodes that may be without a running tuner during a roll: a count or "N%".'),
   hostNetwork: z
     .boolean()
@@ -43,6 +105,12 @@ export const kubernetesNodeTunerShape = {
       "Per-namespace sysctls the nodes' kubelet allows beyond its safe set (kubelet --allowed-unsafe-sysctls); podSysctls may use them.",
     ),
   podSecurityVersion: grammar.podSecurityVersion(),
+  terminationGracePeriodSeconds: grammar
+    .int(5, 3600)
+    .default(60)
+    .describe(
+      "Seconds a stopping pod gets before SIGKILL: the bound on the restore when the tuning is removed from a node (`pulumi destroy` waits for it).",
+    ),
 };
 
 function sysctlName() {

@@ -9,14 +9,32 @@ import {
   type DaemonSetObject,
   type NamespaceObject,
   type PodDisruptionBudgetObject,
+  type PodMonitorObject,
   type ServiceObject,
 } from "../k8s-namespace";
 import { createHash } from "node:crypto";
+import { DELETION_POLICY_ANNOTATIONS, renderTunerLoop } from "../nodes/k8s-tuner";
+import { tunerLoopSpec, type TunerLoopOptions } from "../nodes/kubernetes-node-tuner-spec";
+import { READY_COMMAND, STATUS_FILE, tunerPod, type TunerPod } from "../nodes/tuner-pod";
 import { renderTuneSh } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
-import { HEALTH_PATH, METRICS_PATH, privilegedPorts, renderHaproxyConfig, validateProxySpec, type ProxySpec } from "./haproxy";
-import { resolveProxyDaemonSetOptions, type ProxyDaemonSetOptions, type TuningFailurePolicy } from "./proxy-daemonset-spec";
-import { ValidationError } from "../validation";
+import {
+  HEALTH_PATH,
+  METRICS_PATH,
+  privilegedPorts,
+  renderHaproxyConfig,
+  validateProxySpec,
+  type ProxySpec,
+  type ResolvedProxySpec,
+} from "./haproxy";
+import { TUNING_CONTAINER } from "./policy";
+import {
+  resolveProxyDaemonSetOptions,
+  type ProxyDaemonSetOptions,
+  type ProxyK8sOptions,
+  type TuningFailurePolicy,
+} from "./proxy-daemonset-spec";
+import { formatPath, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
 
 export const PROXY_CHECKSUM_ANNOTATION = "edgetune.io/config-checksum";
 /** uid/gid of the `haproxy` user in the upstream image. */
@@ -27,19 +45,59 @@ export type { ProxyK8sOptions, TuningFailurePolicy } from "./proxy-daemonset-spe
 export interface ProxyObjects {
   /** undefined when `createNamespace` is false. */
   namespace?: NamespaceObject;
+  /** With tuneNodes: the tuning sidecar's ServiceAccount and roles (nodes get/patch, its DaemonSet get). */
+  tuningAccess?: TunerPod["access"];
   configMap: ConfigMapObject;
   daemonSet: DaemonSetObject;
   service?: ServiceObject;
   podDisruptionBudget?: PodDisruptionBudgetObject;
+  /** With tuneNodes and `tuning.metrics.podMonitor`: scrapes the sidecar's metrics. */
+  podMonitor?: PodMonitorObject;
   /** In the pod template: changes exactly when haproxy.cfg, tune.sh or an image changes, so pods roll. */
   checksum: string;
 }
 
-function initScript(policy: TuningFailurePolicy): string {
-  const run = "sh /edgetune/tune.sh apply";
-  if (policy === "continue")
-    return `${run}; rc=$?; [ "$rc" -eq 0 ] || echo "edgetune: tune.sh apply exit $rc; starting the proxy anyway (onTuningFailure=continue)"; exit 0`;
-  return `${run}; rc=$?; if [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; then exit 0; fi; echo "edgetune: tune.sh apply exit $rc; failing the pod (onTuningFailure=fail)"; exit "$rc"`;
+/**
+ * The tuning sidecar's startup probe. Kubelet starts HAProxy only once a sidecar has started,
+ * so this is the gate: `fail` waits for `tuner.sh ready` (the last apply meets readyWhen),
+ * `continue` only for the first apply to have finished (its status file written), whatever it said.
+ */
+export function tuningStartupProbe(policy: TuningFailurePolicy) {
+  const command = policy === "fail" ? READY_COMMAND : ["/bin/sh", "-c", `test -s ${STATUS_FILE}`];
+  // 5 minutes for the first apply (modprobe, ethtool on every queue); then kubelet restarts the sidecar, which applies again.
+  return { exec: { command }, periodSeconds: 2, timeoutSeconds: 5, failureThreshold: 150 };
+}
+
+/** The tuning sidecar's loop options: given, or the tuner's defaults. */
+export function proxyTuningLoop(o: ProxyK8sOptions): TunerLoopOptions {
+  return o.tuning ?? tunerLoopSpec.parse({});
+}
+
+/** The host ports HAProxy binds on every proxy node (hostNetwork), and what binds each. */
+export function proxyHostPorts(spec: ResolvedProxySpec): Map<number, string> {
+  return new Map([
+    ...spec.listeners.map((l): [number, string] => [l.port, `the proxy's listener ${show(l.name)}`]),
+    [spec.metricsPort, "the proxy's metrics endpoint"],
+    [spec.healthPort, "the proxy's health endpoint"],
+  ]);
+}
+
+/**
+ * A tuner's metrics port on a proxy node (the sidecar's, or a hostNetwork tuner DaemonSet's)
+ * binds the node's address like HAProxy: it must be another port than HAProxy's.
+ */
+export function tunerPortClash(port: number, spec: ResolvedProxySpec, path: readonly PathSegment[]): ValidationIssue | undefined {
+  const what = port ? proxyHostPorts(spec).get(port) : undefined;
+  return what
+    ? { path: formatPath(path), message: `got ${port}; ${what} binds it on the proxy's nodes; allowed: another port` }
+    : undefined;
+}
+
+/** Checks between the proxy spec and its Kubernetes options: the sidecar's metrics port. */
+export function proxyTuningIssues(spec: ResolvedProxySpec, o: ProxyK8sOptions, prefix: readonly PathSegment[]): ValidationIssue[] {
+  if (!o.tuneNodes) return [];
+  const clash = tunerPortClash(proxyTuningLoop(o).metrics.port, spec, [...prefix, "tuning", "metrics", "port"]);
+  return clash ? [clash] : [];
 }
 
 /**
@@ -57,14 +115,38 @@ export function renderProxyObjects(
   if (!r.value) throw new ValidationError(r.issues, "invalid proxy options");
   const o = r.value;
   const { spec } = validateProxySpec(input, { profile, ...nodeFacts });
+  const clash = proxyTuningIssues(spec, o, ["proxy"]);
+  if (clash.length) throw new ValidationError(clash, "invalid proxy options");
   const haproxyCfg = renderHaproxyConfig(spec, { profile, ...nodeFacts });
   const name = `edgetune-proxy-${o.name}`;
   const labels = edgetuneLabels("edgetune-proxy", "proxy", o.name);
   const selector = { "app.kubernetes.io/name": labels["app.kubernetes.io/name"], "app.kubernetes.io/instance": o.name };
-  const data = { "haproxy.cfg": haproxyCfg, "tune.sh": renderTuneSh(profile) };
   const tuneNodes = o.tuneNodes;
+  const data = {
+    "haproxy.cfg": haproxyCfg,
+    "tune.sh": renderTuneSh(profile),
+    ...(tuneNodes ? { "tuner.sh": renderTunerLoop() } : {}),
+  };
+  const nodeSelector = o.nodeSelector ?? {};
+  // The same tuner container as the tuner DaemonSet's, as a native sidecar: it keeps the node
+  // tuned while the proxy runs and restores it when the proxy is removed from the node.
+  const tuner = tuneNodes
+    ? tunerPod({
+        name: o.name,
+        namespace: o.namespace,
+        daemonSetName: name,
+        labels,
+        selector,
+        image: o.tunerImage!,
+        containerName: TUNING_CONTAINER,
+        scriptsVolume: "config",
+        nodeSelector,
+        hostNetwork: true,
+        loop: proxyTuningLoop(o),
+      })
+    : undefined;
   const checksum = `sha256:${createHash("sha256")
-    .update(JSON.stringify({ data, image: o.image, tunerImage: o.tunerImage, policy: o.onTuningFailure, tuneNodes }))
+    .update(JSON.stringify({ data, image: o.image, tunerImage: o.tunerImage, policy: o.onTuningFailure, tuneNodes, tuning: tuner?.env }))
     .digest("hex")}`;
   const { metricsPort, healthPort, runtimeDir } = spec;
   const lowPorts = privilegedPorts(spec);
@@ -84,7 +166,7 @@ export function renderProxyObjects(
   const daemonSet: DaemonSetObject = {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
-    metadata: { name, namespace: o.namespace, labels },
+    metadata: { name, namespace: o.namespace, labels, ...(tuner ? { annotations: { ...DELETION_POLICY_ANNOTATIONS } } : {}) },
     spec: {
       selector: { matchLabels: selector },
       minReadySeconds: o.minReadySeconds,
@@ -93,36 +175,21 @@ export function renderProxyObjects(
       template: {
         metadata: { labels, annotations: { [PROXY_CHECKSUM_ANNOTATION]: checksum, "edgetune.io/profile": profile.name, ...scrape } },
         spec: {
-          ...(o.nodeSelector && Object.keys(o.nodeSelector).length ? { nodeSelector: o.nodeSelector } : {}),
+          ...(Object.keys(nodeSelector).length ? { nodeSelector } : {}),
           ...(o.tolerations?.length ? { tolerations: o.tolerations } : {}),
           ...(o.priorityClassName ? { priorityClassName: o.priorityClassName } : {}),
           hostNetwork: true,
           dnsPolicy: "ClusterFirstWithHostNet",
+          ...(tuner ? { serviceAccountName: tuner.serviceAccountName } : {}),
+          // The token goes to the tuning sidecar only, through its own projected volume.
           automountServiceAccountToken: false,
           terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
-          ...(tuneNodes
+          ...(tuner
             ? {
                 initContainers: [
-                  {
-                    name: "tuning",
-                    image: o.tunerImage,
-                    imagePullPolicy: "IfNotPresent",
-                    command: ["/bin/sh", "-c", initScript(o.onTuningFailure)],
-                    env: [
-                      // The node's /etc and state dir: sysctl.d persists across reboots, and originals recorded by the first apply survive pod restarts.
-                      { name: "ETC_ROOT", value: "/host/etc" },
-                      { name: "STATE_DIR", value: "/host/var/lib/edgetune" },
-                      { name: "EDGETUNE_SCOPE", value: "all" },
-                    ],
-                    // Writing /proc/sys and running ethtool need it; the only privileged container.
-                    securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
-                    resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
-                    volumeMounts: [
-                      { name: "config", mountPath: "/edgetune", readOnly: true },
-                      { name: "host-etc", mountPath: "/host/etc" },
-                      { name: "state", mountPath: "/host/var/lib/edgetune" },
-                    ],
-                  },
+                  // restartPolicy Always: a native sidecar (Kubernetes >= 1.29), running beside HAProxy
+                  // for the pod's lifetime and stopped after it.
+                  { ...tuner.container, restartPolicy: "Always", startupProbe: tuningStartupProbe(o.onTuningFailure) },
                 ],
               }
             : {}),
@@ -170,12 +237,7 @@ export function renderProxyObjects(
           ],
           volumes: [
             { name: "config", configMap: { name, defaultMode: 0o444 } },
-            ...(tuneNodes
-              ? [
-                  { name: "host-etc", hostPath: { path: "/etc", type: "Directory" } },
-                  { name: "state", hostPath: { path: "/var/lib/edgetune", type: "DirectoryOrCreate" } },
-                ]
-              : []),
+            ...(tuner ? tuner.volumes : []),
             // The only writable path of the proxy: admin and master sockets.
             { name: "runtime", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
           ],
@@ -183,7 +245,14 @@ export function renderProxyObjects(
       },
     },
   };
-  const out: ProxyObjects = { ...(namespace ? { namespace } : {}), configMap, daemonSet, checksum };
+  const out: ProxyObjects = {
+    ...(namespace ? { namespace } : {}),
+    ...(tuner ? { tuningAccess: tuner.access } : {}),
+    configMap,
+    daemonSet,
+    ...(tuner?.podMonitor ? { podMonitor: tuner.podMonitor } : {}),
+    checksum,
+  };
   if (o.metricsService) {
     out.service = {
       apiVersion: "v1",

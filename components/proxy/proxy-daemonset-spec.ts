@@ -3,6 +3,8 @@
  * the one place their defaults, bounds and descriptions are written.
  */
 import { z } from "zod";
+import { NODE_CRITICAL_PRIORITY } from "../k8s-namespace";
+import { tunerLoopSpec } from "../nodes/kubernetes-node-tuner-spec";
 import { formatPath, grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 
 const resourceNames = z.enum(["cpu", "memory", "ephemeral-storage", "hugepages-2Mi", "hugepages-1Gi"]);
@@ -15,7 +17,7 @@ export const proxyDaemonSetShape = {
   namespace: grammar
     .dnsLabel()
     .default("edgetune-proxy")
-    .describe("Namespace of the proxy; labelled Pod Security `enforce: privileged` when edgetune creates it (the tuning init container)."),
+    .describe("Namespace of the proxy; labelled Pod Security `enforce: privileged` when edgetune creates it (the tuning sidecar)."),
   createNamespace: z
     .boolean()
     .default(true)
@@ -24,18 +26,18 @@ export const proxyDaemonSetShape = {
   tunerImage: grammar
     .pinnedImage()
     .optional()
-    .describe("Tuner image for the tuning init container, pinned by tag or digest. Required unless `tuneNodes` is false."),
+    .describe("Tuner image for the tuning sidecar, pinned by tag or digest. Required unless `tuneNodes` is false."),
   tuneNodes: z
     .boolean()
     .default(true)
     .describe(
-      "Tune the node in a privileged init container before HAProxy starts. false: something else tunes the nodes (a tuner DaemonSet, e.g. a benchmark that measures the baseline first); the pod then has no privileged container.",
+      "Tune the node from the proxy pod: a privileged sidecar (a native sidecar, Kubernetes >= 1.29) runs the tuner loop, and HAProxy starts after its first apply. false: something else tunes the nodes (a tuner DaemonSet, e.g. a benchmark that measures the baseline first); the pod then has no privileged container.",
     ),
   onTuningFailure: z
     .enum(["fail", "continue"])
     .default("fail")
     .describe(
-      "`fail`: a tune.sh hard failure (exit 1) fails the pod, degraded (exit 3) starts the proxy; `continue`: always start, the entrypoint's check warns about every parameter below the profile.",
+      "`fail`: HAProxy starts only once the tuning is ready under `tuning.readyWhen` (the sidecar's startup probe, `tuner.sh ready`; until then the pod is not ready and the probe event says why); `continue`: HAProxy starts once the first apply has finished, whatever its result, and the entrypoint's check warns about every parameter below the profile.",
     ),
   resources: resources
     .default({ requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } })
@@ -49,7 +51,16 @@ export const proxyDaemonSetShape = {
     .strictObject({ maxUnavailable: grammar.countOrPercent() })
     .optional()
     .describe("Create a PodDisruptionBudget with this maxUnavailable (drains). Default: none."),
-  priorityClassName: grammar.dnsSubdomain().optional().describe("Priority class of the proxy pods. Default: none."),
+  priorityClassName: z
+    .string()
+    .refine(
+      (v) => v === "" || grammar.dnsSubdomain().safeParse(v).success,
+      'allowed: a DNS subdomain (a PriorityClass name), or "" for none',
+    )
+    .default(NODE_CRITICAL_PRIORITY)
+    .describe(
+      'Priority class of the proxy pods: by default the last to be evicted or preempted on a node under pressure, like the tuner. "": none (the cluster\'s default priority).',
+    ),
   nodeSelector: grammar.labels().optional().describe("Nodes that run the proxy. Default: every node."),
   tolerations: z.array(grammar.toleration()).optional().describe("Taints to tolerate. Default: none."),
   metricsService: z.boolean().default(true).describe("Create a ClusterIP Service for the metrics port."),
@@ -60,16 +71,29 @@ export const proxyDaemonSetShape = {
     .int()
     .min(1, "allowed: an integer >= 1")
     .default(60)
-    .describe("Old workers' drain time on a roll; must exceed the config's hard-stop-after."),
+    .describe(
+      "Seconds a stopping pod gets before SIGKILL: HAProxy's old workers drain on a roll (must exceed the config's hard-stop-after); when the proxy is removed, the tuning sidecar restores the node after HAProxy has exited, within the same bound.",
+    ),
+  tuning: tunerLoopSpec
+    .optional()
+    .describe(
+      "The tuning sidecar's loop (with tuneNodes): the tuner's verifyIntervalSeconds, reapplyOnDrift, nicPollSeconds, restoreOnRemove, readyWhen and metrics, with the tuner's defaults.",
+    ),
 };
 
-export function proxyDaemonSetRules<T extends z.ZodType<{ tuneNodes?: boolean; tunerImage?: unknown }>>(schema: T): T {
+export function proxyDaemonSetRules<T extends z.ZodType<{ tuneNodes?: boolean; tunerImage?: unknown; tuning?: unknown }>>(schema: T): T {
   return schema.superRefine((v, ctx) => {
+    if (v.tuneNodes === false && v.tuning !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["tuning"],
+        message: "given with tuneNodes: false, where no tuning sidecar runs; remove it or set tuneNodes: true",
+      });
     if (v.tuneNodes !== false && v.tunerImage === undefined)
       ctx.addIssue({
         code: "custom",
         path: ["tunerImage"],
-        message: "required: the tuning init container runs it (or set tuneNodes: false when something else tunes the nodes)",
+        message: "required: the tuning sidecar runs it (or set tuneNodes: false when something else tunes the nodes)",
       });
   });
 }

@@ -4,8 +4,9 @@ import { knownNow, pendingKeys, refuseResolved, type WithInputs } from "../input
 import type { ResolvedProfile } from "../tuning/types";
 import { ValidationError } from "../validation";
 import { validateProxySpec, type ProxySpec } from "./haproxy";
-import { renderProxyObjects, type ProxyObjects } from "./k8s-proxy";
+import { proxyTuningIssues, proxyTuningLoop, renderProxyObjects, type ProxyObjects } from "./k8s-proxy";
 import { resolveProxyDaemonSetOptions, type ProxyDaemonSetOptions } from "./proxy-daemonset-spec";
+import { podDependencies, registerPodMonitor, registerTunerAccess } from "../nodes/tuner-resources";
 
 /**
  * Arguments of ProxyDaemonSet: the Kubernetes options of its spec (proxy-daemonset-spec.ts,
@@ -16,7 +17,7 @@ export type ProxyDaemonSetArgs = WithInputs<
   ProxyDaemonSetOptions,
   "image" | "tunerImage" | "namespace" | "nodeSelector" | "tolerations"
 > & {
-  /** The node profile the init container applies and haproxy.cfg is derived from. */
+  /** The node profile the tuning sidecar applies and haproxy.cfg is derived from. */
   profile: ResolvedProfile;
   /** Listeners, backends and endpoints (see `ProxySpec`). */
   proxy: ProxySpec;
@@ -25,8 +26,8 @@ export type ProxyDaemonSetArgs = WithInputs<
 };
 
 /**
- * HAProxy as a hostNetwork DaemonSet whose privileged init container applies
- * the node profile (tune.sh apply) before the least-privilege proxy starts.
+ * HAProxy as a hostNetwork DaemonSet whose privileged tuning sidecar applies the node
+ * profile before the least-privilege proxy starts and keeps it applied while it runs.
  * Bad arguments throw a `ValidationError` at construction: nothing is registered
  * (arguments given as Outputs are checked when they resolve).
  */
@@ -43,6 +44,16 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
   /** The metrics Service; undefined with `metricsService: false`. */
   readonly service?: k8s.core.v1.Service;
   readonly podDisruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+  /** With tuneNodes: the tuning sidecar's identity (only that container mounts its token) and roles. */
+  readonly serviceAccount?: k8s.core.v1.ServiceAccount;
+  /** nodes: get, patch (the node annotation, the node's labels on SIGTERM). */
+  readonly clusterRole?: k8s.rbac.v1.ClusterRole;
+  readonly clusterRoleBinding?: k8s.rbac.v1.ClusterRoleBinding;
+  /** daemonsets: get, on this DaemonSet only. */
+  readonly role?: k8s.rbac.v1.Role;
+  readonly roleBinding?: k8s.rbac.v1.RoleBinding;
+  /** With tuneNodes and `tuning.metrics.podMonitor`: a monitoring.coreos.com/v1 PodMonitor. */
+  readonly podMonitor?: k8s.apiextensions.CustomResource;
 
   constructor(name: string, args: ProxyDaemonSetArgs, opts?: pulumi.ComponentResourceOptions) {
     const { profile, proxy, nodeFacts, ...options } = args;
@@ -56,7 +67,9 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
       pending,
     );
     if (!now.value) throw new ValidationError(now.issues, "invalid proxy options");
-    validateProxySpec(proxy, { profile, ...nodeFacts });
+    const { spec } = validateProxySpec(proxy, { profile, ...nodeFacts });
+    const clash = proxyTuningIssues(spec, now.value, ["proxy"]);
+    if (clash.length) throw new ValidationError(clash, "invalid proxy options");
     super("edgetune:proxy:ProxyDaemonSet", name, {}, opts);
 
     const objects: pulumi.Output<ProxyObjects> = pulumi.output(options).apply((resolved) => {
@@ -74,11 +87,34 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
       { metadata: objects.configMap.metadata, data: objects.configMap.data },
       inNs,
     );
+    // Known at construction: tuneNodes and tuning are not Inputs.
+    const access = now.value.tuneNodes
+      ? registerTunerAccess(
+          name,
+          objects.apply((o) => o.tuningAccess!),
+          this,
+          nsDeps,
+        )
+      : undefined;
+    if (access) {
+      this.serviceAccount = access.serviceAccount;
+      this.clusterRole = access.clusterRole;
+      this.clusterRoleBinding = access.clusterRoleBinding;
+      this.role = access.role;
+      this.roleBinding = access.roleBinding;
+    }
+    // What the pods use is deleted after the DaemonSet, whose deletion waits for them (foreground).
     this.daemonSet = new k8s.apps.v1.DaemonSet(
       `${name}-ds`,
       { metadata: objects.daemonSet.metadata, spec: objects.daemonSet.spec },
-      { parent: this, dependsOn: [...nsDeps, this.configMap] },
+      { parent: this, dependsOn: [...nsDeps, this.configMap, ...(access ? podDependencies(access) : [])] },
     );
+    if (access && proxyTuningLoop(now.value).metrics.podMonitor)
+      this.podMonitor = registerPodMonitor(
+        name,
+        objects.apply((o) => o.podMonitor!),
+        inNs,
+      );
     // Known at construction: the options decide which objects exist, not the rendering.
     if (now.value.metricsService)
       this.service = new k8s.core.v1.Service(

@@ -99,7 +99,7 @@ const proxy: ProxySpec = {
   ],
 };
 
-// The proxy nodes are tuned by edgeTuner above, so the proxy pods need no privileged init container.
+// The proxy nodes are tuned by edgeTuner above, so the proxy pods need no privileged tuning sidecar.
 const edge = new ProxyDaemonSet(
   "edge",
   {

@@ -34,10 +34,10 @@ function createNamespace(n: NamespacePlan, users: NamespacePlan["users"]): k8s.c
   );
 }
 
-/** `kubernetes` node group: a tuner DaemonSet, or nothing when the proxy's init container tunes these nodes. */
+/** `kubernetes` node group: a tuner DaemonSet, or nothing when the proxy's tuning sidecar tunes these nodes. */
 export function wireKubernetesGroup(g: NodeGroupPlan, namespaces: OwnedNamespaces, opts?: pulumi.CustomResourceOptions) {
   const t = g.kubernetes?.tuner;
-  if (!t) return { tunedBy: "proxy init container" };
+  if (!t) return { tunedBy: "proxy tuning sidecar" };
   const { name: _name, ...options } = t;
   const c = new KubernetesNodeTuner(
     g.name,
@@ -47,7 +47,7 @@ export function wireKubernetesGroup(g: NodeGroupPlan, namespaces: OwnedNamespace
   return { tunedBy: "tuner DaemonSet", namespace: c.namespace, daemonSet: c.daemonSetName, checksum: c.checksum, component: c };
 }
 
-/** The proxy as a hostNetwork DaemonSet whose init container applies the proxy profile. */
+/** The proxy as a hostNetwork DaemonSet whose tuning sidecar applies the proxy profile. */
 export function wireKubernetesProxy(
   plan: StackPlan,
   proxy: ProxyPlan & { kubernetes: NonNullable<ProxyPlan["kubernetes"]> },

@@ -3,12 +3,17 @@ import { gunzipSync } from "node:zlib";
 import { load } from "js-yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
+import { ClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole";
+import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
+import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
+import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Namespace } from "kubernetes-models/v1/Namespace";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { resolveProfile } from "../../components/tuning/profile";
 import { ValidationError } from "../../components/validation";
 import { renderTuneSh } from "../../components/tuning/render";
-import { renderTunerObjects, CHECKSUM_ANNOTATION } from "../../components/nodes/k8s-tuner";
+import { renderTunerObjects, CHECKSUM_ANNOTATION, READY_COMMAND } from "../../components/nodes/k8s-tuner";
 import { mocksSettled, until } from "../helpers/wait";
 
 interface Recorded {
@@ -264,6 +269,8 @@ describe("KubernetesNodeTuner", () => {
       hostNetwork: true,
       priorityClassName: "system-node-critical",
       nodeSelector: { "edgetune.io/tune": "true" },
+      serviceAccountName: "edgetune-tuner-k8s",
+      automountServiceAccountToken: false,
     });
     expect(pod.securityContext).toBeUndefined();
     expect(pod.containers).toHaveLength(1);
@@ -273,9 +280,24 @@ describe("KubernetesNodeTuner", () => {
       expect.arrayContaining([
         { name: "VERIFY_INTERVAL_SECONDS", value: "60" },
         { name: "REAPPLY_ON_DRIFT", value: "1" },
-        { name: "RESTORE_ON_DELETE", value: "1" },
+        { name: "RESTORE_ON_REMOVE", value: "1" },
       ]),
     );
+    expect(ds.inputs.metadata.annotations).toEqual({ "pulumi.com/deletionPropagationPolicy": "foreground" });
+    // The identity the pods ask the API server with, and what it may do.
+    await registered(1, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "k8s-");
+    await registered(1, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "k8s-");
+    const [sa] = of("kubernetes:core/v1:ServiceAccount", "k8s-");
+    expect(sa.inputs.metadata).toMatchObject({ name: "edgetune-tuner-k8s", namespace: "edgetune-system" });
+    const [cr] = of("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "k8s-");
+    expect(cr.inputs.rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] }]);
+    const [role] = of("kubernetes:rbac.authorization.k8s.io/v1:Role", "k8s-");
+    expect(role.inputs.rules).toEqual([
+      { apiGroups: ["apps"], resources: ["daemonsets"], resourceNames: ["edgetune-tuner-k8s"], verbs: ["get"] },
+    ]);
+    // No metrics.podMonitor: no PodMonitor.
+    await mocksSettled();
+    expect(of("kubernetes:monitoring.coreos.com/v1:PodMonitor", "k8s-")).toEqual([]);
     expect(ds.inputs.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
     expect(ds.inputs.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
@@ -344,12 +366,187 @@ describe("KubernetesNodeTuner", () => {
         maxUnavailable: "10%",
       });
       expect(() => new Namespace(objs.namespace as any).validate()).not.toThrow();
+      expect(() => new ServiceAccount(objs.serviceAccount as any).validate()).not.toThrow();
+      expect(() => new ClusterRole(objs.clusterRole as any).validate()).not.toThrow();
+      expect(() => new ClusterRoleBinding(objs.clusterRoleBinding as any).validate()).not.toThrow();
+      expect(() => new Role(objs.role as any).validate()).not.toThrow();
+      expect(() => new RoleBinding(objs.roleBinding as any).validate()).not.toThrow();
       expect(() => new ConfigMap(objs.configMap as any).validate()).not.toThrow();
       expect(() => new DaemonSet(objs.daemonSet as any).validate()).not.toThrow();
     }
+    // kubernetes-models has no Prometheus Operator types: the PodMonitor is checked by shape in its own test.
     // The validator is live: a wrong type is caught.
     const broken = renderTunerObjects(profile, { name: "g", image }).daemonSet as any;
     broken.spec.template.spec.hostNetwork = "yes";
     expect(() => new DaemonSet(broken).validate()).toThrow();
+  });
+
+  describe("the tuner loop's pod (renderTunerObjects)", () => {
+    const o = renderTunerObjects(profile, { name: "g", image, nodeSelector: { role: "proxy" } });
+    const pod = (o.daemonSet as any).spec.template.spec;
+    const [c] = pod.containers;
+
+    it("passes the tuner loop its settings as the contract names them", () => {
+      expect(c.env).toEqual([
+        { name: "TUNER_NAME", value: "g" },
+        { name: "TUNE_SH", value: "/edgetune/tune.sh" },
+        { name: "STATUS_FILE", value: "/run/edgetune/status" },
+        { name: "VERIFY_INTERVAL_SECONDS", value: "300" },
+        { name: "REAPPLY_ON_DRIFT", value: "0" },
+        { name: "NIC_POLL_SECONDS", value: "5" },
+        { name: "RESTORE_ON_REMOVE", value: "1" },
+        { name: "READY_WHEN", value: "no-failures" },
+        { name: "METRICS_PORT", value: "9477" },
+        { name: "ANNOTATE_NODE", value: "1" },
+        { name: "DAEMONSET_NAME", value: "edgetune-tuner-g" },
+        { name: "NODE_SELECTOR", value: '{"role":"proxy"}' },
+        { name: "KUBE_TOKEN_FILE", value: "/var/run/secrets/edgetune/token" },
+        { name: "KUBE_CA_FILE", value: "/var/run/secrets/edgetune/ca.crt" },
+        { name: "ETC_ROOT", value: "/host/etc" },
+        { name: "STATE_DIR", value: "/host/var/lib/edgetune" },
+        { name: "EDGETUNE_SCOPE", value: "all" },
+        { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+        { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+      ]);
+      // DAEMONSET_NAME is this DaemonSet, which the Role lets it read, and nothing else.
+      expect(o.role.rules).toEqual([
+        { apiGroups: ["apps"], resources: ["daemonsets"], resourceNames: [o.daemonSet.metadata.name], verbs: ["get"] },
+      ]);
+      const every = renderTunerObjects(profile, { name: "g", image });
+      expect((every.daemonSet as any).spec.template.spec.containers[0].env).toContainEqual({ name: "NODE_SELECTOR", value: "{}" });
+      const tuned = renderTunerObjects(profile, {
+        name: "g",
+        image,
+        nicPollSeconds: 0,
+        restoreOnRemove: false,
+        readyWhen: "applied",
+        metrics: { port: 0 },
+      });
+      const env = (tuned.daemonSet as any).spec.template.spec.containers[0].env;
+      expect(env).toEqual(
+        expect.arrayContaining([
+          { name: "NIC_POLL_SECONDS", value: "0" },
+          { name: "RESTORE_ON_REMOVE", value: "0" },
+          { name: "READY_WHEN", value: "applied" },
+          { name: "METRICS_PORT", value: "0" },
+        ]),
+      );
+      // No endpoint, no port.
+      expect((tuned.daemonSet as any).spec.template.spec.containers[0].ports).toBeUndefined();
+    });
+
+    it("gives the API token to the tuner container only, through a projected volume", () => {
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect(pod.serviceAccountName).toBe(o.serviceAccount.metadata.name);
+      expect(pod.volumes.find((v: any) => v.name === "tuner-token").projected.sources).toEqual([
+        { serviceAccountToken: { path: "token", expirationSeconds: 3600 } },
+        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+      ]);
+      expect(c.volumeMounts).toContainEqual({ name: "tuner-token", mountPath: "/var/run/secrets/edgetune", readOnly: true });
+      // The roles: its node's labels and annotation, its own DaemonSet; bound to its ServiceAccount.
+      expect(o.clusterRole.rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] }]);
+      const subject = [{ kind: "ServiceAccount", name: "edgetune-tuner-g", namespace: "edgetune-system" }];
+      expect(o.clusterRoleBinding).toMatchObject({
+        roleRef: { kind: "ClusterRole", name: o.clusterRole.metadata.name },
+        subjects: subject,
+      });
+      expect(o.roleBinding).toMatchObject({ roleRef: { kind: "Role", name: o.role.metadata.name }, subjects: subject });
+      // Cluster-scoped names carry the namespace: two stacks' tuners of one name do not collide.
+      expect(o.clusterRole.metadata.name).toBe("edgetune:edgetune-system:edgetune-tuner-g");
+    });
+
+    it("is ready only by `tuner.sh ready`, can modprobe, and has a bounded grace period for the restore", () => {
+      expect(c.readinessProbe.exec.command).toEqual(READY_COMMAND);
+      expect(READY_COMMAND).toEqual(["/bin/sh", "/edgetune/tuner.sh", "ready"]);
+      expect(pod.volumes).toContainEqual({ name: "lib-modules", hostPath: { path: "/lib/modules", type: "Directory" } });
+      expect(c.volumeMounts).toContainEqual({ name: "lib-modules", mountPath: "/lib/modules", readOnly: true });
+      expect(pod.terminationGracePeriodSeconds).toBe(60);
+      const longer = renderTunerObjects(profile, { name: "g", image, terminationGracePeriodSeconds: 300 });
+      expect((longer.daemonSet as any).spec.template.spec.terminationGracePeriodSeconds).toBe(300);
+      // pulumi destroy waits for the pods' decision: foreground deletion of the DaemonSet.
+      expect(o.daemonSet.metadata.annotations).toEqual({ "pulumi.com/deletionPropagationPolicy": "foreground" });
+    });
+
+    it("tolerates every NoSchedule and NoExecute taint unless told otherwise", () => {
+      expect(pod.tolerations).toEqual([
+        { operator: "Exists", effect: "NoSchedule" },
+        { operator: "Exists", effect: "NoExecute" },
+      ]);
+      const none = renderTunerObjects(profile, { name: "g", image, tolerations: [] });
+      expect((none.daemonSet as any).spec.template.spec.tolerations).toBeUndefined();
+      const own = [{ key: "dedicated", operator: "Equal" as const, value: "proxy", effect: "NoSchedule" as const }];
+      expect((renderTunerObjects(profile, { name: "g", image, tolerations: own }).daemonSet as any).spec.template.spec.tolerations).toEqual(
+        own,
+      );
+    });
+
+    it("serves metrics on the node's port, and a PodMonitor scrapes it when asked", () => {
+      expect(c.ports).toEqual([{ name: "tuner-metrics", containerPort: 9477, hostPort: 9477, protocol: "TCP" }]);
+      expect(o.podMonitor).toBeUndefined();
+      const own = renderTunerObjects(profile, { name: "g", image, hostNetwork: false, metrics: { port: 9100, podMonitor: true } });
+      expect((own.daemonSet as any).spec.template.spec.containers[0].ports).toEqual([
+        { name: "tuner-metrics", containerPort: 9100, protocol: "TCP" },
+      ]);
+      // The PodMonitor selects exactly this DaemonSet's pods, by the port's name.
+      expect(own.podMonitor).toEqual({
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "PodMonitor",
+        metadata: { name: "edgetune-tuner-g", namespace: "edgetune-system", labels: own.daemonSet.metadata.labels },
+        spec: {
+          selector: { matchLabels: own.daemonSet.spec.selector.matchLabels },
+          podMetricsEndpoints: [{ port: "tuner-metrics", path: "/metrics" }],
+        },
+      });
+    });
+
+    it("names the key, the value and what is allowed for each bad loop option", () => {
+      try {
+        renderTunerObjects(profile, {
+          name: "g",
+          image,
+          nicPollSeconds: 3601,
+          readyWhen: "sometimes" as never,
+          metrics: { port: 0, podMonitor: true },
+          terminationGracePeriodSeconds: 1,
+        });
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(ValidationError);
+        expect((e as ValidationError).issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+          "nicPollSeconds: got 3601; allowed: an integer 0..3600",
+          expect.stringMatching(/^readyWhen: got "sometimes"; .*"applied".*"no-failures"/),
+          "metrics.podMonitor: got true with port 0; allowed: a PodMonitor needs a metrics port",
+          "terminationGracePeriodSeconds: got 1; allowed: an integer 5..3600",
+        ]);
+      }
+    });
+  });
+
+  it("registers the PodMonitor when asked, and deletes what the pods use only after the DaemonSet", async () => {
+    const seen: pulumi.ResourceTransformationArgs[] = [];
+    const c = new m.KubernetesNodeTuner(
+      "mon",
+      { profile, image, metrics: { podMonitor: true } },
+      { transformations: [(r) => (seen.push(r), undefined)] },
+    );
+    await registered(1, "kubernetes:monitoring.coreos.com/v1:PodMonitor", "mon-");
+    const [pm] = of("kubernetes:monitoring.coreos.com/v1:PodMonitor", "mon-");
+    expect(pm.inputs.spec.podMetricsEndpoints).toEqual([{ port: "tuner-metrics", path: "/metrics" }]);
+    expect(c.podMonitor).toBeDefined();
+    // Pulumi deletes a resource before what it depends on: the ServiceAccount, the bindings and
+    // the scripts outlive the DaemonSet, whose deletion waits for its pods to restore.
+    await until("the DaemonSet's transformation", () => seen.some((r) => r.type === "kubernetes:apps/v1:DaemonSet"));
+    const ds = seen.find((r) => r.type === "kubernetes:apps/v1:DaemonSet")!;
+    expect(ds.opts.dependsOn).toEqual(expect.arrayContaining([c.serviceAccount, c.clusterRoleBinding, c.roleBinding, c.configMap]));
+  });
+
+  it("accepts the deprecated restoreOnDelete as restoreOnRemove, and refuses both at once", async () => {
+    new m.KubernetesNodeTuner("old", { profile, image, restoreOnDelete: false });
+    await registered(1, "kubernetes:apps/v1:DaemonSet", "old-");
+    const [ds] = of("kubernetes:apps/v1:DaemonSet", "old-");
+    expect(ds.inputs.spec.template.spec.containers[0].env).toContainEqual({ name: "RESTORE_ON_REMOVE", value: "0" });
+    expect(() => new m.KubernetesNodeTuner("both", { profile, image, restoreOnDelete: true, restoreOnRemove: false })).toThrow(
+      /restoreOnDelete: set together with restoreOnRemove, its new name; allowed: only restoreOnRemove/,
+    );
   });
 });

@@ -3,12 +3,18 @@ import * as pulumi from "@pulumi/pulumi";
 import { load } from "js-yaml";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { ClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole";
+import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
+import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
+import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Service } from "kubernetes-models/v1/Service";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { beforeAll, describe, expect, it } from "vitest";
 import { renderHaproxyConfig, type ProxySpec } from "../../components/proxy/haproxy";
 import { PROXY_CHECKSUM_ANNOTATION, renderProxyObjects } from "../../components/proxy/k8s-proxy";
+import { READY_COMMAND, renderTunerLoop, renderTunerObjects, STATUS_FILE } from "../../components/nodes/k8s-tuner";
 import type { ProxyDaemonSetOptions } from "../../components/proxy/proxy-daemonset-spec";
 import {
   checkProxyPolicies,
@@ -24,6 +30,8 @@ import { renderTuneSh } from "../../components/tuning/render";
 import { mocksSettled, until } from "../helpers/wait";
 import { renderStack } from "../../render/render";
 import { loadStack } from "../../loader/stack-config";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
@@ -60,6 +68,10 @@ describe("renderProxyObjects with tuneNodes: false (nodes tuned by a tuner Daemo
     expect(pod.initContainers).toBeUndefined();
     expect(pod.volumes.filter((v: Any) => v.hostPath)).toEqual([]);
     expect(JSON.stringify(pod)).not.toMatch(/"privileged":true/);
+    // Nothing in the pod talks to the API server: no ServiceAccount, no roles, no tuner loop.
+    expect(pod.serviceAccountName).toBeUndefined();
+    expect(o.tuningAccess).toBeUndefined();
+    expect(Object.keys((o.configMap as Any).data)).toEqual(["haproxy.cfg", "tune.sh"]);
     expect(() => new DaemonSet(o.daemonSet as never).validate()).not.toThrow();
     expect(checkProxyPolicies([o.namespace!, o.configMap, o.daemonSet])).toEqual([]);
     // The config still comes from the profile: only who tunes the node changed.
@@ -83,38 +95,134 @@ describe("renderProxyObjects", () => {
     new DaemonSet(o.daemonSet as never).validate();
     new Service(o.service as never).validate();
     new PodDisruptionBudget(o.podDisruptionBudget as never).validate();
+    const a = o.tuningAccess!;
+    new ServiceAccount(a.serviceAccount as never).validate();
+    new ClusterRole(a.clusterRole as never).validate();
+    new ClusterRoleBinding(a.clusterRoleBinding as never).validate();
+    new Role(a.role as never).validate();
+    new RoleBinding(a.roleBinding as never).validate();
     // The validator is not a no-op.
     const broken = clone(o.daemonSet) as Any;
     broken.spec.template.spec.containers[0].ports[0].containerPort = "eighty";
     expect(() => new DaemonSet(broken as never).validate()).toThrow();
   });
 
-  it("ships haproxy.cfg and tune.sh rendered from the same profile", () => {
+  it("ships haproxy.cfg, tune.sh and the tuner loop rendered from the same profile", () => {
     const data = (o.configMap as Any).data;
     expect(data["haproxy.cfg"]).toBe(renderHaproxyConfig(spec, { profile, cpus: 4, nofileLimit: 1048576 }));
     expect(data["tune.sh"]).toBe(renderTuneSh(profile));
+    expect(data["tuner.sh"]).toBe(renderTunerLoop());
   });
 
-  it("runs on the host network with a privileged tuning init container applying the profile", () => {
+  it("runs on the host network with a privileged tuning sidecar running the tuner loop", () => {
     expect(pod.hostNetwork).toBe(true);
     expect(pod.dnsPolicy).toBe("ClusterFirstWithHostNet");
-    const [init] = pod.initContainers;
-    expect(init.name).toBe("tuning");
-    expect(init.securityContext.privileged).toBe(true);
-    expect(init.image).toBe(options.tunerImage);
-    expect(init.command.join(" ")).toContain("sh /edgetune/tune.sh apply");
-    expect(init.volumeMounts.find((v: Any) => v.mountPath === "/edgetune").readOnly).toBe(true);
+    const [sidecar] = pod.initContainers;
+    expect(sidecar.name).toBe("tuning");
+    // A native sidecar: it runs beside HAProxy for the pod's lifetime, and stops after it.
+    expect(sidecar.restartPolicy).toBe("Always");
+    expect(sidecar.securityContext.privileged).toBe(true);
+    expect(sidecar.image).toBe(options.tunerImage);
+    expect(sidecar.command).toEqual(["/bin/sh", "/edgetune/tuner.sh"]);
+    expect(sidecar.volumeMounts.find((v: Any) => v.mountPath === "/edgetune")).toEqual({
+      name: "config",
+      mountPath: "/edgetune",
+      readOnly: true,
+    });
+    expect(o.daemonSet.metadata.annotations).toEqual({ "pulumi.com/deletionPropagationPolicy": "foreground" });
   });
 
-  it("the init container policy: fail exits non-zero on hard failure only; continue never", () => {
-    const script = (policy: "fail" | "continue") =>
+  it("is the tuner DaemonSet's container: one builder, the proxy's DaemonSet and scripts volume", () => {
+    const [sidecar] = pod.initContainers;
+    const tuner = renderTunerObjects(profile, {
+      name: "edge",
+      image: options.tunerImage!,
+      namespace: "edgetune-proxy",
+      tolerations: [],
+    });
+    const { readinessProbe: _r, ...tunerContainer } = (tuner.daemonSet as Any).spec.template.spec.containers[0];
+    const { restartPolicy: _p, startupProbe: _s, ...sidecarContainer } = sidecar;
+    const differing = (a: Any, b: Any) => Object.keys({ ...a, ...b }).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+    // Only the container's name, the DaemonSet whose deletion means "removed" and the scripts volume differ.
+    expect(differing(tunerContainer, sidecarContainer).sort()).toEqual(["env", "name", "volumeMounts"]);
+    const env = (c: Any) => Object.fromEntries(c.env.filter((e: Any) => e.value !== undefined).map((e: Any) => [e.name, e.value]));
+    expect(differing(env(tunerContainer), env(sidecarContainer))).toEqual(["DAEMONSET_NAME"]);
+    expect(env(sidecarContainer)).toMatchObject({ DAEMONSET_NAME: "edgetune-proxy-edge", TUNER_NAME: "edge", NODE_SELECTOR: "{}" });
+  });
+
+  it("gives the API token to the tuning sidecar only; HAProxy gets none", () => {
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBe("edgetune-proxy-edge");
+    const [sidecar] = pod.initContainers;
+    expect(sidecar.volumeMounts).toContainEqual({ name: "tuner-token", mountPath: "/var/run/secrets/edgetune", readOnly: true });
+    expect(proxy.volumeMounts.map((v: Any) => v.name)).toEqual(["config", "runtime"]);
+    const a = o.tuningAccess!;
+    expect(a.clusterRole.rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] }]);
+    expect(a.role.rules).toEqual([
+      { apiGroups: ["apps"], resources: ["daemonsets"], resourceNames: ["edgetune-proxy-edge"], verbs: ["get"] },
+    ]);
+    expect(a.roleBinding.subjects).toEqual([{ kind: "ServiceAccount", name: "edgetune-proxy-edge", namespace: "edgetune-proxy" }]);
+  });
+
+  it("starts HAProxy after the tuning: fail waits for `tuner.sh ready`, continue only for the first apply to finish", () => {
+    const probe = (policy: "fail" | "continue") =>
       (renderProxyObjects(spec, profile, { ...options, onTuningFailure: policy }).daemonSet as Any).spec.template.spec.initContainers[0]
-        .command[2] as string;
-    // Run the real init script against stub tune.sh exit codes.
-    const exitFor = (policy: "fail" | "continue", rc: number) =>
-      spawnSync("sh", ["-c", script(policy).replace("sh /edgetune/tune.sh apply", `(exit ${rc})`)]).status;
-    expect([0, 1, 2, 3].map((rc) => exitFor("fail", rc))).toEqual([0, 1, 2, 0]);
-    expect([0, 1, 2, 3].map((rc) => exitFor("continue", rc))).toEqual([0, 0, 0, 0]);
+        .startupProbe;
+    expect(probe("fail")).toMatchObject({ exec: { command: READY_COMMAND } });
+    const cont = probe("continue");
+    expect(cont.exec.command).toEqual(["/bin/sh", "-c", `test -s ${STATUS_FILE}`]);
+    // Run the continue probe for real: it passes once the loop has written a status line, whatever it says.
+    const dir = mkdtempSync(join(tmpdir(), "edgetune-probe-"));
+    try {
+      const status = join(dir, "status");
+      const run = () => spawnSync(cont.exec.command[0], [cont.exec.command[1], cont.exec.command[2].replace(STATUS_FILE, status)]).status;
+      expect(run()).not.toBe(0);
+      writeFileSync(status, "status=failed changed=0 failed=3\n");
+      expect(run()).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Both give the first apply minutes, then kubelet restarts the sidecar, which applies again.
+    expect(cont.periodSeconds * cont.failureThreshold).toBe(300);
+  });
+
+  it("is system-node-critical unless told otherwise", () => {
+    const { priorityClassName: _p, ...rest } = options;
+    const priority = (o: Partial<ProxyDaemonSetOptions>) =>
+      (renderProxyObjects(spec, profile, { ...rest, ...o }).daemonSet as Any).spec.template.spec.priorityClassName;
+    expect(priority({})).toBe("system-node-critical");
+    expect(priority({ priorityClassName: "edge-high" })).toBe("edge-high");
+    expect(priority({ priorityClassName: "" })).toBeUndefined();
+    expect(() => priority({ priorityClassName: "Edge High" })).toThrow(
+      /proxy\.priorityClassName: got "Edge High"; allowed: a DNS subdomain \(a PriorityClass name\), or "" for none/,
+    );
+  });
+
+  it("takes the tuner loop's options, checks its port against HAProxy's, and refuses them without a sidecar", () => {
+    const tuned = renderProxyObjects(spec, profile, {
+      ...options,
+      tuning: { nicPollSeconds: 30, restoreOnRemove: false, metrics: { port: 9478, podMonitor: true } },
+    });
+    const env = (tuned.daemonSet as Any).spec.template.spec.initContainers[0].env;
+    expect(env).toEqual(
+      expect.arrayContaining([
+        { name: "NIC_POLL_SECONDS", value: "30" },
+        { name: "RESTORE_ON_REMOVE", value: "0" },
+        { name: "METRICS_PORT", value: "9478" },
+      ]),
+    );
+    expect(tuned.podMonitor?.spec.podMetricsEndpoints).toEqual([{ port: "tuner-metrics", path: "/metrics" }]);
+    expect(tuned.podMonitor?.spec.selector.matchLabels).toEqual((tuned.daemonSet as Any).spec.selector.matchLabels);
+    expect(() => renderProxyObjects(spec, profile, { ...options, tuning: { metrics: { port: 443 } } })).toThrow(
+      /proxy\.tuning\.metrics\.port: got 443; the proxy's listener "tls" binds it on the proxy's nodes; allowed: another port/,
+    );
+    expect(() => renderProxyObjects(spec, profile, { ...options, tuning: { metrics: { port: 8404 } } })).toThrow(
+      /proxy\.tuning\.metrics\.port: got 8404; the proxy's metrics endpoint binds it/,
+    );
+    const { tunerImage: _t, ...noTuner } = options;
+    expect(() => renderProxyObjects(spec, profile, { ...noTuner, tuneNodes: false, tuning: { nicPollSeconds: 1 } })).toThrow(
+      /proxy\.tuning: got \{"nicPollSeconds":1\}; given with tuneNodes: false, where no tuning sidecar runs/,
+    );
   });
 
   it("runs the proxy with least privilege, adding NET_BIND_SERVICE only for ports below 1024", () => {
@@ -237,17 +345,32 @@ describe("edgetune render: the local stack's proxy", () => {
     expect(files["proxy/haproxy.cfg"]).toMatch(/frontend web\n {2}mode http\n {2}bind 0\.0\.0\.0:80 shards by-thread backlog 65535/);
     expect(files["proxy/haproxy.cfg"]).toMatch(/frontend bulk\n {2}mode tcp\n[^]*option splice-request/);
     const docs = files["proxy/manifests.yaml"].split(/^---$/m).map((d) => load(d) as Any);
-    expect(docs.map((d) => d.kind)).toEqual(["ConfigMap", "DaemonSet", "Service", "PodDisruptionBudget"]);
+    expect(docs.map((d) => d.kind)).toEqual([
+      "ServiceAccount",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "Role",
+      "RoleBinding",
+      "ConfigMap",
+      "DaemonSet",
+      "Service",
+      "PodDisruptionBudget",
+    ]);
+    const of = (kind: string) => docs.find((d) => d.kind === kind)!;
     // The namespace is the stack's, created once for everything in it.
     const namespaces = files["kubernetes/namespaces.yaml"].split(/^---$/m).map((d) => load(d) as Any);
-    expect(namespaces.map((d) => [d.kind, d.metadata.name])).toEqual([["Namespace", docs[1].metadata.namespace]]);
-    new DaemonSet(docs[1] as never).validate();
+    expect(namespaces.map((d) => [d.kind, d.metadata.name])).toEqual([["Namespace", of("DaemonSet").metadata.namespace]]);
+    new DaemonSet(of("DaemonSet") as never).validate();
+    new ServiceAccount(of("ServiceAccount") as never).validate();
+    new ClusterRole(of("ClusterRole") as never).validate();
     expect(checkProxyPolicies([...namespaces, ...docs])).toEqual([]);
     // The pods' haproxy.cfg assumes no machine (threads left to HAProxy, maxconn from the
     // profile); proxy/haproxy.cfg is the lab's, on this machine's CPUs and fd limit.
     const plan = loadStack("local", ROOT);
-    expect(docs[0].data["haproxy.cfg"]).toBe(renderHaproxyConfig(plan.proxy!.spec, { profile: plan.profiles[plan.proxy!.profile] }));
-    expect(docs[0].data["haproxy.cfg"]).not.toMatch(/nbthread/);
+    expect(of("ConfigMap").data["haproxy.cfg"]).toBe(
+      renderHaproxyConfig(plan.proxy!.spec, { profile: plan.profiles[plan.proxy!.profile] }),
+    );
+    expect(of("ConfigMap").data["haproxy.cfg"]).not.toMatch(/nbthread/);
     expect(files["proxy/haproxy.cfg"]).toMatch(/^ {2}nbthread 2$/m);
   });
 });
@@ -277,6 +400,11 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
     const wanted = [
       "edgetune:proxy:ProxyDaemonSet",
       "kubernetes:core/v1:Namespace",
+      "kubernetes:core/v1:ServiceAccount",
+      "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+      "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+      "kubernetes:rbac.authorization.k8s.io/v1:Role",
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
       "kubernetes:core/v1:ConfigMap",
       "kubernetes:apps/v1:DaemonSet",
       "kubernetes:core/v1:Service",
@@ -291,6 +419,29 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
     expect(ds.spec.template.spec.containers[0].securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["NET_BIND_SERVICE"] });
     new DaemonSet({ apiVersion: "apps/v1", kind: "DaemonSet", ...ds } as never).validate();
     expect(checkProxyPolicies([{ apiVersion: "apps/v1", kind: "DaemonSet", ...ds }])).toEqual([]);
+    expect(c.serviceAccount && c.clusterRole && c.clusterRoleBinding && c.role && c.roleBinding).toBeDefined();
+    expect(c.podMonitor).toBeUndefined();
+  });
+
+  it("without tuneNodes registers no ServiceAccount or roles; with a PodMonitor asked, registers it", async () => {
+    const { name: _name, tunerImage: _t, ...args } = options;
+    const plain = new m.ProxyDaemonSet("plain", { ...args, tuneNodes: false, profile, proxy: spec });
+    expect(plain.serviceAccount).toBeUndefined();
+    await until("the plain proxy's DaemonSet", () => recorded.some((r) => r.name === "plain-ds"));
+    await mocksSettled();
+    expect(recorded.filter((r) => r.name.startsWith("plain-") && /ServiceAccount|rbac/.test(r.type))).toEqual([]);
+    const { name: _n, ...withTuner } = options;
+    const seen: pulumi.ResourceTransformationArgs[] = [];
+    const mon = new m.ProxyDaemonSet(
+      "mon",
+      { ...withTuner, profile, proxy: spec, tuning: { metrics: { podMonitor: true } } },
+      { transformations: [(r) => (seen.push(r), undefined)] },
+    );
+    expect(mon.podMonitor).toBeDefined();
+    await until("the proxy's PodMonitor", () => recorded.some((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PodMonitor"));
+    // The sidecar's identity and roles outlive the DaemonSet (deleted after it), as the tuner's do.
+    const ds = seen.find((r) => r.type === "kubernetes:apps/v1:DaemonSet")!;
+    expect(ds.opts.dependsOn).toEqual(expect.arrayContaining([mon.serviceAccount, mon.clusterRoleBinding, mon.roleBinding, mon.configMap]));
   });
 
   it("throws a ValidationError before registering anything on bad input", async () => {

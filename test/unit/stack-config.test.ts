@@ -139,3 +139,74 @@ describe("stack config: lab variants", () => {
     );
   });
 });
+
+describe("stack config: Kubernetes tuners", () => {
+  const tuner = "ghcr.io/edgetune/edgetune-tuner:0.1.0";
+
+  it("accepts restoreOnDelete as restoreOnRemove with a warning, and names it as written when it is wrong", () => {
+    const plan = parseStack("t", {
+      profiles,
+      nodeGroups: [{ name: "k", target: "kubernetes", profile: "edge", kubernetes: { image: tuner, restoreOnDelete: false } }],
+    });
+    expect(plan.nodeGroups[0].kubernetes?.tuner?.restoreOnRemove).toBe(false);
+    expect(plan.warnings).toEqual([
+      "nodeGroups[0].kubernetes.restoreOnDelete is deprecated: name it restoreOnRemove (the component's argument); it now restores only when the tuning is removed from a node (never when a pod merely stops); restoreOnDelete is accepted until the next release",
+    ]);
+    const k = (kubernetes: Record<string, unknown>) =>
+      problems({
+        profiles,
+        nodeGroups: [{ name: "k", target: "kubernetes", profile: "edge", kubernetes: { image: tuner, ...kubernetes } }],
+      });
+    expect(k({ restoreOnDelete: "yes" })).toEqual([
+      expect.stringMatching(/^nodeGroups\[0\]\.kubernetes\.restoreOnDelete: got "yes"; .*boolean/),
+    ]);
+    expect(k({ restoreOnDelete: true, restoreOnRemove: true })).toEqual([
+      "nodeGroups[0].kubernetes.restoreOnDelete: set together with restoreOnRemove, its new name; allowed: only restoreOnRemove",
+    ]);
+  });
+
+  describe("a tuner's metrics port on nodes the proxy may run on", () => {
+    const proxy = {
+      profile: "edge",
+      listeners: [{ name: "web", mode: "http", port: 80, backend: "app" }],
+      backends: [{ name: "app", servers: [{ name: "a", address: "10.0.0.1", port: 8080 }] }],
+      kubernetes: { image: "ghcr.io/edgetune/edgetune-proxy:0.1.0", tunerImage: tuner, nodeSelector: { pool: "proxy" } },
+    };
+    const edge = { extends: "recommended", ports: { listenPorts: [80, 8404, 8405] } };
+    const stack = (kubernetes: Record<string, unknown>, proxyKubernetes: Record<string, unknown> = {}) =>
+      problems({
+        profiles: { edge },
+        nodeGroups: [
+          { name: "p", target: "kubernetes", profile: "edge" },
+          { name: "t", target: "kubernetes", profile: "edge", kubernetes: { image: tuner, ...kubernetes } },
+        ],
+        proxy: { ...proxy, kubernetes: { ...proxy.kubernetes, ...proxyKubernetes } },
+      });
+
+    it("may not be one HAProxy binds", () => {
+      expect(stack({ metrics: { port: 8404 } })).toEqual([
+        "nodeGroups[1].kubernetes.metrics.port: got 8404; the proxy's metrics endpoint binds it on the proxy's nodes; allowed: another port (its nodeSelector may select the proxy's nodes)",
+      ]);
+      expect(stack({ metrics: { port: 80 }, nodeSelector: { pool: "proxy", zone: "a" } })).toEqual([
+        expect.stringMatching(/^nodeGroups\[1\]\.kubernetes\.metrics\.port: got 80; the proxy's listener "web" binds it/),
+      ]);
+    });
+
+    it("may not be the proxy's tuning sidecar's", () => {
+      expect(stack({ nodeSelector: { pool: "proxy" } })).toEqual([
+        "nodeGroups[1].kubernetes.metrics.port: got 9477; the proxy's tuning sidecar (proxy.kubernetes.tuning.metrics.port) binds it on the proxy's nodes, which this group's nodeSelector may select; allowed: another port",
+      ]);
+      expect(stack({ metrics: { port: 9478 } })).toEqual([]);
+      expect(stack({}, { tuning: { metrics: { port: 9478 } } })).toEqual([]);
+      expect(stack({}, { tuning: { metrics: { port: 80 } } })).toEqual([
+        "proxy.kubernetes.tuning.metrics.port: got 80; the proxy's listener \"web\" binds it on the proxy's nodes; allowed: another port",
+      ]);
+    });
+
+    it("is free on nodes the proxy cannot run on, off the host network, or when off", () => {
+      expect(stack({ metrics: { port: 8404 }, nodeSelector: { pool: "app" } })).toEqual([]);
+      expect(stack({ metrics: { port: 8404 }, hostNetwork: false })).toEqual([]);
+      expect(stack({ metrics: { port: 0 } })).toEqual([]);
+    });
+  });
+});

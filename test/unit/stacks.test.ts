@@ -33,6 +33,11 @@ const EXPECTED: Record<string, Record<string, number>> = {
     // edgetune-system (tuner) and edgetune-proxy, each created once by the program.
     "kubernetes:core/v1:Namespace": 2,
     "kubernetes:policy/v1:PodDisruptionBudget": 1,
+    // The tuner's and the proxy's tuning sidecar's: one identity and its roles each.
+    "kubernetes:core/v1:ServiceAccount": 2,
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": 2,
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": 2,
+    "kubernetes:monitoring.coreos.com/v1:PodMonitor": 0,
     "command:local:Command": 0,
   },
   prod: {
@@ -44,6 +49,7 @@ const EXPECTED: Record<string, Record<string, number>> = {
     "edgetune:proxy:ProxyDaemonSet": 1,
     "edgetune:nodes:KubernetesNodeTuner": 0,
     "kubernetes:core/v1:Namespace": 1,
+    "kubernetes:core/v1:ServiceAccount": 1,
   },
   eks: {
     "edgetune:nodes:AwsTunedNodeGroup": 1,
@@ -55,6 +61,8 @@ const EXPECTED: Record<string, Record<string, number>> = {
     "edgetune:bench:BenchmarkSuite": 1,
     // Created inside the suite's A/B gate, after the baseline runs.
     "edgetune:nodes:KubernetesNodeTuner": 1,
+    // The tuner's only: the proxy has no tuning sidecar here.
+    "kubernetes:core/v1:ServiceAccount": 1,
   },
 };
 
@@ -131,7 +139,7 @@ describe("every stack file, through the SDK's own program loader under Pulumi mo
       autoScalingGroupName: expect.any(String),
     });
     expect(groups["edge-hosts"].status["edge-3.example.net"]).toMatchObject({ status: "applied" });
-    expect(groups["proxy-nodes"]).toMatchObject({ tunedBy: "proxy init container" });
+    expect(groups["proxy-nodes"]).toMatchObject({ tunedBy: "proxy tuning sidecar" });
     const [asg] = ofType(run, "aws:autoscaling/group:Group");
     expect([asg.inputs.minSize, asg.inputs.desiredCapacity, asg.inputs.maxSize]).toEqual([4, 4, 8]);
   });

@@ -45,9 +45,11 @@ describeSystem(
   false,
 );
 
-it("the DaemonSet hands the loop the status file its readiness probe tests", () => {
+it("the DaemonSet hands the loop its status file, and probes readiness with the loop's own `ready`", () => {
   const objs = renderTunerObjects(resolveProfile("p", { extends: "baseline" }), { name: "g", image: "ghcr.io/o/edgetune-tuner:0.1.0" });
   const container = (objs.daemonSet as any).spec.template.spec.containers[0];
   expect(container.env).toContainEqual({ name: "STATUS_FILE", value: STATUS_FILE });
-  expect(container.readinessProbe.exec.command).toEqual(["test", "-s", STATUS_FILE]);
+  expect(container.command).toEqual(["/bin/sh", "/edgetune/tuner.sh"]);
+  expect(container.readinessProbe.exec.command).toEqual(["/bin/sh", "/edgetune/tuner.sh", "ready"]);
+  expect((objs.configMap.data as Record<string, string>)["tuner.sh"]).toBe(renderTunerLoop());
 });

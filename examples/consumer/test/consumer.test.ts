@@ -110,6 +110,14 @@ describe("examples/consumer: edgetune used as a package", () => {
         "kubernetes:core/v1:Namespace",
         "kubernetes:core/v1:Service",
         "kubernetes:policy/v1:PodDisruptionBudget",
+        // Each tuner's identity and roles; the proxy (tuneNodes: false) has none.
+        ...["edge-nodes", "cache-nodes"].flatMap(() => [
+          "kubernetes:core/v1:ServiceAccount",
+          "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+          "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+          "kubernetes:rbac.authorization.k8s.io/v1:Role",
+          "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+        ]),
       ].sort(),
     );
     // Every object goes to the cluster the program named, through the components' opts.providers.
