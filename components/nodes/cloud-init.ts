@@ -1,7 +1,7 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { dump } from "js-yaml";
 import { shq } from "../shell";
-import { ETC_PATHS, profileDigest, renderTuningArtifacts } from "../tuning/render";
+import { profileDigest, renderTuningArtifacts } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
 
 export const TUNE_SH_PATH = "/usr/local/lib/edgetune/tune.sh";
@@ -85,19 +85,19 @@ export function renderCloudInit(profile: ResolvedProfile, opts: CloudInitOptions
   const artifacts = renderTuningArtifacts(profile);
   const unit = renderSystemdUnit(profile);
   const udevRule = renderUdevRule(profile);
-  const etcFiles = Object.values(ETC_PATHS)
-    .filter((p) => artifacts[`etc/${p}`] !== undefined)
-    .map((p) => ({ path: `/etc/${p}`, owner: "root:root", permissions: "0644", content: artifacts[`etc/${p}`] }));
   const mime = opts.format === "mime-multipart";
-  // cloud-init 22.x turns non-ASCII text of a gzip MIME part into "\uXXXX" escapes (tune.sh's header
-  // has an em dash): there tune.sh travels as gz+b64, which is ASCII, so it arrives byte for byte.
-  const tuneSh = mime
-    ? { encoding: "gz+b64", content: gzipSync(artifacts["tune.sh"], { level: 9 }).toString("base64") }
-    : { content: artifacts["tune.sh"] };
+  // cloud-init 22.x turns non-ASCII text of a gzip MIME part into "\uXXXX" escapes: a tune.sh with
+  // non-ASCII text (a profile description) travels there as gz+b64, which is ASCII, byte for byte.
+  // Otherwise it is plain text inside the gzipped document: compressing it twice only costs bytes.
+  const tuneSh =
+    mime && !/^[\x00-\x7f]*$/.test(artifacts["tune.sh"])
+      ? { encoding: "gz+b64", content: gzipSync(artifacts["tune.sh"], { level: 9 }).toString("base64") }
+      : { content: artifacts["tune.sh"] };
+  // The sysctl.d, limits.d, systemd drop-in and modules-load files are not embedded a second time:
+  // tune.sh apply writes them (at first boot through the unit below), and user-data holds 16 KiB.
   const doc = {
     write_files: [
       { path: TUNE_SH_PATH, owner: "root:root", permissions: "0755", ...tuneSh },
-      ...etcFiles,
       { path: `/etc/systemd/system/${UNIT_NAME}`, owner: "root:root", permissions: "0644", content: unit },
       ...(udevRule ? [{ path: UDEV_RULE_PATH, owner: "root:root", permissions: "0644", content: udevRule }] : []),
     ],

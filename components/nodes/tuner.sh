@@ -260,7 +260,7 @@ run() {
   trap on_term TERM INT
   serve_metrics
   # The NIC poll runs only when the profile has NIC items.
-  grep -q '^  nic_' "$TUNE_SH" || NIC_POLL_SECONDS=0
+  sed -n '/^edgetune_items() {$/,/^}$/p' "$TUNE_SH" | grep -q '^  nic_' || NIC_POLL_SECONDS=0
   tick=$NIC_POLL_SECONDS
   [ "$tick" -gt 0 ] || tick=$VERIFY_INTERVAL_SECONDS
   # Watched from before the first apply: a NIC that comes back while it runs is caught too.

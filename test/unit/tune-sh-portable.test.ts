@@ -143,3 +143,19 @@ describeSystem(
   },
   false,
 );
+
+it("ships the engine without its comment and blank lines, keeping its header and the shellcheck directives", () => {
+  const engine = readFileSync(join(__dirname, "..", "..", "components", "tuning", "tune-engine.sh"), "utf8");
+  const shipped = renderTuneSh(resolveProfile("c", { extends: "recommended" }));
+  const tail = shipped.slice(shipped.indexOf(engine.split("\n")[0]));
+  // The header (exit codes, environment) is for whoever reads the script on a node.
+  expect(tail.startsWith(engine.slice(0, engine.indexOf("\n\n")))).toBe(true);
+  const body = tail.split("\n").slice(engine.slice(0, engine.indexOf("\n\n")).split("\n").length + 1);
+  expect(body.filter((l) => /^\s*#/.test(l) && !/# shellcheck /.test(l))).toEqual([]);
+  expect(body.filter((l) => l.trim() === "")).toEqual([""]);
+  const directives = (t: string) => t.split("\n").filter((l) => /^\s*# shellcheck /.test(l));
+  expect(directives(tail)).toEqual(directives(engine));
+  // Every code line of the source ships, in order.
+  const code = engine.split("\n").filter((l) => l.trim() !== "" && !/^\s*#/.test(l));
+  expect(body.filter((l) => l.trim() !== "" && !/^\s*# shellcheck /.test(l))).toEqual(code);
+});

@@ -1,9 +1,9 @@
 #!/bin/sh
 # edgetune: apply profile 'edge' on this host.
 set -u
-staged='/var/tmp/edgetune/d7e698d73be58aa7/tune.sh'
+staged='/var/tmp/edgetune/a038ad834360e7d3/tune.sh'
 installed='/usr/local/lib/edgetune/tune.sh'
-if ! printf '%s  %s\n' 'd7e698d73be58aa74dc3ec8fc4af46867623ac76cf2fed1c6868df643ea7451b' "$staged" | sha256sum -c --status; then
+if ! printf '%s  %s\n' 'a038ad834360e7d3558d4c7e48224614770e00d33592b7b62b62058d6f713309' "$staged" | sha256sum -c --status; then
   echo "edgetune: $staged is missing or differs from the rendered tune.sh; not running it" >&2
   exit 1
 fi
