@@ -13,6 +13,7 @@ import { capacitySpec } from "../components/proxy/capacity";
 import { checkProxySpec, proxySpecSchema, type ResolvedProxySpec } from "../components/proxy/haproxy";
 import type { ProxyK8sOptions } from "../components/proxy/proxy-daemonset-spec";
 import { checkProfile } from "../components/tuning/profile";
+import { kubernetesPortProblem } from "../components/tuning/ports";
 import type { ResolvedProfile } from "../components/tuning/types";
 import {
   formatPath,
@@ -306,6 +307,7 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   const capacity = config.capacity === undefined ? undefined : take(resolveWith(capacitySpec, config.capacity, ["capacity"]), found);
   const lab = parseLab(config.lab, declared, profiles, found);
   const groups = parseNodeGroups(config.nodeGroups, profileRef, proxy, secretKeys, found);
+  checkKubernetesPorts(groups, proxy, profiles, issues);
   // Checks across sections only mean something once every section is valid on its own:
   // a broken profile or proxy would otherwise also show up as "nothing switches the nodes".
   const sectionsValid = issues.length === 0;
@@ -663,6 +665,39 @@ function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, i
     }
   }
   return out;
+}
+
+/**
+ * Every profile that runs on Kubernetes nodes must keep its ephemeral ports off the NodePort
+ * range: a tuner group's, an EKS managed group's, and the proxy's when its init container tunes
+ * the nodes. Groups without a tuner are tuned by that init container with the proxy's profile,
+ * so the proxy's profile is reported once, under the first of them or under the proxy.
+ */
+function checkKubernetesPorts(
+  groups: NodeGroupPlan[],
+  proxy: ProxyPlan | undefined,
+  profiles: Record<string, ResolvedProfile>,
+  issues: ValidationIssue[],
+): void {
+  // An image-less group is tuned by the proxy's init container only when that applies its profile (else it has an error already).
+  const proxyTunes = proxy?.kubernetes?.tuneNodes ? proxy.profile : undefined;
+  const tunedByProxy = groups.filter((g) => g.target === "kubernetes" && !g.kubernetes?.tuner && g.profile.name === proxyTunes);
+  for (const g of groups) {
+    const onKubernetes =
+      (g.target === "kubernetes" && g.kubernetes?.tuner) || g.aws?.userDataFormat === "eks-managed" || g === tunedByProxy[0];
+    if (!onKubernetes) continue;
+    const who =
+      g.target === "aws"
+        ? `node group "${g.name}" (an EKS managed node group's launch template)`
+        : g.kubernetes?.tuner
+          ? `node group "${g.name}" (its tuner DaemonSet)`
+          : `node group "${g.name}" (tuned by the proxy's init container)`;
+    const problem = kubernetesPortProblem(g.profile, who);
+    if (problem) issues.push({ path: formatPath(["nodeGroups", configIndex.get(g) ?? groups.indexOf(g), "profile"]), message: problem });
+  }
+  const profile = proxyTunes !== undefined && tunedByProxy.length === 0 ? profiles[proxyTunes] : undefined;
+  const problem = profile && kubernetesPortProblem(profile, "the proxy DaemonSet's tuning init container (proxy.kubernetes.tuneNodes)");
+  if (problem) issues.push({ path: "proxy.profile", message: problem });
 }
 
 /**

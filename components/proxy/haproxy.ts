@@ -28,7 +28,7 @@ import {
 } from "./proxy-spec";
 
 export * from "./proxy-spec";
-import { parsePortRange, type PortRange } from "../tuning/ports";
+import { ephemeralPlan } from "../tuning/ports";
 import type { ResolvedProfile } from "../tuning/types";
 
 /** What HAProxy will really get on the node; each field overrides what the profile says. */
@@ -52,7 +52,6 @@ export const KERNEL_SOMAXCONN_DEFAULT = 4096;
  * always raise its soft limit that far.
  */
 export const DEFAULT_NOFILE = 65536;
-const KERNEL_PORT_RANGE_DEFAULT: PortRange = [32768, 60999];
 
 /** What the renderer derived from the node: shown in PLAN.md and asserted by tests. */
 export interface HaproxyGlobals {
@@ -69,19 +68,6 @@ export interface HaproxyGlobals {
 
 function sysctlNumber(profile: ResolvedProfile, key: string): string | undefined {
   return profile.sysctls.find((s) => s.key === key)?.value;
-}
-
-/** Ephemeral range and the reserved ports inside it, as the profile leaves them on the node. */
-function ephemeralPlan(profile: ResolvedProfile): { range: PortRange; reserved: PortRange[] } {
-  const rangeText = sysctlNumber(profile, "net.ipv4.ip_local_port_range");
-  const range = rangeText ? (rangeText.split(" ").map(Number) as PortRange) : KERNEL_PORT_RANGE_DEFAULT;
-  const reserved: PortRange[] = [];
-  for (const part of (sysctlNumber(profile, "net.ipv4.ip_local_reserved_ports") ?? "").split(",")) {
-    if (part === "") continue;
-    const r = parsePortRange(part);
-    if (typeof r !== "string") reserved.push(r);
-  }
-  return { range, reserved };
 }
 
 function isSplicing(l: Pick<ProxyListener, "mode" | "splice">): boolean {
