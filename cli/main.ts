@@ -92,7 +92,7 @@ export function main(
           out.write(
             machine
               ? `haproxy.cfg assumes this machine: ${describeFacts(machine)}\n`
-              : "haproxy.cfg assumes no machine: nbthread left to HAProxy, maxconn from the profile's nofile (see PLAN.md)\n",
+              : "haproxy.cfg assumes no machine: nbthread left to HAProxy, maxconn from the profile's nofile, lowered by the proxy image's entrypoint to the container's real fd limit (see PLAN.md)\n",
           );
         return 0;
       }
