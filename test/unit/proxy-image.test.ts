@@ -49,6 +49,35 @@ function imagePinProblem(ref: string): string | undefined {
   return undefined;
 }
 
+const REPO = join(IMAGE_DIR, "..");
+
+/** What the tuner image must carry (the contract of the tuner loop): each command, and the Alpine package with it. */
+const TUNER_CONTRACT_COMMANDS = ["sh", "sysctl", "ethtool", "ip", "nft", "iptables", "modprobe", "curl", "jq", "socat"];
+const ALPINE_PACKAGE_OF: Record<string, string> = {
+  sh: "base", // busybox, in the base image
+  sysctl: "procps-ng",
+  ethtool: "ethtool",
+  ip: "iproute2",
+  nft: "nftables",
+  iptables: "iptables",
+  "iptables-restore": "iptables",
+  modprobe: "kmod",
+  curl: "curl",
+  jq: "jq",
+  socat: "socat",
+};
+
+/** Commands a script checks for before calling them (`command -v X`, `have X`, `have "$VAR"` with VAR=${VAR:-X}). */
+function probedCommands(script: string): string[] {
+  const defaults = Object.fromEntries([...script.matchAll(/^([A-Z_]+)=\$\{\1:-([\w.-]+)\}/gm)].map((m) => [m[1], m[2]]));
+  const found = new Set<string>();
+  for (const m of script.matchAll(/\b(?:command -v|have) +"?(\$\{?([A-Z_]+)\}?|[\w.-]+)"?/g)) {
+    const name = m[2] !== undefined ? defaults[m[2]] : m[1];
+    if (name && name !== "$1") found.add(name);
+  }
+  return [...found];
+}
+
 describe("proxy-image/Dockerfile shape", () => {
   const { stages } = parseDockerfile(readFileSync(join(IMAGE_DIR, "Dockerfile"), "utf8"));
   const stage = (name: string) => stages.find((s) => s.name === name);
@@ -77,14 +106,26 @@ describe("proxy-image/Dockerfile shape", () => {
     expect(existsSync(join(IMAGE_DIR, "entrypoint.sh"))).toBe(true);
   });
 
-  it("runs tune.sh in the tuner, and installs the tools it calls", () => {
+  it("runs tune.sh in the tuner, and installs every command tune.sh and tuner.sh call", () => {
     const tuner = stage("tuner")!;
-    const install = tuner.instructions
+    expect(tuner.from).toMatch(/^alpine:/);
+    const packages = tuner.instructions
       .filter((i) => i.op === "RUN")
-      .map((i) => i.args)
-      .join(" ");
-    for (const pkg of ["ethtool", "iproute2", "procps-ng"]) expect(install).toContain(pkg);
+      .flatMap((i) => [...i.args.matchAll(/\bapk add (?:--no-cache )?([^&|;]+)/g)].flatMap((m) => m[1].trim().split(/\s+/)));
+    const scripts = ["components/tuning/tune-engine.sh", "components/nodes/tuner.sh"].map((f) => readFileSync(join(REPO, f), "utf8"));
+    const needed = new Set([...TUNER_CONTRACT_COMMANDS, ...probedCommands(scripts.join("\n"))]);
+    for (const command of needed) {
+      expect(Object.keys(ALPINE_PACKAGE_OF), `${command}: which Alpine package has it? add it to ALPINE_PACKAGE_OF`).toContain(command);
+      const pkg = ALPINE_PACKAGE_OF[command];
+      if (pkg !== "base") expect(packages, `${command} (${pkg})`).toContain(pkg);
+    }
     expect(JSON.parse(tuner.instructions.find((i) => i.op === "ENTRYPOINT")!.args)).toEqual(["/bin/sh", "/etc/edgetune/tune.sh"]);
+  });
+
+  it("finds the commands a script probes for, through the variables that name them", () => {
+    const script =
+      'NFT=${NFT:-nft}\nhave() { command -v "$1" >/dev/null 2>&1; }\nhave "$NFT" && have modprobe\ncommand -v socat >/dev/null\n';
+    expect(probedCommands(script).sort()).toEqual(["modprobe", "nft", "socat"]);
   });
 
   it("builds the loadgen image with every program the benchmark Jobs run", () => {
