@@ -189,6 +189,11 @@ export interface StackPlan {
   warnings: string[];
 }
 
+/** Whether the program deploys the proxy DaemonSet: proxy.kubernetes on a stack without Kubernetes nodes (the local stack) is rendered only. */
+export function deploysProxyToKubernetes(plan: StackPlan): boolean {
+  return plan.proxy?.kubernetes !== undefined && plan.nodeGroups.some((g) => g.target === "kubernetes");
+}
+
 /** Loads and validates a whole stack once; throws one ValidationError listing every problem. */
 export function loadStack(stack: string, root: string): StackPlan {
   return parseStack(stack, readStackConfig(stack, root));
