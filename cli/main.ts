@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ValidationError } from "../components/validation";
+import { CONTROL, ValidationError } from "../components/validation";
+import { fleetStatus, parseNodeList, renderStatusTable, stackTuners, statusExitCode, type ClusterNode } from "./status";
 import { LabError, runLab, labPreflight, selectVariants } from "../lab/runner";
 import { renderLabTable, type LabReport } from "../components/lab/analysis";
 import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
@@ -25,6 +26,16 @@ commands:
                                       plus the stack's lab.variants against tuned (default: all)
                                       (root; prints a table, writes results.json, report.md, chart.svg)
   lab --down                          remove a lab left behind (namespaces, processes, host sysctls)
+
+  status --stack <name> [--kubeconfig FILE] [--context NAME] [--json]
+                                      the stack's Kubernetes tuning per node: one row per node and
+                                      tuner (NODE TUNER PROFILE STATUS DIGEST AGE) from the nodes'
+                                      tuning.edgetune.io/<tuner> annotations, read with
+                                      \`kubectl get nodes\` (kubectl from PATH). DIGEST is ok when the
+                                      node runs what the stack renders now, else stale; a selected
+                                      node without an annotation is missing. Exit 0 when every
+                                      selected node is applied (or degraded with no failed item)
+                                      with the current digest, 1 otherwise, 2 on usage errors
 
 options:
   --root <dir>   project root holding Pulumi.yaml and stacks/ (default: current directory)
@@ -55,6 +66,8 @@ export function main(
         "report-dir": { type: "string" },
         json: { type: "boolean" },
         down: { type: "boolean" },
+        kubeconfig: { type: "string" },
+        context: { type: "string" },
       },
     });
   } catch (e) {
@@ -92,7 +105,7 @@ export function main(
           out.write(
             machine
               ? `haproxy.cfg assumes this machine: ${describeFacts(machine)}\n`
-              : "haproxy.cfg assumes no machine: nbthread left to HAProxy, maxconn from the profile's nofile (see PLAN.md)\n",
+              : "haproxy.cfg assumes no machine: nbthread left to HAProxy, maxconn from the profile's nofile, lowered by the proxy image's entrypoint to the container's real fd limit (see PLAN.md)\n",
           );
         return 0;
       }
@@ -103,6 +116,8 @@ export function main(
           err.write(`edgetune: ${e.message}\n`);
           return 1;
         });
+      case "status":
+        return status(args.values, root, out, err);
       default:
         err.write(`edgetune: unknown command "${command}"\n\n${USAGE}`);
         return 2;
@@ -114,6 +129,64 @@ export function main(
     }
     throw e;
   }
+}
+
+/** `edgetune status`: the stack's tuners, the cluster's nodes through kubectl, the table. */
+function status(
+  v: Record<string, string | boolean | undefined>,
+  root: string,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): number {
+  const stack = v.stack as string | undefined;
+  if (!stack) {
+    err.write(`edgetune status: --stack is required\n\n${USAGE}`);
+    return 2;
+  }
+  for (const k of ["kubeconfig", "context"] as const) {
+    const value = v[k] as string | undefined;
+    if (value !== undefined && (value === "" || CONTROL.test(value))) {
+      err.write(`edgetune status: --${k} ${JSON.stringify(value)}; allowed: a non-empty value without control characters\n`);
+      return 2;
+    }
+  }
+  const plan = loadStack(stack, root);
+  const tuners = stackTuners(plan);
+  if (tuners.length === 0) {
+    err.write(
+      `edgetune status: stack "${stack}" deploys no Kubernetes tuning (no kubernetes node group with a tuner image, no proxy.kubernetes with tuneNodes on Kubernetes nodes): nothing annotates its nodes\n`,
+    );
+    return 2;
+  }
+  // Flags as one word each: a value starting with "-" is never read as another flag.
+  const kubectlArgs = ["get", "nodes", "-o", "json", "--request-timeout=30s"];
+  if (v.kubeconfig !== undefined) kubectlArgs.push(`--kubeconfig=${v.kubeconfig as string}`);
+  if (v.context !== undefined) kubectlArgs.push(`--context=${v.context as string}`);
+  const r = spawnSync("kubectl", kubectlArgs, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 60_000 });
+  if (r.error) {
+    const missing = (r.error as NodeJS.ErrnoException).code === "ENOENT";
+    err.write(`edgetune status: ${missing ? "kubectl not found on PATH" : `kubectl: ${r.error.message}`}\n`);
+    return 1;
+  }
+  if (r.status !== 0) {
+    err.write(`edgetune status: kubectl ${kubectlArgs.join(" ")} failed (exit ${r.status ?? r.signal}): ${r.stderr.trim()}\n`);
+    return 1;
+  }
+  let nodes: ClusterNode[];
+  try {
+    nodes = parseNodeList(JSON.parse(r.stdout));
+  } catch (e) {
+    err.write(`edgetune status: kubectl get nodes printed no node list: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const rows = fleetStatus(tuners, nodes, new Date());
+  if (v.json) out.write(`${JSON.stringify(rows, null, 2)}\n`);
+  else out.write(renderStatusTable(rows));
+  if (!rows.some((row) => row.selected))
+    err.write(
+      `edgetune status: no node matches a tuner's nodeSelector (${tuners.map((t) => `${t.name}: ${JSON.stringify(t.nodeSelector)}`).join(", ")})\n`,
+    );
+  return statusExitCode(rows);
 }
 
 function positiveInt(name: string, value: string | undefined, err: NodeJS.WritableStream): number | undefined | null {

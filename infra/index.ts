@@ -3,7 +3,7 @@ import { BenchmarkSuite } from "../components/bench/benchmark-suite";
 import { profileDigest } from "../components/tuning/render";
 import { ValidationError } from "../components/validation";
 import { readEngineConfig } from "./engine-config";
-import { abSwitchProfile, parseStack, type NodeGroupPlan } from "../loader/stack-config";
+import { abSwitchProfile, deploysProxyToKubernetes, parseStack, type NodeGroupPlan } from "../loader/stack-config";
 import { wireAws } from "./targets/aws";
 import { ownNamespaces, wireKubernetesGroup, wireKubernetesProxy } from "./targets/kubernetes";
 import { wireLocal } from "./targets/local";
@@ -25,9 +25,7 @@ const plan = (() => {
 })();
 for (const w of plan.warnings) void pulumi.log.warn(w);
 
-const hasKubernetes = plan.nodeGroups.some((g) => g.target === "kubernetes");
-// proxy.kubernetes on a stack without Kubernetes nodes (the local stack) is rendered, not deployed.
-const deployProxy = plan.proxy?.kubernetes !== undefined && hasKubernetes;
+const deployProxy = deploysProxyToKubernetes(plan);
 // Each namespace once, whatever number of tuners and proxies run in it.
 const namespaces = ownNamespaces(plan, { proxy: deployProxy });
 const k8sProxy =

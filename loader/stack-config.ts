@@ -14,6 +14,7 @@ import { checkProxySpec, proxySpecSchema, type ResolvedProxySpec } from "../comp
 import { proxyTuningIssues, proxyTuningLoop, tunerPortClash } from "../components/proxy/k8s-proxy";
 import type { ProxyK8sOptions } from "../components/proxy/proxy-daemonset-spec";
 import { checkProfile } from "../components/tuning/profile";
+import { kubernetesPortProblem } from "../components/tuning/ports";
 import type { ResolvedProfile } from "../components/tuning/types";
 import {
   formatPath,
@@ -190,6 +191,11 @@ export interface StackPlan {
   warnings: string[];
 }
 
+/** Whether the program deploys the proxy DaemonSet: proxy.kubernetes on a stack without Kubernetes nodes (the local stack) is rendered only. */
+export function deploysProxyToKubernetes(plan: StackPlan): boolean {
+  return plan.proxy?.kubernetes !== undefined && plan.nodeGroups.some((g) => g.target === "kubernetes");
+}
+
 /** Loads and validates a whole stack once; throws one ValidationError listing every problem. */
 export function loadStack(stack: string, root: string): StackPlan {
   return parseStack(stack, readStackConfig(stack, root));
@@ -308,6 +314,7 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   const capacity = config.capacity === undefined ? undefined : take(resolveWith(capacitySpec, config.capacity, ["capacity"]), found);
   const lab = parseLab(config.lab, declared, profiles, found);
   const groups = parseNodeGroups(config.nodeGroups, profileRef, proxy, secretKeys, found);
+  checkKubernetesPorts(groups, proxy, profiles, issues);
   // Checks across sections only mean something once every section is valid on its own:
   // a broken profile or proxy would otherwise also show up as "nothing switches the nodes".
   const sectionsValid = issues.length === 0;
@@ -685,6 +692,12 @@ function checkTunerPorts(groups: NodeGroupPlan[], proxy: ProxyPlan & { kubernete
   const sidecarPort = k.tuneNodes ? proxyTuningLoop(k).metrics.port : 0;
   groups.forEach((g, i) => {
     const t = g.kubernetes?.tuner;
+    // Both write the node annotation tuning.edgetune.io/<name>: one would overwrite the other's status.
+    if (t && k.tuneNodes && g.name === k.name && selectorsMayOverlap(t.nodeSelector ?? {}, k.nodeSelector ?? {}))
+      issues.push({
+        path: formatPath(["nodeGroups", configIndex.get(g) ?? i, "name"]),
+        message: `got ${show(g.name)}; the proxy's tuning sidecar annotates the proxy's nodes as tuning.edgetune.io/${k.name} (its instance name), and this group's tuner would write the same annotation on nodes both may select; allowed: another name`,
+      });
     const port = t?.metrics.port;
     if (!t || !port || !t.hostNetwork || !selectorsMayOverlap(t.nodeSelector ?? {}, k.nodeSelector ?? {})) return;
     const path = ["nodeGroups", configIndex.get(g) ?? i, "kubernetes", "metrics", "port"];
@@ -696,6 +709,39 @@ function checkTunerPorts(groups: NodeGroupPlan[], proxy: ProxyPlan & { kubernete
         message: `got ${port}; the proxy's tuning sidecar (proxy.kubernetes.tuning.metrics.port) binds it on the proxy's nodes, which this group's nodeSelector may select; allowed: another port`,
       });
   });
+}
+
+/**
+ * Every profile that runs on Kubernetes nodes must keep its ephemeral ports off the NodePort
+ * range: a tuner group's, an EKS managed group's, and the proxy's when its init container tunes
+ * the nodes. Groups without a tuner are tuned by that init container with the proxy's profile,
+ * so the proxy's profile is reported once, under the first of them or under the proxy.
+ */
+function checkKubernetesPorts(
+  groups: NodeGroupPlan[],
+  proxy: ProxyPlan | undefined,
+  profiles: Record<string, ResolvedProfile>,
+  issues: ValidationIssue[],
+): void {
+  // An image-less group is tuned by the proxy's init container only when that applies its profile (else it has an error already).
+  const proxyTunes = proxy?.kubernetes?.tuneNodes ? proxy.profile : undefined;
+  const tunedByProxy = groups.filter((g) => g.target === "kubernetes" && !g.kubernetes?.tuner && g.profile.name === proxyTunes);
+  for (const g of groups) {
+    const onKubernetes =
+      (g.target === "kubernetes" && g.kubernetes?.tuner) || g.aws?.userDataFormat === "eks-managed" || g === tunedByProxy[0];
+    if (!onKubernetes) continue;
+    const who =
+      g.target === "aws"
+        ? `node group "${g.name}" (an EKS managed node group's launch template)`
+        : g.kubernetes?.tuner
+          ? `node group "${g.name}" (its tuner DaemonSet)`
+          : `node group "${g.name}" (tuned by the proxy's init container)`;
+    const problem = kubernetesPortProblem(g.profile, who);
+    if (problem) issues.push({ path: formatPath(["nodeGroups", configIndex.get(g) ?? groups.indexOf(g), "profile"]), message: problem });
+  }
+  const profile = proxyTunes !== undefined && tunedByProxy.length === 0 ? profiles[proxyTunes] : undefined;
+  const problem = profile && kubernetesPortProblem(profile, "the proxy DaemonSet's tuning init container (proxy.kubernetes.tuneNodes)");
+  if (problem) issues.push({ path: "proxy.profile", message: problem });
 }
 
 /**

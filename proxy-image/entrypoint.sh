@@ -15,6 +15,9 @@
 #   HAPROXY_BIN                        default: haproxy-netbind when CAP_NET_BIND_SERVICE is in the
 #                                      bounding set, else haproxy (tests substitute a stub)
 #   HAPROXY_NETBIND_BIN=/usr/local/sbin/haproxy-netbind
+#   EDGETUNE_MAXCONN                   the maxconn wanted; default: the config's fd budget line.
+#                                      Either way lowered to what `ulimit -Hn` fits, and exported
+#                                      (with EDGETUNE_MAXPIPES) for the config's maxconn "${EDGETUNE_MAXCONN}".
 #   EDGETUNE_SCOPE and the *_ROOT variables are passed through to tune.sh.
 set -eu
 
@@ -45,6 +48,68 @@ if [ -r "$TUNE_SH" ]; then
 else
   echo "INFO edgetune: no $TUNE_SH, kernel parameter check skipped" >&2
 fi
+
+# HAProxy needs its fds up front: 2 per connection (5 per 2 with splice pipes) plus listeners,
+# checks and its own sockets. A maxconn the hard limit cannot hold makes it refuse to start
+# ("Cannot raise FD limit"), and the runtime's limit is only known here, not where the config
+# was rendered. So: raise the soft limit to the hard one, and fit maxconn into it with the
+# formula the renderer wrote into the config (`# edgetune-fd-budget:`), never one of our own.
+is_count() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+fit_maxconn() {
+  _budget=$(sed -n 's/^# edgetune-fd-budget: //p' "$HAPROXY_CFG" 2>/dev/null | head -n 1) || _budget=""
+  _want="" _reserved="" _fds="" _conns="" _pipes="" _pconns=""
+  for _kv in $_budget; do
+    case $_kv in
+      maxconn=*) _want=${_kv#maxconn=} ;;
+      reserved-fds=*) _reserved=${_kv#reserved-fds=} ;;
+      fds-per-conn=*/*) _f=${_kv#fds-per-conn=} && _fds=${_f%/*} && _conns=${_f#*/} ;;
+      pipes-per-conn=*/*) _p=${_kv#pipes-per-conn=} && _pipes=${_p%/*} && _pconns=${_p#*/} ;;
+    esac
+  done
+  if ! is_count "$_want" || ! is_count "$_reserved" || ! is_count "$_fds" || ! is_count "$_conns" || [ "$_fds" -eq 0 ]; then
+    echo "INFO edgetune: no edgetune fd budget line in $HAPROXY_CFG; maxconn is what the config says" >&2
+    return 0
+  fi
+  if [ -n "${EDGETUNE_MAXCONN:-}" ]; then
+    if ! is_count "$EDGETUNE_MAXCONN" || [ ${#EDGETUNE_MAXCONN} -gt 9 ] || [ "$EDGETUNE_MAXCONN" -lt 1 ]; then
+      echo "ERROR edgetune: EDGETUNE_MAXCONN=$EDGETUNE_MAXCONN; allowed: an integer 1-999999999" >&2
+      exit 1
+    fi
+    _want=$EDGETUNE_MAXCONN _from="EDGETUNE_MAXCONN"
+  else
+    _from="the config"
+  fi
+  # -H and -S are not POSIX (only -f is) but every sh this runs under has them: busybox ash (the image's), dash, bash.
+  # shellcheck disable=SC3045
+  _hard=$(ulimit -H -n)
+  if [ "$_hard" = unlimited ]; then
+    _max=$_want _why="ulimit -Hn is unlimited"
+  else
+    # The soft limit is what the process gets by default; HAProxy raises it itself, but only up to the hard one.
+    # shellcheck disable=SC3045
+    ulimit -S -n "$_hard" 2>/dev/null || true
+    _fits=$(((_hard - _reserved) * _conns / _fds))
+    _why="ulimit -Hn $_hard fits ($_hard - $_reserved reserved fds) / ($_fds/$_conns fds per connection) = $_fits"
+    _max=$_want
+    [ "$_fits" -lt "$_max" ] && _max=$_fits
+  fi
+  [ "$_max" -lt 1 ] && _max=1
+  EDGETUNE_MAXCONN=$_max
+  export EDGETUNE_MAXCONN
+  _pipe_note=""
+  if is_count "$_pipes" && is_count "$_pconns" && [ "$_pconns" -gt 0 ]; then
+    EDGETUNE_MAXPIPES=$((_max * _pipes / _pconns))
+    [ "$EDGETUNE_MAXPIPES" -lt 1 ] && EDGETUNE_MAXPIPES=1
+    export EDGETUNE_MAXPIPES
+    _pipe_note=", maxpipes $EDGETUNE_MAXPIPES"
+  fi
+  if [ "$_max" -lt "$_want" ]; then
+    echo "WARN edgetune: maxconn $_max${_pipe_note} (not $_want from $_from): $_why" >&2
+  else
+    echo "INFO edgetune: maxconn $_max${_pipe_note} from $_from: $_why" >&2
+  fi
+}
+fit_maxconn
 
 if ! mkdir -p "$RUNTIME_DIR" 2>/dev/null || [ ! -w "$RUNTIME_DIR" ]; then
   echo "ERROR edgetune: runtime directory $RUNTIME_DIR is not writable (mount an emptyDir there)" >&2

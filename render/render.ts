@@ -138,7 +138,7 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
     out.push(
       local && opts.machine
         ? `haproxy.cfg assumes this machine, where the local group runs: ${describeFacts(opts.machine)}.`
-        : "haproxy.cfg assumes no machine: nbthread is left to HAProxy (the CPUs it may run on), maxconn fits the profile's nofile limit (else 65536).",
+        : "haproxy.cfg assumes no machine: nbthread is left to HAProxy (the CPUs it may run on), maxconn fits the profile's nofile limit (else 65536); the proxy image's entrypoint lowers maxconn to what the container's real `ulimit -Hn` holds, by the config's fd budget line.",
       "",
     );
   }

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import { knownNow, pendingKeys, type WithInputs } from "../inputs";
 import { ValidationError } from "../validation";
+import { kubernetesPortProblem } from "../tuning/ports";
 import { resolveAwsTunedNodeGroupOptions, type AwsAutoScalingOptions, type AwsTunedNodeGroupOptions } from "./aws-tuned-node-group-spec";
 import type { ResolvedProfile } from "../tuning/types";
 import { renderCloudInit, USER_DATA_MAX_BYTES } from "./cloud-init";
@@ -51,6 +52,8 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
     if (r.value) {
       const tooBig = userDataProblem(profile, r.value);
       if (tooBig) issues.push({ path: "profile", message: tooBig });
+      const ports = r.value.userDataFormat === "eks-managed" && kubernetesPortProblem(profile, `EKS managed node group "${name}"`);
+      if (ports) issues.push({ path: "profile", message: ports });
     }
     if (!r.value || issues.length) throw new ValidationError(issues, `AwsTunedNodeGroup "${name}": invalid args`);
     super("edgetune:nodes:AwsTunedNodeGroup", name, {}, opts);

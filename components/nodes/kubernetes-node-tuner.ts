@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { knownNow, pendingKeys, refuseResolved, type WithInputs } from "../inputs";
 import type { ResolvedProfile } from "../tuning/types";
 import { ValidationError } from "../validation";
+import { kubernetesPortProblem } from "../tuning/ports";
 import { renderTunerObjects, type TunerObjects } from "./k8s-tuner";
 import { resolveTunerOptions, type KubernetesNodeTunerOptions } from "./kubernetes-node-tuner-spec";
 import { podDependencies, registerPodMonitor, registerTunerAccess } from "./tuner-resources";
@@ -60,7 +61,12 @@ export class KubernetesNodeTuner extends pulumi.ComponentResource {
     // now is checked now; values given as Outputs once they resolve.
     const pending = pendingKeys(options).map(String);
     const now = resolveTunerOptions(name, Object.fromEntries(Object.entries(options).filter(([k]) => !pending.includes(k))), [], pending);
-    if (!now.value) throw new ValidationError(now.issues, `KubernetesNodeTuner "${name}": invalid args`);
+    const ports = kubernetesPortProblem(profile, `KubernetesNodeTuner "${name}"`);
+    if (!now.value || ports)
+      throw new ValidationError(
+        [...now.issues, ...(ports ? [{ path: "profile", message: ports }] : [])],
+        `KubernetesNodeTuner "${name}": invalid args`,
+      );
     super("edgetune:nodes:KubernetesNodeTuner", name, {}, opts);
     if (restoreOnDelete !== undefined)
       void pulumi.log.warn(

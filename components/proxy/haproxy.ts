@@ -9,7 +9,12 @@
  * - maxconn from the file-descriptor budget (2 fds per proxied connection,
  *   2 per splice pipe), with `maxpipes` set explicitly: HAProxy's default
  *   (maxconn/4) is added on top of the budget and makes it refuse to start
- *   ("Cannot raise FD limit") when the hard limit cannot be raised;
+ *   ("Cannot raise FD limit") when the hard limit cannot be raised. The
+ *   values fit the limit the renderer assumes; where the real one is only
+ *   known at start (a container), maxconn and maxpipes come from environment
+ *   variables whose defaults (presetenv) are the rendered values, and the
+ *   proxy image's entrypoint sets them from the fd budget line and its real
+ *   `ulimit -Hn`;
  * - one SO_REUSEPORT socket per thread (`shards by-thread`), so the kernel
  *   spreads new connections over threads instead of one accept queue.
  *
@@ -28,7 +33,7 @@ import {
 } from "./proxy-spec";
 
 export * from "./proxy-spec";
-import { parsePortRange, type PortRange } from "../tuning/ports";
+import { ephemeralPlan } from "../tuning/ports";
 import type { ResolvedProfile } from "../tuning/types";
 
 /** What HAProxy will really get on the node; each field overrides what the profile says. */
@@ -52,36 +57,66 @@ export const KERNEL_SOMAXCONN_DEFAULT = 4096;
  * always raise its soft limit that far.
  */
 export const DEFAULT_NOFILE = 65536;
-const KERNEL_PORT_RANGE_DEFAULT: PortRange = [32768, 60999];
+
+/**
+ * How HAProxy spends file descriptors: the one formula that both this renderer (for the limit
+ * it assumes) and proxy-image/entrypoint.sh (for the container's real `ulimit -Hn`) evaluate.
+ * The entrypoint reads it from the `# edgetune-fd-budget:` line of the rendered config, so the
+ * shell only does the integer arithmetic of `maxconnFitting` and `maxpipesFor`.
+ */
+export interface FdBudget {
+  /** fds kept out of the connection budget (listeners, checks, pollers, sockets). */
+  reservedFds: number;
+  /** fds per proxied connection as [fds, connections]: [2, 1], or [5, 2] when splicing (a pipe of 2 fds per 4 connections). */
+  fdsPerConnection: [number, number];
+  /** Splice pipes per connection as [pipes, connections], only when a listener splices: HAProxy's own maxconn/4. */
+  pipesPerConnection?: [number, number];
+}
+
+/** The largest maxconn whose fds fit `nofile`; below 1 when even the reserved fds do not. */
+export function maxconnFitting(nofile: number, b: FdBudget): number {
+  const [fds, conns] = b.fdsPerConnection;
+  return Math.floor(((nofile - b.reservedFds) * conns) / fds);
+}
+
+/** maxpipes for a maxconn; undefined when nothing splices. */
+export function maxpipesFor(maxconn: number, b: FdBudget): number | undefined {
+  if (!b.pipesPerConnection) return undefined;
+  const [pipes, conns] = b.pipesPerConnection;
+  return Math.max(1, Math.floor((maxconn * pipes) / conns));
+}
+
+/** Environment variables the rendered config takes maxconn and maxpipes from (presetenv gives the rendered values as defaults). */
+export const MAXCONN_ENV = "EDGETUNE_MAXCONN";
+export const MAXPIPES_ENV = "EDGETUNE_MAXPIPES";
+/** Starts the config line proxy-image/entrypoint.sh reads the fd budget from. */
+export const FD_BUDGET_MARKER = "# edgetune-fd-budget:";
+
+/** The machine-readable fd budget line of a rendered config. */
+export function fdBudgetLine(maxconn: number, b: FdBudget): string {
+  const parts = [`maxconn=${maxconn}`, `reserved-fds=${b.reservedFds}`, `fds-per-conn=${b.fdsPerConnection.join("/")}`];
+  if (b.pipesPerConnection) parts.push(`pipes-per-conn=${b.pipesPerConnection.join("/")}`);
+  return `${FD_BUDGET_MARKER} ${parts.join(" ")}`;
+}
 
 /** What the renderer derived from the node: shown in PLAN.md and asserted by tests. */
 export interface HaproxyGlobals {
   /** undefined: HAProxy picks (all CPUs it may run on). */
   threads?: number;
+  /** For the assumed `nofile`; the proxy image's entrypoint lowers it to what the real limit fits. */
   maxconn: number;
   /** Set only when a listener splices. */
   maxpipes?: number;
   backlog: number;
+  /** The RLIMIT_NOFILE the values were derived for. */
   nofile: number;
   /** fds kept out of the connection budget (listeners, checks, pollers, sockets). */
   reservedFds: number;
+  budget: FdBudget;
 }
 
 function sysctlNumber(profile: ResolvedProfile, key: string): string | undefined {
   return profile.sysctls.find((s) => s.key === key)?.value;
-}
-
-/** Ephemeral range and the reserved ports inside it, as the profile leaves them on the node. */
-function ephemeralPlan(profile: ResolvedProfile): { range: PortRange; reserved: PortRange[] } {
-  const rangeText = sysctlNumber(profile, "net.ipv4.ip_local_port_range");
-  const range = rangeText ? (rangeText.split(" ").map(Number) as PortRange) : KERNEL_PORT_RANGE_DEFAULT;
-  const reserved: PortRange[] = [];
-  for (const part of (sysctlNumber(profile, "net.ipv4.ip_local_reserved_ports") ?? "").split(",")) {
-    if (part === "") continue;
-    const r = parsePortRange(part);
-    if (typeof r !== "string") reserved.push(r);
-  }
-  return { range, reserved };
 }
 
 function isSplicing(l: Pick<ProxyListener, "mode" | "splice">): boolean {
@@ -100,27 +135,29 @@ function deriveGlobals(spec: ResolvedProxySpec, node: ProxyNodeFacts): { globals
   // the stats and master sockets and DNS; measured overhead is ~30 fds.
   const threadsForBudget = threads ?? MAX_THREADS;
   const servers = spec.backends.reduce((n, b) => n + b.servers.length, 0);
-  const reservedFds = 256 + (spec.listeners.length + 2) * threadsForBudget + servers;
   const splicing = spec.listeners.some(isSplicing);
-  // 2 fds per proxied connection; with splice, one pipe (2 fds) per 4 connections.
-  const perConn = splicing ? 2.5 : 2;
-  const budget = Math.floor((nofile - reservedFds) / perConn);
-  if (budget < 1)
+  const budget: FdBudget = {
+    reservedFds: 256 + (spec.listeners.length + 2) * threadsForBudget + servers,
+    // 2 fds per proxied connection; with splice, one pipe (2 fds) per 4 connections.
+    fdsPerConnection: splicing ? [5, 2] : [2, 1],
+    ...(splicing ? { pipesPerConnection: [1, 4] as [number, number] } : {}),
+  };
+  const { reservedFds } = budget;
+  const fits = maxconnFitting(nofile, budget);
+  if (fits < 1)
     issues.push({ path: "nofile", message: `RLIMIT_NOFILE ${nofile} leaves no room for connections after ${reservedFds} reserved fds` });
-  let maxconn = Math.max(1, budget);
+  let maxconn = Math.max(1, fits);
   if (spec.maxconn !== undefined) {
-    if (spec.maxconn > budget) {
+    if (spec.maxconn > fits) {
+      const [fds, conns] = budget.fdsPerConnection;
       issues.push({
         path: "maxconn",
-        message: `got ${spec.maxconn}; RLIMIT_NOFILE ${nofile} allows at most ${budget} (${perConn} fds per connection${splicing ? " incl. splice pipes" : ""} + ${reservedFds} reserved): raise limits.nofileHard or lower maxconn`,
+        message: `got ${spec.maxconn}; RLIMIT_NOFILE ${nofile} allows at most ${fits} (${fds / conns} fds per connection${splicing ? " incl. splice pipes" : ""} + ${reservedFds} reserved): raise limits.nofileHard or lower maxconn`,
       });
     }
     maxconn = spec.maxconn;
   }
-  return {
-    globals: { threads, maxconn, maxpipes: splicing ? Math.max(1, Math.floor(maxconn / 4)) : undefined, backlog, nofile, reservedFds },
-    issues,
-  };
+  return { globals: { threads, maxconn, maxpipes: maxpipesFor(maxconn, budget), backlog, nofile, reservedFds, budget }, issues };
 }
 
 /**
@@ -268,11 +305,16 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
   const out: string[] = [
     `# Generated by edgetune for node profile "${node.profile.name}". Do not edit: re-render.`,
     `# fd budget: RLIMIT_NOFILE ${globals.nofile} = 2 x maxconn${globals.maxpipes !== undefined ? " + 2 x maxpipes" : ""} + ${globals.reservedFds} reserved.`,
+    `# The proxy image's entrypoint lowers maxconn${globals.maxpipes !== undefined ? " and maxpipes" : ""} to what its real ulimit -Hn fits, by this line:`,
+    fdBudgetLine(globals.maxconn, globals.budget),
     "global",
   ];
   if (globals.threads !== undefined) out.push(`  nbthread ${globals.threads}`);
-  out.push(`  maxconn ${globals.maxconn}`);
-  if (globals.maxpipes !== undefined) out.push(`  maxpipes ${globals.maxpipes}`);
+  // presetenv sets only what the environment does not: run as rendered unless the entrypoint says otherwise.
+  out.push(`  presetenv ${MAXCONN_ENV} ${globals.maxconn}`);
+  if (globals.maxpipes !== undefined) out.push(`  presetenv ${MAXPIPES_ENV} ${globals.maxpipes}`);
+  out.push(`  maxconn "\${${MAXCONN_ENV}}"`);
+  if (globals.maxpipes !== undefined) out.push(`  maxpipes "\${${MAXPIPES_ENV}}"`);
   if (globals.maxpipes !== undefined && spec.pipesize !== undefined) out.push(`  tune.pipesize ${spec.pipesize}`);
   out.push(
     `  hard-stop-after ${t.hardStopAfterSeconds}s`,

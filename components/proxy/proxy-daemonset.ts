@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { knownNow, pendingKeys, refuseResolved, type WithInputs } from "../inputs";
 import type { ResolvedProfile } from "../tuning/types";
+import { kubernetesPortProblem } from "../tuning/ports";
 import { ValidationError } from "../validation";
 import { validateProxySpec, type ProxySpec } from "./haproxy";
 import { proxyTuningIssues, proxyTuningLoop, renderProxyObjects, type ProxyObjects } from "./k8s-proxy";
@@ -66,7 +67,9 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
       ["proxy"],
       pending,
     );
-    if (!now.value) throw new ValidationError(now.issues, "invalid proxy options");
+    const ports = now.value?.tuneNodes && kubernetesPortProblem(profile, `ProxyDaemonSet "${name}"'s tuning init container`);
+    if (!now.value || ports)
+      throw new ValidationError([...now.issues, ...(ports ? [{ path: "profile", message: ports }] : [])], "invalid proxy options");
     const { spec } = validateProxySpec(proxy, { profile, ...nodeFacts });
     const clash = proxyTuningIssues(spec, now.value, ["proxy"]);
     if (clash.length) throw new ValidationError(clash, "invalid proxy options");

@@ -84,8 +84,16 @@ export const nicSpec = z.strictObject({
 });
 
 export const portPlanSpec = z.strictObject({
-  kubernetesNodePorts: z.boolean().default(false).describe("Reserve the Kubernetes NodePort range."),
-  nodePortRange: z.string().default("30000-32767").describe('NodePort range as "first-last".'),
+  kubernetesNodePorts: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Reserve the Kubernetes NodePort range. A stack refuses a profile on Kubernetes nodes whose ip_local_port_range overlaps the NodePorts unreserved.",
+    ),
+  nodePortRange: z
+    .string()
+    .default("30000-32767")
+    .describe('The cluster\'s NodePort range as "first-last" (kube-apiserver --service-node-port-range).'),
   kubelet: z.boolean().default(false).describe("Reserve kubelet's port 10250 and kube-proxy's health port 10256."),
   listenPorts: z.array(port).default([]).describe("The proxy's listen ports."),
   reserved: z

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { CONTROL, formatPath, resolveWith, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
 import { SYSCTL_CATALOG, keyGrammarProblem, moduleForValue, type Compare, type SysctlMeta, type SysctlValueType } from "./catalog";
 import { cpuMask, parseCpuList } from "./cpus";
-import { formatRanges, KUBERNETES_NODEPORT_RANGE, overlapCount, planPorts, type PortRange } from "./ports";
+import { formatRanges, KERNEL_PORT_RANGE_DEFAULT, KUBERNETES_NODEPORT_RANGE, overlapCount, planPorts, type PortRange } from "./ports";
 import { PRESETS } from "./presets";
 import { nicSpec, OFFLOAD_FEATURES, tuningProfileSchema } from "./profile-spec";
 
@@ -77,7 +77,6 @@ export function mergeWithPreset(profile: TuningProfile): TuningProfile {
 const NIC_NAME = /^[A-Za-z0-9_.:@*?-]{1,32}$/;
 const FLOW_FIELDS = /^[mvtsdfnr]{1,8}$/;
 const KERNEL_NR_OPEN_DEFAULT = 1048576;
-const KERNEL_PORT_RANGE_DEFAULT: PortRange = [32768, 60999];
 
 function resolveNic(nic: z.output<typeof nicSpec>, path: PathSegment[], issues: ValidationIssue[]): ResolvedNic {
   const at = (...s: PathSegment[]) => formatPath([...path, ...s]);
@@ -257,7 +256,7 @@ export function checkProfile(
     }
   } else if (rangeValue && overlapCount(range, [KUBERNETES_NODEPORT_RANGE]) > 0) {
     warnings.push(
-      `ip_local_port_range ${rangeValue} overlaps the Kubernetes NodePort range ${formatRanges([KUBERNETES_NODEPORT_RANGE])}: on Kubernetes nodes set ports.kubernetesNodePorts (and ports.kubelet) so those ports are reserved`,
+      `ip_local_port_range ${rangeValue} overlaps the Kubernetes NodePort range ${formatRanges([KUBERNETES_NODEPORT_RANGE])}: on Kubernetes nodes set ports.kubernetesNodePorts (and ports.kubelet) so those ports are reserved (a stack refuses this profile on Kubernetes nodes)`,
     );
   }
 

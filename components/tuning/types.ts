@@ -65,4 +65,6 @@ export interface PortPlan {
   reserved: string;
   ephemeralPorts: number;
   notes: string[];
+  /** The cluster's NodePort range as the profile declares it (ports.nodePortRange), reserved or not. */
+  nodePortRange: [number, number];
 }

@@ -41,8 +41,23 @@ describe("edgetune render", () => {
     expect(files["lab/tune.sh"]).toBe(renderTuneSh(loadStack("local", ROOT).nodeGroups[0].profile));
     expect(statSync(join(out, "lab/tune.sh")).mode & 0o111).not.toBe(0);
     expect(files["lab/etc/sysctl.d/99-zz-edgetune.conf"]).toMatch(/^net\.core\.somaxconn = 65535$/m);
-    expect(files["lab/etc/sysctl.d/99-zz-edgetune.conf"]).toMatch(/^net\.ipv4\.ip_local_reserved_ports = 80,443,8404-8405$/m);
-    expect(files["PLAN.md"]).toMatch(/ephemeral 1024-65535, reserved 80,443,8404-8405/);
+    expect(files["lab/etc/sysctl.d/99-zz-edgetune.conf"]).toMatch(
+      /^net\.ipv4\.ip_local_reserved_ports = 80,443,8404-8405,10250,10256,30000-32767$/m,
+    );
+    expect(files["PLAN.md"]).toMatch(/ephemeral 1024-65535, reserved 80,443,8404-8405,10250,10256,30000-32767/);
+  });
+
+  it("renders every shipped stack without a port-range warning", () => {
+    const stacks = readdirSync(join(ROOT, "stacks")).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []);
+    expect(stacks).toEqual(expect.arrayContaining(["bench", "dev", "local", "prod"]));
+    for (const stack of stacks) {
+      const r = cli(["render", "--stack", stack, "--out", mkdtempSync(join(tmpdir(), `edgetune-render-${stack}-`)), "--root", ROOT]);
+      expect(r.code, `${stack}: ${r.err}`).toBe(0);
+      expect(
+        r.err.split("\n").filter((l) => /^warning: .*(port|NodePort)/i.test(l)),
+        stack,
+      ).toEqual([]);
+    }
   });
 
   it("is deterministic: two renders give the same bytes", () => {

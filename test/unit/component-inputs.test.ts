@@ -12,7 +12,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { KubernetesNodeTuner } from "${ROOT}/components/nodes/kubernetes-node-tuner";
 import { ProxyDaemonSet } from "${ROOT}/components/proxy/proxy-daemonset";
 import { resolveProfile } from "${ROOT}/components/tuning/profile";
-const profile = resolveProfile("p", { extends: "recommended", ports: { listenPorts: [80, 8404, 8405] } });
+const profile = resolveProfile("p", {
+  extends: "recommended",
+  ports: { kubernetesNodePorts: true, kubelet: true, listenPorts: [80, 8404, 8405] },
+});
 const proxy = { listeners: [{ name: "web", mode: "http" as const, port: 80, backend: "app" }], backends: [{ name: "app", servers: [{ name: "a", address: "10.0.0.1", port: 8080 }] }] };
 // As an image built elsewhere in the program would arrive: known only once it resolves.
 const later = (v: string) => pulumi.output(new Promise<string>((r) => setTimeout(() => r(v), 10)));

@@ -39,7 +39,7 @@ const kitchenSink = (): Record<string, any> => ({
       extraSysctls: { "net.ipv4.tcp_ecn": { value: 1 } },
       conntrack: { max: 262144, hashsize: 65536, notrackPorts: [80] },
     },
-    tuned: { extends: "recommended", ports: { listenPorts: [80, 5201, 8404, 8405] } },
+    tuned: { extends: "recommended", ports: { kubernetesNodePorts: true, kubelet: true, listenPorts: [80, 5201, 8404, 8405] } },
   },
   nodeGroups: [
     {

@@ -24,6 +24,8 @@ interface Recorded {
 const recorded: Recorded[] = [];
 const profile = resolveProfile("edge", {
   extends: "recommended",
+  // Kubernetes nodes among them: the NodePorts must stay out of the ephemeral range.
+  ports: { kubernetesNodePorts: true, kubelet: true },
   nics: [{ match: "ens*", offloads: { gro: true } }],
   hugepages: { pages1GiB: 2 },
 });
@@ -242,6 +244,31 @@ describe("AwsTunedNodeGroup", () => {
 
 describe("KubernetesNodeTuner", () => {
   const image = "ghcr.io/example/edgetune-tuner:0.1.0";
+
+  it("refuses a profile whose ephemeral ports overlap the NodePorts unreserved, as an EKS managed group does, before registering anything", async () => {
+    const seed = resolveProfile("seed", { extends: "recommended" });
+    const refused = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof ValidationError) return e.issues;
+        throw e;
+      }
+      return [];
+    };
+    for (const issues of [
+      refused(() => new m.KubernetesNodeTuner("overlap", { profile: seed, image })),
+      refused(() => new m.AwsTunedNodeGroup("overlap-eks", { profile: seed, userDataFormat: "eks-managed" })),
+    ])
+      expect(issues).toEqual([
+        {
+          path: "profile",
+          message: expect.stringMatching(/applies profile "seed", whose ip_local_port_range 1024 65535 .*kubernetesNodePorts: true/),
+        },
+      ]);
+    await mocksSettled();
+    expect(recorded.filter((r) => r.name.startsWith("overlap"))).toEqual([]);
+  });
 
   it("creates a privileged-enforced namespace, the scripts ConfigMap and a hostNetwork DaemonSet", async () => {
     new m.KubernetesNodeTuner("k8s", {

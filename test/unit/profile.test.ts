@@ -11,6 +11,7 @@ import {
   SYSCTL_CATALOG,
   ValidationError,
 } from "../../components";
+import { kubernetesPortProblem, subtractRanges, unreservedNodePorts } from "../../components/tuning/ports";
 
 const issuesOf = (input: unknown) => checkProfile("edge", input).issues;
 
@@ -236,6 +237,38 @@ describe("port planning", () => {
     const p = resolveProfile("k", { extends: "recommended", ports: { kubernetesNodePorts: true, kubelet: true } });
     expect(p.sysctls.find((s) => s.key === "net.ipv4.ip_local_reserved_ports")!.value).toBe("10250,10256,30000-32767");
     expect(p.warnings.join()).not.toMatch(/NodePort/);
+  });
+
+  it("subtracts ranges: what is left of a range, in order", () => {
+    expect(subtractRanges([1, 100], [])).toEqual([[1, 100]]);
+    expect(subtractRanges([1, 100], [[1, 100]])).toEqual([]);
+    expect(
+      subtractRanges(
+        [10, 100],
+        [
+          [50, 60],
+          [1, 20],
+          [55, 70],
+          [100, 200],
+        ],
+      ),
+    ).toEqual([
+      [21, 49],
+      [71, 99],
+    ]);
+  });
+
+  it("finds the NodePorts a profile leaves unreserved, and says nothing for one that may run on Kubernetes", () => {
+    const seed = resolveProfile("seed", { extends: "recommended" });
+    expect(unreservedNodePorts(seed)).toEqual({ range: [1024, 65535], nodePortRange: [30000, 32767], unreserved: [[30000, 32767]] });
+    expect(kubernetesPortProblem(seed, 'node group "x"')).toMatch(
+      /^node group "x" applies profile "seed", whose ip_local_port_range 1024 65535/,
+    );
+    const reserved = resolveProfile("k", { extends: "recommended", ports: { kubernetesNodePorts: true } });
+    expect(unreservedNodePorts(reserved).unreserved).toEqual([]);
+    expect(kubernetesPortProblem(reserved, "x")).toBeUndefined();
+    // The kernel default range starts right above the default NodePort range.
+    expect(kubernetesPortProblem(resolveProfile("plain", {}), "x")).toBeUndefined();
   });
 
   it("rejects a reservation that leaves too few ephemeral ports", () => {

@@ -3,7 +3,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { checkProxySpec, renderHaproxyConfig, type ProxySpec } from "../../components/proxy/haproxy";
+import {
+  checkProxySpec,
+  fdBudgetLine,
+  maxconnFitting,
+  maxpipesFor,
+  renderHaproxyConfig,
+  validateProxySpec,
+  type ProxySpec,
+} from "../../components/proxy/haproxy";
 import { PRESET_NAMES } from "../../components/tuning/presets";
 import { resolveProfile } from "../../components/tuning/profile";
 import { loadStack } from "../../loader/stack-config";
@@ -26,6 +34,9 @@ const spec: ProxySpec = {
   ],
 };
 const issuesOf = (input: unknown, p = profile) => checkProxySpec(input, { profile: p }).issues;
+/** The value HAProxy runs with unless the environment says otherwise (the entrypoint's). */
+const rendered = (cfg: string, key: "maxconn" | "maxpipes") =>
+  Number(new RegExp(`^ {2}presetenv EDGETUNE_${key.toUpperCase()} (\\d+)$`, "m").exec(cfg)?.[1] ?? NaN);
 
 describe("renderHaproxyConfig: global tuning derived from the node", () => {
   it("sets the listen backlog to the profile's somaxconn, or the kernel default without one", () => {
@@ -36,18 +47,40 @@ describe("renderHaproxyConfig: global tuning derived from the node", () => {
 
   it("fits maxconn and maxpipes into RLIMIT_NOFILE (2 fds per connection, 2 per pipe)", () => {
     const cfg = renderHaproxyConfig(spec, { profile, cpus: 2, nofileLimit: 20000 });
-    const maxconn = Number(/^ {2}maxconn (\d+)$/m.exec(cfg)![1]);
-    const maxpipes = Number(/^ {2}maxpipes (\d+)$/m.exec(cfg)![1]);
+    const maxconn = rendered(cfg, "maxconn");
+    const maxpipes = rendered(cfg, "maxpipes");
     expect(2 * maxconn + 2 * maxpipes).toBeLessThanOrEqual(20000 - 64);
     expect(maxconn).toBeGreaterThan(7000);
     expect(maxpipes).toBe(Math.floor(maxconn / 4));
+  });
+
+  it("takes maxconn and maxpipes from the environment, the rendered values as defaults, and writes the formula for the entrypoint", () => {
+    const cfg = renderHaproxyConfig(spec, { profile, cpus: 2, nofileLimit: 20000 });
+    const global = cfg.slice(cfg.indexOf("global\n"), cfg.indexOf("\ndefaults"));
+    // presetenv before use: HAProxy expands "${...}" while it parses, line by line.
+    expect(global.split("\n").filter((l) => /EDGETUNE_/.test(l))).toEqual([
+      `  presetenv EDGETUNE_MAXCONN ${rendered(cfg, "maxconn")}`,
+      `  presetenv EDGETUNE_MAXPIPES ${rendered(cfg, "maxpipes")}`,
+      '  maxconn "${EDGETUNE_MAXCONN}"',
+      '  maxpipes "${EDGETUNE_MAXPIPES}"',
+    ]);
+    const { globals } = validateProxySpec(spec, { profile, cpus: 2, nofileLimit: 20000 });
+    expect(cfg).toContain(
+      `\n# edgetune-fd-budget: maxconn=${globals.maxconn} reserved-fds=${globals.reservedFds} fds-per-conn=5/2 pipes-per-conn=1/4\nglobal\n`,
+    );
+    expect(maxconnFitting(20000, globals.budget)).toBe(globals.maxconn);
+    expect(maxpipesFor(globals.maxconn, globals.budget)).toBe(globals.maxpipes);
+    const noSplice = validateProxySpec({ ...spec, listeners: [spec.listeners[0]] }, { profile, cpus: 2, nofileLimit: 20000 }).globals;
+    expect(fdBudgetLine(noSplice.maxconn, noSplice.budget)).toBe(
+      `# edgetune-fd-budget: maxconn=${noSplice.maxconn} reserved-fds=${noSplice.reservedFds} fds-per-conn=2/1`,
+    );
   });
 
   it("leaves pipes out of the budget when nothing splices", () => {
     const noSplice: ProxySpec = { ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], splice: "off" }] };
     const cfg = renderHaproxyConfig(noSplice, { profile, cpus: 2, nofileLimit: 20000 });
     expect(cfg).not.toMatch(/maxpipes|splice/);
-    expect(Number(/^ {2}maxconn (\d+)$/m.exec(cfg)![1])).toBeGreaterThan(9500);
+    expect(rendered(cfg, "maxconn")).toBeGreaterThan(9500);
   });
 
   it("renders tune.pipesize only when set and something splices", () => {
@@ -83,7 +116,7 @@ describe("renderHaproxyConfig: global tuning derived from the node", () => {
 
   it("uses the profile's nofileHard when the node does not say, and rejects a maxconn that does not fit", () => {
     const big = resolveProfile("big", { extends: "throughput", ports: { listenPorts: [80, 5201, 8404, 8405] } });
-    expect(Number(/^ {2}maxconn (\d+)$/m.exec(renderHaproxyConfig(spec, { profile: big }))![1])).toBeGreaterThan(400000);
+    expect(rendered(renderHaproxyConfig(spec, { profile: big }), "maxconn")).toBeGreaterThan(400000);
     expect(issuesOf({ ...spec, maxconn: 100000 })).toEqual([
       expect.objectContaining({ path: "proxy.maxconn", message: expect.stringContaining("RLIMIT_NOFILE 65536 allows at most") }),
     ]);

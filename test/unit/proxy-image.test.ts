@@ -1,7 +1,10 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { describeSystem, run } from "../helpers/system";
+import { afterAll, describe, expect, it } from "vitest";
+import { maxconnFitting, maxpipesFor, renderHaproxyConfig, validateProxySpec, type ProxySpec } from "../../components/proxy/haproxy";
+import { resolveProfile } from "../../components/tuning/profile";
+import { describeSystem, have, run } from "../helpers/system";
 
 const IMAGE_DIR = join(__dirname, "..", "..", "proxy-image");
 
@@ -46,6 +49,35 @@ function imagePinProblem(ref: string): string | undefined {
   return undefined;
 }
 
+const REPO = join(IMAGE_DIR, "..");
+
+/** What the tuner image must carry (the contract of the tuner loop): each command, and the Alpine package with it. */
+const TUNER_CONTRACT_COMMANDS = ["sh", "sysctl", "ethtool", "ip", "nft", "iptables", "modprobe", "curl", "jq", "socat"];
+const ALPINE_PACKAGE_OF: Record<string, string> = {
+  sh: "base", // busybox, in the base image
+  sysctl: "procps-ng",
+  ethtool: "ethtool",
+  ip: "iproute2",
+  nft: "nftables",
+  iptables: "iptables",
+  "iptables-restore": "iptables",
+  modprobe: "kmod",
+  curl: "curl",
+  jq: "jq",
+  socat: "socat",
+};
+
+/** Commands a script checks for before calling them (`command -v X`, `have X`, `have "$VAR"` with VAR=${VAR:-X}). */
+function probedCommands(script: string): string[] {
+  const defaults = Object.fromEntries([...script.matchAll(/^([A-Z_]+)=\$\{\1:-([\w.-]+)\}/gm)].map((m) => [m[1], m[2]]));
+  const found = new Set<string>();
+  for (const m of script.matchAll(/\b(?:command -v|have) +"?(\$\{?([A-Z_]+)\}?|[\w.-]+)"?/g)) {
+    const name = m[2] !== undefined ? defaults[m[2]] : m[1];
+    if (name && name !== "$1") found.add(name);
+  }
+  return [...found];
+}
+
 describe("proxy-image/Dockerfile shape", () => {
   const { stages } = parseDockerfile(readFileSync(join(IMAGE_DIR, "Dockerfile"), "utf8"));
   const stage = (name: string) => stages.find((s) => s.name === name);
@@ -74,14 +106,26 @@ describe("proxy-image/Dockerfile shape", () => {
     expect(existsSync(join(IMAGE_DIR, "entrypoint.sh"))).toBe(true);
   });
 
-  it("runs tune.sh in the tuner, and installs the tools it calls", () => {
+  it("runs tune.sh in the tuner, and installs every command tune.sh and tuner.sh call", () => {
     const tuner = stage("tuner")!;
-    const install = tuner.instructions
+    expect(tuner.from).toMatch(/^alpine:/);
+    const packages = tuner.instructions
       .filter((i) => i.op === "RUN")
-      .map((i) => i.args)
-      .join(" ");
-    for (const pkg of ["ethtool", "iproute2", "procps-ng"]) expect(install).toContain(pkg);
+      .flatMap((i) => [...i.args.matchAll(/\bapk add (?:--no-cache )?([^&|;]+)/g)].flatMap((m) => m[1].trim().split(/\s+/)));
+    const scripts = ["components/tuning/tune-engine.sh", "components/nodes/tuner.sh"].map((f) => readFileSync(join(REPO, f), "utf8"));
+    const needed = new Set([...TUNER_CONTRACT_COMMANDS, ...probedCommands(scripts.join("\n"))]);
+    for (const command of needed) {
+      expect(Object.keys(ALPINE_PACKAGE_OF), `${command}: which Alpine package has it? add it to ALPINE_PACKAGE_OF`).toContain(command);
+      const pkg = ALPINE_PACKAGE_OF[command];
+      if (pkg !== "base") expect(packages, `${command} (${pkg})`).toContain(pkg);
+    }
     expect(JSON.parse(tuner.instructions.find((i) => i.op === "ENTRYPOINT")!.args)).toEqual(["/bin/sh", "/etc/edgetune/tune.sh"]);
+  });
+
+  it("finds the commands a script probes for, through the variables that name them", () => {
+    const script =
+      'NFT=${NFT:-nft}\nhave() { command -v "$1" >/dev/null 2>&1; }\nhave "$NFT" && have modprobe\ncommand -v socat >/dev/null\n';
+    expect(probedCommands(script).sort()).toEqual(["modprobe", "nft", "socat"]);
   });
 
   it("builds the loadgen image with every program the benchmark Jobs run", () => {
@@ -118,3 +162,103 @@ describeSystem(
   },
   false,
 );
+
+describe("proxy-image/entrypoint.sh fits maxconn into the real fd limit by the renderer's formula", () => {
+  const profile = resolveProfile("proxy", { extends: "recommended", ports: { listenPorts: [80, 5201, 8404, 8405] } });
+  const spliced: ProxySpec = {
+    listeners: [
+      { name: "web", mode: "http", port: 80, backend: "app" },
+      { name: "bulk", mode: "tcp", port: 5201, backend: "bulk" },
+    ],
+    backends: [
+      { name: "app", servers: [{ name: "a1", address: "10.0.0.1", port: 8080 }] },
+      { name: "bulk", servers: [{ name: "b1", address: "10.0.0.2", port: 5201 }] },
+    ],
+  };
+  const copied: ProxySpec = { ...spliced, listeners: [spliced.listeners[0]], backends: [spliced.backends[0]] };
+  const work = mkdtempSync(join(tmpdir(), "edgetune-entry-fit-"));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  // Stands in for HAProxy: shows the environment and limits it was started with.
+  const fake = join(work, "haproxy");
+  writeFileSync(fake, '#!/bin/sh\necho "maxconn=${EDGETUNE_MAXCONN:-} maxpipes=${EDGETUNE_MAXPIPES:-} soft=$(ulimit -S -n)"\n', {
+    mode: 0o755,
+  });
+  const hard = Number(run("sh", ["-c", "ulimit -H -n"]).stdout.trim()) || 1024;
+  const shells = ["sh", "dash", "busybox"].filter(have);
+
+  const start = (shell: string, cfg: string, nofile: number, env: Record<string, string> = {}) => {
+    const sh = shell === "busybox" ? ["busybox", "sh"] : [shell];
+    // Lowering a hard limit needs no privilege; the soft one starts low, as many runtimes leave it.
+    const script = `ulimit -n ${nofile} && ulimit -S -n ${Math.min(nofile, 256)} && exec ${sh.join(" ")} ${join(IMAGE_DIR, "entrypoint.sh")}`;
+    const r = run(sh[0], [...sh.slice(1), "-c", script], {
+      env: {
+        PATH: process.env.PATH,
+        HAPROXY_BIN: fake,
+        HAPROXY_CFG: cfg,
+        TUNE_SH: join(work, "none"),
+        RUNTIME_DIR: join(work, "run"),
+        ...env,
+      },
+    });
+    const m = /^maxconn=(\d*) maxpipes=(\d*) soft=(\d+)$/m.exec(r.stdout);
+    return {
+      code: r.code,
+      stderr: r.stderr,
+      maxconn: Number(m?.[1] || NaN),
+      maxpipes: m?.[2] ? Number(m[2]) : undefined,
+      soft: Number(m?.[3]),
+    };
+  };
+
+  for (const [name, spec] of [
+    ["splicing", spliced],
+    ["not splicing", copied],
+  ] as const) {
+    it(`${name}: the same maxconn and maxpipes as the renderer for every limit, in every sh here, the soft limit raised to the hard one`, () => {
+      // Rendered for a node with more fds than this machine gives: the entrypoint must lower it.
+      const cfg = join(work, `${name}.cfg`);
+      writeFileSync(cfg, renderHaproxyConfig(spec, { profile, nofileLimit: 1048576 }));
+      const { globals } = validateProxySpec(spec, { profile, nofileLimit: 1048576 });
+      for (const shell of shells)
+        for (const nofile of [...new Set([1024, 2000, 4096, hard])].filter((n) => n <= hard)) {
+          const r = start(shell, cfg, nofile);
+          expect(r.code, `${shell} ${nofile}: ${r.stderr}`).toBe(0);
+          const want = Math.min(globals.maxconn, Math.max(1, maxconnFitting(nofile, globals.budget)));
+          expect([r.maxconn, r.maxpipes], `${shell} ulimit ${nofile}`).toEqual([want, maxpipesFor(want, globals.budget)]);
+          expect(r.soft).toBe(nofile);
+          // One line says what it chose and why.
+          expect(r.stderr.split("\n").filter((l) => /edgetune: maxconn/.test(l))).toEqual([
+            expect.stringMatching(
+              new RegExp(
+                `^WARN edgetune: maxconn ${want}(, maxpipes \\d+)? \\(not ${globals.maxconn} from the config\\): ulimit -Hn ${nofile} fits`,
+              ),
+            ),
+          ]);
+        }
+    });
+  }
+
+  it("keeps the configured value when the limit holds it, and honours EDGETUNE_MAXCONN within the limit", () => {
+    const cfg = join(work, "small.cfg");
+    writeFileSync(cfg, renderHaproxyConfig({ ...spliced, maxconn: 300 }, { profile, nofileLimit: 4096 }));
+    const r = start("sh", cfg, Math.min(hard, 4096));
+    expect([r.code, r.maxconn, r.maxpipes]).toEqual([0, 300, 75]);
+    expect(r.stderr).toMatch(/^INFO edgetune: maxconn 300, maxpipes 75 from the config: ulimit -Hn \d+ fits/m);
+    expect(start("sh", cfg, 4096, { EDGETUNE_MAXCONN: "1000" })).toMatchObject({ code: 0, maxconn: 1000, maxpipes: 250 });
+    expect(start("sh", cfg, 1024, { EDGETUNE_MAXCONN: "100000" }).maxconn).toBe(
+      maxconnFitting(1024, validateProxySpec(spliced, { profile, nofileLimit: 4096 }).globals.budget),
+    );
+    for (const value of ["lots", "0", "1e9", "99999999999999999999"]) {
+      const bad = start("sh", cfg, 4096, { EDGETUNE_MAXCONN: value });
+      expect([bad.code, bad.stderr]).toEqual([1, expect.stringContaining(`EDGETUNE_MAXCONN=${value}; allowed: an integer 1-999999999`)]);
+    }
+  });
+
+  it("leaves a config without the budget line as it is", () => {
+    const cfg = join(work, "own.cfg");
+    writeFileSync(cfg, "global\n  maxconn 100\n");
+    const r = start("sh", cfg, 1024);
+    expect([r.code, r.maxconn]).toEqual([0, NaN]);
+    expect(r.stderr).toContain(`INFO edgetune: no edgetune fd budget line in ${cfg}; maxconn is what the config says`);
+  });
+});

@@ -447,6 +447,10 @@ describe("ProxyDaemonSet (mocked Pulumi)", () => {
   it("throws a ValidationError before registering anything on bad input", async () => {
     const { name: _name, ...args } = options;
     expect(() => new m.ProxyDaemonSet("bad", { ...args, profile, proxy: { ...spec, backends: [] } })).toThrow(ValidationError);
+    // The init container would put an ephemeral range over the NodePorts; without it, the profile shapes only haproxy.cfg.
+    const seed = resolveProfile("seed", { extends: "recommended", ports: { listenPorts: [80, 443, 8404, 8405] } });
+    expect(() => new m.ProxyDaemonSet("bad-ports", { ...args, profile: seed, proxy: spec })).toThrow(/NodePort range 30000-32767/);
+    expect(() => new m.ProxyDaemonSet("ok-ports", { ...args, tuneNodes: false, profile: seed, proxy: spec })).not.toThrow();
     await mocksSettled();
     expect(recorded.filter((r) => r.name.startsWith("bad"))).toEqual([]);
   });

@@ -101,7 +101,9 @@ describe("stack config: a benchmark A/B on one set of nodes", () => {
 });
 
 describe("stack config: lab variants", () => {
-  const nodeGroups = [{ name: "k", target: "kubernetes", profile: "edge", kubernetes: { tunerImage: "tuner:1.0.0" } }];
+  const nodeGroups = [
+    { name: "k", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "v1:abc" } } },
+  ];
 
   it("resolves each variant's profile and keeps its scenarios", () => {
     const plan = parseStack("t", {
@@ -142,6 +144,8 @@ describe("stack config: lab variants", () => {
 
 describe("stack config: Kubernetes tuners", () => {
   const tuner = "ghcr.io/edgetune/edgetune-tuner:0.1.0";
+  // Kubernetes nodes' profiles must keep NodePorts out of the ephemeral range (tested below).
+  const profiles = { edge: { extends: "recommended", ports: { kubernetesNodePorts: true } } };
 
   it("accepts restoreOnDelete as restoreOnRemove with a warning, and names it as written when it is wrong", () => {
     const plan = parseStack("t", {
@@ -172,7 +176,7 @@ describe("stack config: Kubernetes tuners", () => {
       backends: [{ name: "app", servers: [{ name: "a", address: "10.0.0.1", port: 8080 }] }],
       kubernetes: { image: "ghcr.io/edgetune/edgetune-proxy:0.1.0", tunerImage: tuner, nodeSelector: { pool: "proxy" } },
     };
-    const edge = { extends: "recommended", ports: { listenPorts: [80, 8404, 8405] } };
+    const edge = { extends: "recommended", ports: { kubernetesNodePorts: true, listenPorts: [80, 8404, 8405] } };
     const stack = (kubernetes: Record<string, unknown>, proxyKubernetes: Record<string, unknown> = {}) =>
       problems({
         profiles: { edge },
@@ -203,10 +207,124 @@ describe("stack config: Kubernetes tuners", () => {
       ]);
     });
 
+    it("a tuner group named like the proxy instance would share its node annotation", () => {
+      const found = problems({
+        profiles: { edge },
+        nodeGroups: [
+          { name: "p", target: "kubernetes", profile: "edge" },
+          { name: "proxy", target: "kubernetes", profile: "edge", kubernetes: { image: tuner, metrics: { port: 9478 } } },
+        ],
+        proxy,
+      });
+      expect(found).toEqual([
+        expect.stringMatching(/^nodeGroups\[1\]\.name: got "proxy"; .*tuning\.edgetune\.io\/proxy .*allowed: another name$/),
+      ]);
+    });
+
     it("is free on nodes the proxy cannot run on, off the host network, or when off", () => {
       expect(stack({ metrics: { port: 8404 }, nodeSelector: { pool: "app" } })).toEqual([]);
       expect(stack({ metrics: { port: 8404 }, hostNetwork: false })).toEqual([]);
       expect(stack({ metrics: { port: 0 } })).toEqual([]);
     });
+  });
+});
+
+describe("stack config: ephemeral ports on Kubernetes nodes", () => {
+  // The recommended preset's ip_local_port_range 1024 65535 covers the NodePort range 30000-32767.
+  const reserving = { kubernetesNodePorts: true, kubelet: true, listenPorts: [80, 8404, 8405] };
+  const proxy = (profile: string, kubernetes: Record<string, unknown>) => ({
+    profile,
+    listeners: [{ name: "web", mode: "http", port: 80, backend: "app" }],
+    backends: [{ name: "app", servers: [{ name: "a1", address: "10.0.0.1", port: 8080 }] }],
+    kubernetes: { image: "proxy:1.0.0", tunerImage: "tuner:1.0.0", ...kubernetes },
+  });
+  const tunerGroup = (profile: string) => ({ name: "app-nodes", target: "kubernetes", profile, kubernetes: { image: "tuner:1.0.0" } });
+
+  it("refuses a tuner group whose range overlaps the NodePorts unreserved, naming the group, the range and the fix", () => {
+    const p = problems({ profiles: { app: { extends: "recommended" } }, nodeGroups: [tunerGroup("app")] });
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^nodeGroups\[0\]\.profile: node group "app-nodes" \(its tuner DaemonSet\) applies profile "app"/);
+    expect(p[0]).toContain("ip_local_port_range 1024 65535 overlaps the Kubernetes NodePort range 30000-32767");
+    expect(p[0]).toContain("leaves 30000-32767 unreserved");
+    expect(p[0]).toContain("set profiles.app.ports.kubernetesNodePorts: true");
+    // The fix it names is enough.
+    expect(problems({ profiles: { app: { extends: "recommended", ports: reserving } }, nodeGroups: [tunerGroup("app")] })).toEqual([]);
+  });
+
+  it("a ports section that does not reserve the NodePorts is refused too (the profile alone never warned about it)", () => {
+    const profiles = { app: { extends: "recommended", ports: { listenPorts: [80] } } };
+    expect(problems({ profiles, nodeGroups: [tunerGroup("app")] })).toEqual([
+      expect.stringMatching(/^nodeGroups\[0\]\.profile: .*30000-32767/),
+    ]);
+  });
+
+  it("accepts a range clear of the NodePorts, the kernel default, and reservations made through the sysctl itself", () => {
+    for (const profile of [
+      { sysctls: { "net.ipv4.ip_local_port_range": "32768 65535" } },
+      { sysctls: { "net.core.somaxconn": 8192 } },
+      { extends: "recommended", sysctls: { "net.ipv4.ip_local_reserved_ports": "30000-32767" } },
+    ])
+      expect(problems({ profiles: { app: profile }, nodeGroups: [tunerGroup("app")] }), JSON.stringify(profile)).toEqual([]);
+  });
+
+  it("checks the cluster's own NodePort range when the profile declares one, and names what is left unreserved", () => {
+    const range = { "net.ipv4.ip_local_port_range": "32768 65535" };
+    // Clear of the default NodePort range.
+    expect(problems({ profiles: { app: { sysctls: range } }, nodeGroups: [tunerGroup("app")] })).toEqual([]);
+    // A cluster whose --service-node-port-range reaches into it.
+    const declared = { sysctls: range, ports: { nodePortRange: "30000-44999" } };
+    expect(problems({ profiles: { app: declared }, nodeGroups: [tunerGroup("app")] })).toEqual([
+      expect.stringMatching(/overlaps the Kubernetes NodePort range 30000-44999 and leaves 32768-44999 unreserved/),
+    ]);
+    // Partly reserved by hand: only the rest is named.
+    const partly = { "net.ipv4.ip_local_port_range": "1024 65535", "net.ipv4.ip_local_reserved_ports": "30000-31000" };
+    expect(problems({ profiles: { app: { sysctls: partly } }, nodeGroups: [tunerGroup("app")] })).toEqual([
+      expect.stringMatching(/overlaps the Kubernetes NodePort range 30000-32767 and leaves 31001-32767 unreserved/),
+    ]);
+    expect(
+      problems({
+        profiles: { app: { sysctls: range, ports: { nodePortRange: "30000-44999", kubernetesNodePorts: true } } },
+        nodeGroups: [tunerGroup("app")],
+      }),
+    ).toEqual([]);
+    expect(problems({ profiles: { app: { ports: { nodePortRange: "30000-" } } }, nodeGroups: [tunerGroup("app")] })).toEqual([
+      expect.stringMatching(/^profiles\.app\.ports: nodePortRange "30000-": /),
+    ]);
+  });
+
+  it("refuses the profile the proxy's init container applies, once, and only when it tunes the nodes", () => {
+    const profiles = { edge: { extends: "recommended", ports: { listenPorts: [80, 8404, 8405] } } };
+    // No Kubernetes group: the rendered manifests still tune whatever nodes they are applied to.
+    expect(problems({ profiles, nodeGroups: [{ name: "lab", target: "local", profile: "edge" }], proxy: proxy("edge", {}) })).toEqual([
+      expect.stringMatching(
+        /^proxy\.profile: the proxy DaemonSet's tuning init container \(proxy\.kubernetes\.tuneNodes\) applies profile "edge", whose ip_local_port_range 1024 65535/,
+      ),
+    ]);
+    // A group it tunes carries the problem instead, once.
+    const imageless = [
+      { name: "proxy-nodes", target: "kubernetes", profile: "edge" },
+      { name: "more", target: "kubernetes", profile: "edge" },
+    ];
+    expect(problems({ profiles, nodeGroups: imageless, proxy: proxy("edge", {}) })).toEqual([
+      expect.stringMatching(/^nodeGroups\[0\]\.profile: node group "proxy-nodes" \(tuned by the proxy's init container\)/),
+    ]);
+    // tuneNodes: false puts no profile on the nodes.
+    expect(
+      problems({ profiles, nodeGroups: [{ name: "lab", target: "local", profile: "edge" }], proxy: proxy("edge", { tuneNodes: false }) }),
+    ).toEqual([]);
+  });
+
+  it("an EKS managed node group is a Kubernetes node group; a plain EC2 group is not", () => {
+    const profiles = { edge: { extends: "recommended" } };
+    const aws = (userDataFormat: string) => ({
+      name: "eks-edge",
+      target: "aws",
+      profile: "edge",
+      aws: userDataFormat === "eks-managed" ? { userDataFormat } : { userDataFormat, imageId: "ami-0123456789abcdef0" },
+    });
+    expect(problems({ profiles, nodeGroups: [aws("eks-managed")] })).toEqual([
+      expect.stringMatching(/^nodeGroups\[0\]\.profile: node group "eks-edge" \(an EKS managed node group's launch template\)/),
+    ]);
+    expect(problems({ profiles, nodeGroups: [aws("cloud-config")] })).toEqual([]);
   });
 });
