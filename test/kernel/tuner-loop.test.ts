@@ -234,6 +234,8 @@ describeSystem("tuner loop (network namespace)", ["ip", "ethtool", "unshare", "m
     expect(m).toContain(`edgetune_tuning_last_apply_success{${labels}} 0`);
     expect(m).toMatch(new RegExp(`edgetune_tuning_last_apply_timestamp_seconds\\{${labels}\\} \\d{10}`));
     expect(t.node.exec("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${port}/other`]).stdout).toBe("404");
+    // The loop writes the metrics file before it patches the node: the PATCH may land a moment later.
+    await until("the node annotation", () => t.patchLog().length > 0);
     expect(t.patchLog()[0].body.metadata.annotations["tuning.edgetune.io/edge"]).toMatch(/^status=degraded .*failed=1 /);
   });
 
