@@ -12,6 +12,8 @@ export default defineConfig({
       { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts", "examples/**/test/**/*.test.ts"] } },
       { extends: true, test: { name: "kernel", include: ["test/kernel/**/*.test.ts"] } },
       { extends: true, test: { name: "lab", include: ["test/lab/**/*.test.ts"] } },
+      // Builds the images (scripts/build-images.sh) and runs each from its exported root filesystem.
+      { extends: true, test: { name: "image", include: ["test/image/**/*.test.ts"] } },
     ],
   },
 });

@@ -21,10 +21,12 @@ commands:
                                       (tune.sh, sysctl.d, limits, modules-load, PLAN.md)
 
   lab [--stack local] [--quick] [--scenarios a,b] [--repeat N] [--duration S]
-      [--variants a,b|none] [--report-dir DIR] [--json]
+      [--variants a,b|none] [--report-dir DIR] [--proxy-from-image DIR] [--json]
                                       tuned vs baseline on this machine, in network namespaces,
                                       plus the stack's lab.variants against tuned (default: all)
-                                      (root; prints a table, writes results.json, report.md, chart.svg)
+                                      (root; prints a table, writes results.json, report.md, chart.svg);
+                                      --proxy-from-image: run HAProxy from the proxy image's root
+                                      filesystem (scripts/build-images.sh --rootfs DIR: DIR/proxy)
   lab --down                          remove a lab left behind (namespaces, processes, host sysctls)
 
   status --stack <name> [--kubeconfig FILE] [--context NAME] [--json]
@@ -64,6 +66,7 @@ export function main(
         repeat: { type: "string" },
         duration: { type: "string" },
         "report-dir": { type: "string" },
+        "proxy-from-image": { type: "string" },
         json: { type: "boolean" },
         down: { type: "boolean" },
         kubeconfig: { type: "string" },
@@ -249,6 +252,7 @@ async function lab(
       repeat,
       durationSeconds: duration,
       reportDir: v["report-dir"] as string | undefined,
+      proxyFromImage: v["proxy-from-image"] as string | undefined,
       progress: (line) => err.write(`${line}\n`),
     });
   } catch (e) {

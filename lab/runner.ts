@@ -10,7 +10,7 @@
  * Pulumi `local` target runs. This module only sequences them and measures.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus as osCpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { nstatValidity, parseNstat, parseToolOutput } from "../components/bench/parsers";
@@ -64,15 +64,41 @@ export interface LabOptions {
   variants?: string[];
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
+  /**
+   * The proxy image's exported root filesystem (`scripts/build-images.sh --rootfs DIR` writes
+   * DIR/proxy): HAProxy runs from it, chrooted, instead of the host's, so what is measured is what ships.
+   */
+  proxyFromImage?: string;
 }
 
 export class LabError extends Error {}
 
 /** Runs cmd with args directly (no shell between), to completion: exit code and output. */
-function runProcess(cmd: string, args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: "utf8", input, maxBuffer: 64 << 20 });
+function runProcess(
+  cmd: string,
+  args: string[],
+  input?: string,
+  env?: NodeJS.ProcessEnv,
+): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: "utf8", input, maxBuffer: 64 << 20, env });
   if (r.error) throw r.error;
   return { code: r.status ?? 128, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** The proxy image's root filesystem for --proxy-from-image: an absolute path holding usr/sbin/haproxy. */
+export function checkProxyRootfs(dir: string): string {
+  const abs = resolve(dir);
+  if (!existsSync(join(abs, "usr", "sbin", "haproxy")))
+    throw new LabError(
+      `--proxy-from-image ${dir}: no usr/sbin/haproxy there; allowed: the proxy image's exported root filesystem (scripts/build-images.sh --rootfs DIR writes DIR/proxy)`,
+    );
+  return abs;
+}
+
+/** `haproxy -v`'s first line, run inside the root filesystem (no namespace needed). */
+function proxyRootfsVersion(rootfs: string): string {
+  const r = runProcess("chroot", [rootfs, "/usr/sbin/haproxy", "-v"]);
+  return r.stdout.split("\n")[0] || `haproxy -v failed (${r.code}): ${r.stderr.trim()}`;
 }
 
 /** Refuses clearly when the lab cannot run here. */
@@ -144,6 +170,9 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const labDir = join(reportDir, "lab");
   mkdirSync(labDir, { recursive: true });
 
+  const proxyRootfs = opts.proxyFromImage === undefined ? undefined : checkProxyRootfs(opts.proxyFromImage);
+  if (proxyRootfs)
+    opts.progress?.(`lab: HAProxy from the proxy image's root filesystem ${proxyRootfs}: ${proxyRootfsVersion(proxyRootfs)}`);
   const facts = readMachineFacts();
   const spec = labProxySpec(plan, a, topology);
   const wanted = selectVariants(plan, opts.variants);
@@ -165,8 +194,9 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   for (const lua of ["wrk-report.lua", "wrk-paced.lua", "churn-client.js"])
     copyFileSync(join(__dirname, "..", "components", "bench", lua), join(labDir, lua));
 
+  const stepEnv = proxyRootfs ? { ...process.env, PROXY_ROOTFS: proxyRootfs } : undefined;
   const step = (...args: string[]) => {
-    const r = runProcess("sh", [labSh, ...args]);
+    const r = runProcess("sh", [labSh, ...args], undefined, stepEnv);
     if (r.code !== 0) throw new LabError(`lab.sh ${args[0]} failed (${r.code}): ${r.stderr.trim()}`);
     return r;
   };

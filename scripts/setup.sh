@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 #   cloud-init                               `cloud-init schema` for the EC2 user-data
 #   nftables iptables                        conntrack NOTRACK rules
 #   jq socat                                 the tuner loop: Kubernetes API answers, the metrics endpoint
-PACKAGES="iproute2 ethtool procps kmod util-linux shellcheck dash busybox haproxy nginx iperf3 wrk curl cloud-init nftables iptables jq socat"
+#   buildah mmdebstrap                       scripts/build-images.sh: the images, over a Debian base made here
+#                                            (as root: no uidmap or fuse-overlayfs needed)
+PACKAGES="iproute2 ethtool procps kmod util-linux shellcheck dash busybox haproxy nginx iperf3 wrk curl cloud-init nftables iptables jq socat buildah mmdebstrap"
 
 missing=""
 for p in $PACKAGES; do

@@ -86,10 +86,30 @@ untune() {
   return $_rc
 }
 
+# HAProxy as the proxy image ships it (PROXY_ROOTFS: the image's exported root filesystem,
+# scripts/build-images.sh --rootfs DIR makes DIR/proxy), chrooted, in a mount namespace of its
+# own that holds /proc, /sys, /dev, a tmpfs /run and /tmp, and binds of $LAB_DIR and $RUN_DIR at
+# the same paths: the config, pidfile and sockets are where the host's HAProxy would have them.
+# The mounts live as long as HAProxy: nothing to unmount afterwards.
+haproxy_from_image() { # haproxy args...
+  [ -x "$PROXY_ROOTFS/usr/sbin/haproxy" ] || { log "proxy-start: $PROXY_ROOTFS has no usr/sbin/haproxy (scripts/build-images.sh --rootfs DIR writes DIR/proxy)"; return 2; }
+  # shellcheck disable=SC2016 # expanded by the inner sh
+  inns "$NS_PROXY" unshare --mount --propagation private sh -c '
+    r=$1 lab=$2 run=$3; shift 3
+    mount --rbind /proc "$r/proc" && mount --rbind /sys "$r/sys" && mount --rbind /dev "$r/dev" &&
+      mount -t tmpfs -o mode=1777 tmpfs "$r/tmp" && mount -t tmpfs -o mode=0755 tmpfs "$r/run" || exit 1
+    for d in "$lab" "$run"; do mkdir -p "$r$d" && mount --bind "$d" "$r$d" || exit 1; done
+    exec chroot "$r" /usr/sbin/haproxy "$@"' sh "$PROXY_ROOTFS" "$LAB_DIR" "$RUN_DIR" "$@"
+}
+
 proxy_start() { # haproxy.cfg
   [ -f "${1:-}" ] || { log "proxy-start: no such config: ${1:-}"; return 2; }
   stop_pidfile "$LAB_DIR/haproxy.pid"
   mkdir -p "$RUN_DIR"
+  if [ -n "${PROXY_ROOTFS:-}" ]; then
+    haproxy_from_image -W -D -p "$LAB_DIR/haproxy.pid" -f "$1" >"$LAB_DIR/haproxy.log" 2>&1 || { log "haproxy (image $PROXY_ROOTFS) failed to start: $(tail -n 3 "$LAB_DIR/haproxy.log")"; return 1; }
+    return 0
+  fi
   inns "$NS_PROXY" haproxy -W -D -p "$LAB_DIR/haproxy.pid" -f "$1" >"$LAB_DIR/haproxy.log" 2>&1 || { log "haproxy failed to start: $(tail -n 3 "$LAB_DIR/haproxy.log")"; return 1; }
 }
 

@@ -37,8 +37,10 @@ import {
 import { formatPath, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
 
 export const PROXY_CHECKSUM_ANNOTATION = "edgetune.io/config-checksum";
-/** uid/gid of the `haproxy` user in the upstream image. */
-export const PROXY_UID = 99;
+/** uid of the `haproxy` user in the proxy image (Debian's package user, created with a fixed id: proxy-image/Dockerfile). */
+export const PROXY_UID = 100;
+/** gid of the `haproxy` group in the proxy image. */
+export const PROXY_GID = 101;
 
 export type { ProxyK8sOptions, TuningFailurePolicy } from "./proxy-daemonset-spec";
 
@@ -219,7 +221,7 @@ export function renderProxyObjects(
               securityContext: {
                 runAsNonRoot: true,
                 runAsUser: PROXY_UID,
-                runAsGroup: PROXY_UID,
+                runAsGroup: PROXY_GID,
                 privileged: false,
                 readOnlyRootFilesystem: true,
                 allowPrivilegeEscalation: false,

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { maxconnFitting, maxpipesFor, renderHaproxyConfig, validateProxySpec, type ProxySpec } from "../../components/proxy/haproxy";
+import { PROXY_GID, PROXY_UID } from "../../components/proxy/k8s-proxy";
 import { resolveProfile } from "../../components/tuning/profile";
 import { describeSystem, have, run } from "../helpers/system";
 
@@ -39,9 +40,11 @@ function parseDockerfile(text: string): { args: Record<string, string>; stages: 
   return { args, stages };
 }
 
-/** Problems with an image reference: pinned means an exact version tag or a digest. */
+/** Problems with an image reference: pinned means an exact version tag, a Debian point release or a digest. */
 function imagePinProblem(ref: string): string | undefined {
   if (/@sha256:[0-9a-f]{64}$/.test(ref)) return undefined;
+  // Debian numbers its point releases major.minor (13.2): that tag is exact.
+  if (/^debian:\d+\.\d+(-slim)?$/.test(ref)) return undefined;
   const tag = /:([^/:]+)$/.exec(ref)?.[1];
   if (!tag) return `${ref}: no tag (means latest)`;
   if (/latest/i.test(tag)) return `${ref}: uses latest`;
@@ -51,11 +54,11 @@ function imagePinProblem(ref: string): string | undefined {
 
 const REPO = join(IMAGE_DIR, "..");
 
-/** What the tuner image must carry (the contract of the tuner loop): each command, and the Alpine package with it. */
+/** What the tuner image must carry (the contract of the tuner loop): each command, and the Debian package with it. */
 const TUNER_CONTRACT_COMMANDS = ["sh", "sysctl", "ethtool", "ip", "nft", "iptables", "modprobe", "curl", "jq", "socat"];
-const ALPINE_PACKAGE_OF: Record<string, string> = {
-  sh: "base", // busybox, in the base image
-  sysctl: "procps-ng",
+const DEBIAN_PACKAGE_OF: Record<string, string> = {
+  sh: "base", // dash, essential in every Debian base
+  sysctl: "procps",
   ethtool: "ethtool",
   ip: "iproute2",
   nft: "nftables",
@@ -79,7 +82,13 @@ function probedCommands(script: string): string[] {
 }
 
 describe("proxy-image/Dockerfile shape", () => {
-  const { stages } = parseDockerfile(readFileSync(join(IMAGE_DIR, "Dockerfile"), "utf8"));
+  const text = readFileSync(join(IMAGE_DIR, "Dockerfile"), "utf8");
+  const { stages } = parseDockerfile(text);
+  /** The packages a stage's RUN steps install with apt-get. */
+  const installed = (s: Stage) =>
+    s.instructions
+      .filter((i) => i.op === "RUN")
+      .flatMap((i) => [...i.args.matchAll(/\bapt-get install ((?:-\S+ )*)([^&|;]+)/g)].flatMap((m) => m[2].trim().split(/\s+/)));
   const stage = (name: string) => stages.find((s) => s.name === name);
   const lastUser = (s: Stage) => s.instructions.filter((i) => i.op === "USER").pop()?.args;
 
@@ -88,9 +97,23 @@ describe("proxy-image/Dockerfile shape", () => {
     expect(stage("tuner")).toBeDefined();
   });
 
-  it("pins every base image to an exact version, never latest", () => {
-    for (const s of stages) expect(imagePinProblem(s.from), s.from).toBeUndefined();
-    expect(stage("proxy")!.from).toMatch(/^haproxy:3\.2\.\d+/);
+  it("builds every image from one pinned Debian trixie base, passed in as BASE", () => {
+    expect(stages.map((s) => s.name).sort()).toEqual(["loadgen", "proxy", "tuner"]);
+    for (const s of stages) {
+      expect(imagePinProblem(s.from), s.from).toBeUndefined();
+      expect(s.from).toMatch(/^debian:13\.\d+-slim$/);
+    }
+    expect(text).toMatch(/^FROM \$\{BASE\} AS proxy$/m);
+  });
+
+  it("installs Debian's HAProxy and fails the build on another branch than the LTS it promises", () => {
+    const proxy = stage("proxy")!;
+    expect(proxy.instructions).toContainEqual({ op: "ARG", args: "HAPROXY_BRANCH=3.0" });
+    const install = installed(proxy);
+    expect(install).toContain("haproxy");
+    const run = proxy.instructions.find((i) => i.op === "RUN")!.args;
+    expect(run).toContain('haproxy -v | grep -q "^HAProxy version ${HAPROXY_BRANCH}\\."');
+    expect(run).toContain("setcap cap_net_bind_service=+ep /usr/local/sbin/haproxy-netbind");
   });
 
   it("runs the proxy as a numeric non-root user with the edgetune entrypoint", () => {
@@ -98,6 +121,8 @@ describe("proxy-image/Dockerfile shape", () => {
     const user = lastUser(proxy);
     expect(user).toMatch(/^\d+(:\d+)?$/);
     expect(Number(user!.split(":")[0])).toBeGreaterThan(0);
+    // The pod spec runs it as the same ids (runAsNonRoot is checked against the number).
+    expect(user).toBe(`${PROXY_UID}:${PROXY_GID}`);
     const entrypoint = proxy.instructions.filter((i) => i.op === "ENTRYPOINT").pop()?.args;
     expect(JSON.parse(entrypoint!)).toEqual(["/usr/local/bin/edgetune-entrypoint"]);
     expect(
@@ -108,15 +133,12 @@ describe("proxy-image/Dockerfile shape", () => {
 
   it("runs tune.sh in the tuner, and installs every command tune.sh and tuner.sh call", () => {
     const tuner = stage("tuner")!;
-    expect(tuner.from).toMatch(/^alpine:/);
-    const packages = tuner.instructions
-      .filter((i) => i.op === "RUN")
-      .flatMap((i) => [...i.args.matchAll(/\bapk add (?:--no-cache )?([^&|;]+)/g)].flatMap((m) => m[1].trim().split(/\s+/)));
+    const packages = installed(tuner);
     const scripts = ["components/tuning/tune-engine.sh", "components/nodes/tuner.sh"].map((f) => readFileSync(join(REPO, f), "utf8"));
     const needed = new Set([...TUNER_CONTRACT_COMMANDS, ...probedCommands(scripts.join("\n"))]);
     for (const command of needed) {
-      expect(Object.keys(ALPINE_PACKAGE_OF), `${command}: which Alpine package has it? add it to ALPINE_PACKAGE_OF`).toContain(command);
-      const pkg = ALPINE_PACKAGE_OF[command];
+      expect(Object.keys(DEBIAN_PACKAGE_OF), `${command}: which Debian package has it? add it to DEBIAN_PACKAGE_OF`).toContain(command);
+      const pkg = DEBIAN_PACKAGE_OF[command];
       if (pkg !== "base") expect(packages, `${command} (${pkg})`).toContain(pkg);
     }
     expect(JSON.parse(tuner.instructions.find((i) => i.op === "ENTRYPOINT")!.args)).toEqual(["/bin/sh", "/etc/edgetune/tune.sh"]);
@@ -130,15 +152,10 @@ describe("proxy-image/Dockerfile shape", () => {
 
   it("builds the loadgen image with every program the benchmark Jobs run", () => {
     const loadgen = stage("loadgen")!;
-    expect(loadgen.from).toMatch(/^node:\d+\.\d+\.\d+-bookworm-slim$/);
-    const install = loadgen.instructions
-      .filter((i) => i.op === "RUN")
-      .map((i) => i.args)
-      .join(" ");
-    // wrk + iperf3 for the load, iproute2 for nstat (counter Jobs); node is the base image's.
-    for (const pkg of ["wrk", "iperf3", "iproute2"]) expect(install.split(/\s+/)).toContain(pkg);
-    expect(stage("fortio")!.from).toMatch(/^fortio\/fortio:\d+\.\d+\.\d+$/);
-    expect(loadgen.instructions).toContainEqual({ op: "COPY", args: "--from=fortio /usr/bin/fortio /usr/local/bin/fortio" });
+    // wrk + iperf3 for the load, iproute2 for nstat (counter Jobs), nodejs for the normalizer, nginx as the echo backend.
+    for (const pkg of ["wrk", "iperf3", "iproute2", "nodejs", "nginx-light"]) expect(installed(loadgen)).toContain(pkg);
+    // Everything from Debian: no binary copied in from another image.
+    expect(loadgen.instructions.filter((i) => i.op === "COPY")).toEqual([]);
     expect(lastUser(loadgen)).toBe("65534:65534");
   });
 

@@ -228,8 +228,8 @@ describe("renderProxyObjects", () => {
   it("runs the proxy with least privilege, adding NET_BIND_SERVICE only for ports below 1024", () => {
     expect(proxy.securityContext).toEqual({
       runAsNonRoot: true,
-      runAsUser: 99,
-      runAsGroup: 99,
+      runAsUser: 100,
+      runAsGroup: 101,
       privileged: false,
       readOnlyRootFilesystem: true,
       allowPrivilegeEscalation: false,
