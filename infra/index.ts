@@ -77,6 +77,7 @@ const benchSuite = plan.benchmark
       "bench",
       {
         ...plan.benchmark,
+        namespaceReady: namespaces.get(plan.benchmark.namespace),
         beforeProfile: (profile, finishedSoFar) =>
           profile !== abProfile
             ? []

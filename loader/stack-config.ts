@@ -171,7 +171,7 @@ export interface NamespacePlan {
   create: boolean;
   podSecurityVersion: string;
   /** Who runs in it, in stack order: the components that created it themselves before (see `aliases`). */
-  users: Array<{ kind: "tuner" | "proxy"; name: string }>;
+  users: Array<{ kind: "tuner" | "proxy" | "bench"; name: string }>;
 }
 
 export interface StackPlan {
@@ -310,7 +310,12 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   };
 
   const proxy = parseProxy(config.proxy, profileRef, found);
-  const benchmark = parseBenchmark(config.benchmark, declared, found);
+  const parsedBenchmark = parseBenchmark(config.benchmark, declared, found);
+  // The proxy pods the counters pods join are where the stack's proxy runs.
+  const benchmark =
+    parsedBenchmark && parsedBenchmark.proxyNamespace === undefined && proxy?.kubernetes
+      ? { ...parsedBenchmark, proxyNamespace: proxy.kubernetes.namespace }
+      : parsedBenchmark;
   const capacity = config.capacity === undefined ? undefined : take(resolveWith(capacitySpec, config.capacity, ["capacity"]), found);
   const lab = parseLab(config.lab, declared, profiles, found);
   const groups = parseNodeGroups(config.nodeGroups, profileRef, proxy, secretKeys, found);
@@ -320,7 +325,7 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
   const sectionsValid = issues.length === 0;
   if (benchmark && sectionsValid) checkAbSwitch(benchmark, proxy, groups, issues);
   if (proxy?.kubernetes && sectionsValid) checkTunerPorts(groups, { ...proxy, kubernetes: proxy.kubernetes }, issues);
-  const namespaces = planNamespaces(groups, proxy, sectionsValid ? issues : []);
+  const namespaces = planNamespaces(groups, proxy, benchmark, sectionsValid ? issues : []);
   if (issues.length) throw new ValidationError(issues, what);
   return {
     stack,
@@ -629,8 +634,13 @@ function parseLab(
  * One entry per Kubernetes namespace the tuners and the proxy use. Everyone in one namespace
  * must agree on how it is made: its Pod Security version, and whether it already exists.
  */
-function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, issues: ValidationIssue[]): NamespacePlan[] {
-  const users: Array<{ kind: "tuner" | "proxy"; name: string; namespace: string; psa: string; create: boolean; at: string }> = [];
+function planNamespaces(
+  groups: NodeGroupPlan[],
+  proxy: ProxyPlan | undefined,
+  benchmark: BenchmarkConfig | undefined,
+  issues: ValidationIssue[],
+): NamespacePlan[] {
+  const users: Array<{ kind: "tuner" | "proxy" | "bench"; name: string; namespace: string; psa: string; create: boolean; at: string }> = [];
   groups.forEach((g) => {
     const t = g.kubernetes?.tuner;
     if (!t) return;
@@ -653,6 +663,16 @@ function planNamespaces(groups: NodeGroupPlan[], proxy: ProxyPlan | undefined, i
       psa: k.podSecurityVersion,
       create: k.createNamespace,
       at: "proxy.kubernetes",
+    });
+  // The counters pods are hostNetwork: the bench namespace is privileged like the others.
+  if (benchmark)
+    users.push({
+      kind: "bench",
+      name: "bench",
+      namespace: benchmark.namespace,
+      psa: benchmark.podSecurityVersion,
+      create: benchmark.createNamespace,
+      at: "benchmark",
     });
   const out: NamespacePlan[] = [];
   for (const u of users) {

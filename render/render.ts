@@ -69,7 +69,16 @@ export function renderStack(plan: StackPlan, opts: RenderOptions = {}): Record<s
     // The suite runs its profiles in this order; one file per profile shows exactly what each run applies.
     for (const profile of plan.benchmark.profiles) {
       const m = buildBenchManifests({ ...plan.benchmark, profile });
-      const docs = [m.configMap, m.backend, m.backendService, ...m.counterJobs.map((j) => j.job), ...m.jobs.map((j) => j.job)];
+      // In apply order: a load Job's counters Job before it (the load Job waits for its pod).
+      const docs = [
+        m.serviceAccount,
+        m.role,
+        m.roleBinding,
+        m.configMap,
+        m.backend,
+        m.backendService,
+        ...m.jobs.flatMap((j, i) => [m.counterJobs[i].job, j.job]),
+      ];
       files[`bench/${profile}-jobs.yaml`] = yamlDocs(docs);
     }
   }

@@ -11,12 +11,24 @@ import { thresholdsSchema } from "./thresholds";
 export const benchImagesSpec = z.strictObject({
   loadgen: grammar
     .pinnedImage()
-    .describe("Runs every Job: wrk, iperf3, fortio, nstat (iproute2), node and a POSIX sh; proxy-image/Dockerfile's `loadgen` target."),
-  fortio: grammar.pinnedImage().default("fortio/fortio:1.69.5").describe("The backend's HTTP echo server (`fortio server`)."),
+    .describe("Runs every Job: wrk, iperf3, node, nstat (iproute2), curl, jq and a POSIX sh; proxy-image/Dockerfile's `loadgen` target."),
+  backend: grammar
+    .pinnedImage()
+    .optional()
+    .describe("The backend's image: nginx (HTTP echo on :8080) and iperf3 -s (:5201). Default: `loadgen`, which has both."),
 });
 
 export const benchmarkSuiteShape = {
-  namespace: grammar.dnsLabel().describe("Namespace of the backend and the Jobs; must exist."),
+  namespace: grammar
+    .dnsLabel()
+    .describe(
+      "Namespace of the backend and the Jobs; labelled Pod Security `enforce: privileged` when edgetune creates it (the counters pods are hostNetwork).",
+    ),
+  createNamespace: z
+    .boolean()
+    .default(true)
+    .describe("Create the namespace. false: it exists already and admits hostNetwork pods (Pod Security privileged)."),
+  podSecurityVersion: grammar.podSecurityVersion(),
   profiles: z
     .array(z.string())
     .min(1)
@@ -27,22 +39,33 @@ export const benchmarkSuiteShape = {
     ),
   scenarios: z.array(z.enum(SCENARIO_NAMES)).min(1).describe("Scenarios to run, in this order, one Job each."),
   quick: z.boolean().default(false).describe("Short durations (the scenarios' `--quick` variants)."),
-  proxyHost: grammar.host().describe("Where the load generator reaches the proxy: its Service name or a node address."),
+  proxyHost: grammar
+    .host()
+    .optional()
+    .describe(
+      "Where the load generator reaches the proxy. Default: discovered per Job, the node of that Job's counters pod (a node running a proxy pod), so the load and the counters are on one node.",
+    ),
+  proxyNamespace: grammar
+    .dnsLabel()
+    .optional()
+    .describe("Namespace of the proxy pods (`proxyPodLabels`). Default: the stack's `proxy.kubernetes.namespace`, else edgetune-proxy."),
   httpPort: grammar.port().default(80).describe("HTTP listener port."),
   l4Port: grammar.port().default(5201).describe("L4 (TCP) listener port, for iperf3."),
-  proxyPodLabels: grammar.labels().describe("The proxy DaemonSet's pod labels: load generators never share a node with them."),
+  churnPort: grammar
+    .port()
+    .default(81)
+    .describe(
+      "TCP-mode listener to the HTTP backend, for port-churn: the client closes first, so the proxy holds its backend connections' TIME_WAIT.",
+    ),
+  proxyPodLabels: grammar
+    .labels()
+    .describe("The proxy DaemonSet's pod labels: load generators never share a node with them, counters pods always do."),
   images: benchImagesSpec.describe("Images of the Jobs and the backend, pinned."),
   httpLatencyRateRps: z
     .number()
     .positive()
     .optional()
     .describe("Offered rate for http-latency, requests/s; required when it is in `scenarios` (e.g. half a measured http-throughput)."),
-  backendClusterIP: z
-    .ipv4()
-    .optional()
-    .describe(
-      "Fixed ClusterIP of the backend Service, inside the cluster's service CIDR, so haproxy.cfg can name it by address. Default: assigned.",
-    ),
   thresholds: thresholdsSchema.default({}).describe("Pass/fail limits per scenario (see Thresholds)."),
   kubeconfigPath: grammar
     .absolutePath()

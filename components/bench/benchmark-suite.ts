@@ -15,7 +15,12 @@ import { evaluateThresholds, type Violation } from "./thresholds";
  */
 export type BenchmarkSuiteArgs = Omit<BenchmarkSuiteOptions, "images"> & {
   /** Images, pinned by tag or digest; each may be an Output (e.g. an ECR repository URL). */
-  images: { loadgen: pulumi.Input<string>; fortio?: pulumi.Input<string> };
+  images: { loadgen: pulumi.Input<string>; backend?: pulumi.Input<string> };
+  /**
+   * The namespace's name as an Output of its creation (the stack's own namespaces): every
+   * object waits for it. Default: the namespace exists already.
+   */
+  namespaceReady?: pulumi.Input<string>;
   /**
    * Called before a profile's Jobs are created, with the collect steps of every run
    * so far: returns resources the profile's Jobs wait for. This is where the A/B
@@ -55,7 +60,7 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
   readonly violations: pulumi.Output<Violation[]>;
 
   constructor(name: string, args: BenchmarkSuiteArgs, opts?: pulumi.ComponentResourceOptions) {
-    const { beforeProfile, kubeconfig, images: imageInputs, ...plain } = args;
+    const { beforeProfile, kubeconfig, images: imageInputs, namespaceReady, ...plain } = args;
     if (kubeconfig === undefined && plain.kubeconfigPath === undefined && hasKubernetesProvider(opts)) {
       throw new Error(
         `BenchmarkSuite "${name}": an explicit Kubernetes provider needs args.kubeconfig (its kubeconfig) or args.kubeconfigPath: kubectl in the collect step would otherwise read the ambient KUBECONFIG, another cluster's perhaps`,
@@ -77,8 +82,9 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
     const collected: pulumi.Output<BenchResult[]>[] = [];
     let previous: pulumi.Resource[] = [];
     const finished: pulumi.Resource[] = [];
-    let shared: { configMap: k8s.core.v1.ConfigMap; backend: k8s.apps.v1.Deployment; service: k8s.core.v1.Service } | undefined;
-    const images: pulumi.Output<BenchImages> = pulumi.output(imageInputs).apply((resolved) => {
+    let shared: pulumi.Resource[] | undefined;
+    // Resolves once the namespace exists: the objects' content waits for it, and so do they.
+    const images: pulumi.Output<BenchImages> = pulumi.all([imageInputs, namespaceReady ?? o.namespace]).apply(([resolved]) => {
       const late = resolveWith(benchImagesSpec, resolved, ["images"]);
       if (!late.value) return refuseResolved(late.issues, `BenchmarkSuite "${name}": invalid images`);
       return late.value;
@@ -89,49 +95,40 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
       // Which objects exist does not depend on the images (one Job per scenario, names from the
       // profile and scenario): the structure is built with a stand-in image, every object's
       // content from the real ones once they resolve.
-      const m = buildBenchManifests({ ...options, images: { loadgen: STRUCTURE_ONLY_IMAGE, fortio: STRUCTURE_ONLY_IMAGE } });
+      const m = buildBenchManifests({ ...options, images: { loadgen: STRUCTURE_ONLY_IMAGE } });
       const real: pulumi.Output<BenchManifests> = images.apply((imgs) => buildBenchManifests({ ...options, images: imgs }));
-      shared ??= {
-        configMap: new k8s.core.v1.ConfigMap(
-          `${name}-scripts`,
-          { metadata: real.configMap.metadata, data: real.configMap.data },
+      shared ??= [
+        new k8s.core.v1.ServiceAccount(`${name}-loadgen`, { metadata: real.serviceAccount.metadata }, { parent: this }),
+        new k8s.rbac.v1.Role(`${name}-loadgen`, { metadata: real.role.metadata, rules: real.role.rules }, { parent: this }),
+        new k8s.rbac.v1.RoleBinding(
+          `${name}-loadgen`,
+          { metadata: real.roleBinding.metadata, roleRef: real.roleBinding.roleRef, subjects: real.roleBinding.subjects },
           { parent: this },
         ),
-        backend: new k8s.apps.v1.Deployment(
-          `${name}-backend`,
-          { metadata: real.backend.metadata, spec: real.backend.spec },
-          { parent: this },
-        ),
-        service: new k8s.core.v1.Service(
+        new k8s.core.v1.ConfigMap(`${name}-scripts`, { metadata: real.configMap.metadata, data: real.configMap.data }, { parent: this }),
+        new k8s.apps.v1.Deployment(`${name}-backend`, { metadata: real.backend.metadata, spec: real.backend.spec }, { parent: this }),
+        new k8s.core.v1.Service(
           `${name}-backend`,
           { metadata: real.backendService.metadata, spec: real.backendService.spec },
           { parent: this },
         ),
-      };
+      ];
       const gates = beforeProfile?.(profile, [...finished]) ?? [];
-      const base = [shared.configMap, shared.backend, shared.service, ...gates];
+      const base = [...shared, ...gates];
       m.jobs.forEach((j, index) => {
         // One Job at a time: two load generators would measure each other.
         const deps = [...base, ...previous];
-        const counters = m.counterJobs.find((c) => c.scenario === j.scenario);
-        const counterIndex = m.counterJobs.findIndex((c) => c.scenario === j.scenario);
-        const counterJob = counters
-          ? new k8s.batch.v1.Job(
-              counters.name,
-              {
-                metadata: real.apply((x) => x.counterJobs[counterIndex].job.metadata),
-                spec: real.apply((x) => x.counterJobs[counterIndex].job.spec),
-              },
-              { parent: this, dependsOn: deps },
-            )
-          : undefined;
+        // Created first: the load Job waits for this pod and targets its node.
+        const counters = m.counterJobs[index];
+        const counterJob = new k8s.batch.v1.Job(
+          counters.name,
+          { metadata: real.apply((x) => x.counterJobs[index].job.metadata), spec: real.apply((x) => x.counterJobs[index].job.spec) },
+          { parent: this, dependsOn: deps },
+        );
         const job = new k8s.batch.v1.Job(
           j.name,
           { metadata: real.apply((x) => x.jobs[index].job.metadata), spec: real.apply((x) => x.jobs[index].job.spec) },
-          {
-            parent: this,
-            dependsOn: counterJob ? [...deps, counterJob] : deps,
-          },
+          { parent: this, dependsOn: [...deps, counterJob] },
         );
         const collect = new command.local.Command(
           `${j.name}-collect`,
@@ -143,23 +140,24 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
           },
           { parent: this, dependsOn: [job] },
         );
-        const counterLog = counters
-          ? new command.local.Command(
-              `${counters.name}-collect`,
-              {
-                create: collectCommand(o.namespace, counters.name, j.deadlineSeconds + 90),
-                environment,
-                triggers: [counterJob!.metadata.uid],
-                logging: "stderr",
-              },
-              { parent: this, dependsOn: [counterJob!, collect] },
-            ).stdout
-          : pulumi.output(undefined);
-        collected.push(
-          pulumi.all([collect.stdout, counterLog]).apply(([log, c]) => readResultLine(log, { scenario: j.scenario, profile, counters: c })),
+        const counterCollect = new command.local.Command(
+          `${counters.name}-collect`,
+          {
+            create: collectCommand(o.namespace, counters.name, j.deadlineSeconds + 90),
+            environment,
+            triggers: [counterJob.metadata.uid],
+            logging: "stderr",
+          },
+          { parent: this, dependsOn: [counterJob, collect] },
         );
-        previous = [collect];
-        finished.push(collect);
+        collected.push(
+          pulumi
+            .all([collect.stdout, counterCollect.stdout])
+            .apply(([log, c]) => readResultLine(log, { scenario: j.scenario, profile, counters: c })),
+        );
+        // The next scenario's counters start after this one's are read: windows never overlap.
+        previous = [collect, counterCollect];
+        finished.push(collect, counterCollect);
       });
     }
 

@@ -29,7 +29,30 @@ export interface JobLogContext {
   target?: string;
 }
 
+/**
+ * Stands for the proxy node's address in argv until the Job knows it: jobScript puts the
+ * shell's "$target" (or "$target_url", bracketed for IPv6, inside URLs) in its place.
+ */
+export const TARGET_PLACEHOLDER = "edgetune-proxy-node.invalid";
+
+/** Where the Job's ServiceAccount token and namespace are mounted (the API client's credentials). */
+const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
 export interface JobScriptOptions extends JobLogContext {
+  /**
+   * Discover the proxy node before the runs: the node of the pod labelled `label` (this Job's
+   * counters pod, scheduled next to a proxy pod), read from the API with the Job's
+   * ServiceAccount. The script waits until that pod runs, so its counters cover every run,
+   * and targets its hostIP unless `host` overrides it.
+   */
+  discover?: {
+    label: string;
+    value: string;
+    host?: string;
+    timeoutSeconds: number;
+    /** The counters pod reads for a fixed window: a load that starts later than this after it is refused. */
+    maxLateSeconds?: number;
+  };
   /** Directory holding normalize.cjs; default BENCH_SCRIPT_DIR. */
   scriptDir?: string;
   /** The node binary; default `node` from PATH (the loadgen image has it). */
@@ -55,7 +78,14 @@ export function jobScript(invocations: Invocation[], o: JobScriptOptions): strin
     o.profile,
     ...(o.target ? ["--target", o.target] : []),
   ];
-  const lines = ["set -u", "{", `echo "${MARK}-nproc $(nproc)"`, "rc=0"];
+  const lines = ["set -u", ...(o.discover ? discoveryScript(o.discover, o) : [])];
+  lines.push(
+    "{",
+    `echo "${MARK}-nproc $(nproc)"`,
+    // The container's CPU limit: nproc counts the node's CPUs, a limited container gets fewer.
+    `echo "${MARK}-cpu-quota $(${CPU_QUOTA})"`,
+    "rc=0",
+  );
   for (const inv of invocations) {
     const meta = JSON.stringify({
       scenario: inv.scenario,
@@ -64,11 +94,72 @@ export function jobScript(invocations: Invocation[], o: JobScriptOptions): strin
       concurrency: inv.concurrency,
       durationSeconds: inv.durationSeconds,
     });
-    lines.push(`echo ${shqWord(`${MARK}-run ${meta}`)}`, `${inv.argv.map(shqWord).join(" ")} || rc=$?`, `echo "${MARK}-times"`, "times");
+    lines.push(`echo ${shqWord(`${MARK}-run ${meta}`)}`, `${inv.argv.map(shTarget).join(" ")} || rc=$?`, `echo "${MARK}-times"`, "times");
   }
   // The group runs in the pipeline's subshell: its exit status reaches the normalizer through this marker.
-  lines.push(`echo "${MARK}-end $rc"`, `} | tee ${shqWord(log)}`, `exec ${normalizer.map(shqWord).join(" ")} < ${shqWord(log)}`);
+  lines.push(`echo "${MARK}-end $rc"`, `} | tee ${shqWord(log)}`, `exec ${normalizer.map(shTarget).join(" ")} < ${shqWord(log)}`);
   return lines.join("\n");
+}
+
+/** cgroup v2 `cpu.max` ("max 100000" or "200000 100000"), else v1's quota and period, else "unknown". */
+const CPU_QUOTA = [
+  "if [ -r /sys/fs/cgroup/cpu.max ]; then cat /sys/fs/cgroup/cpu.max;",
+  'elif [ -r /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then echo "$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)";',
+  "else echo unknown; fi",
+].join(" ");
+
+/** A word with TARGET_PLACEHOLDER in it, quoted so the shell puts the discovered address there. */
+function shTarget(word: string): string {
+  if (!word.includes(TARGET_PLACEHOLDER)) return shqWord(word);
+  const parts = word.split(TARGET_PLACEHOLDER);
+  return parts
+    .map((p, i) => (p ? shqWord(p) : "") + (i < parts.length - 1 ? (p.endsWith("//") ? '"$target_url"' : '"$target"') : ""))
+    .join("");
+}
+
+/**
+ * The discovery prelude: polls the API (curl + jq, the Job's projected token) for the labelled
+ * pod's hostIP until it runs. Sets $target and $target_url; on failure prints the error line
+ * the collect step reads and exits 1.
+ */
+function discoveryScript(d: NonNullable<JobScriptOptions["discover"]>, ctx: JobLogContext): string[] {
+  const polls = Math.ceil(d.timeoutSeconds / 2);
+  const selector = encodeURIComponent(`${d.label}=${d.value}`);
+  // The lowest node name among the running pods: one answer whichever pod the API lists first.
+  const pick =
+    '[.items[] | select((.status.hostIP // "") != "" and (.status.containerStatuses[0].state.running.startedAt // "") != "")] | sort_by(.spec.nodeName) | .[0] // empty | "\\(.status.hostIP) \\(.status.containerStatuses[0].state.running.startedAt)"';
+  const fail = resultLine(ctx, {
+    error: `no running pod labelled ${d.label}=${d.value} (the counters pod on a proxy node) within ${d.timeoutSeconds}s: is the proxy running, and does the namespace admit hostNetwork pods?`,
+  });
+  const maxLate = d.maxLateSeconds ?? 15;
+  const late = resultLine(ctx, {
+    error: `the counters pod started more than ${maxLate}s before this Job could run: its window would not cover the runs (a slow image pull?); run the suite again`,
+  });
+  return [
+    `sa=${SA_DIR}`,
+    'found=""; i=0',
+    `while [ "$i" -lt ${polls} ]; do`,
+    `  found=$(curl -fsS --max-time 5 --cacert "$sa/ca.crt" -H "Authorization: Bearer $(cat "$sa/token")" "https://kubernetes.default.svc/api/v1/namespaces/$(cat "$sa/namespace")/pods?labelSelector=${selector}" | jq -r ${shqWord(pick)}) && [ -n "$found" ] && break`,
+    "  i=$((i + 1)); sleep 2",
+    "done",
+    `if [ -z "$found" ]; then echo ${shqWord(fail)}; exit 1; fi`,
+    'node_ip=${found%% *}; started=$(date -d "${found#* }" +%s)',
+    `if [ $(($(date +%s) - started)) -gt ${maxLate} ]; then echo ${shqWord(late)}; exit 1; fi`,
+    `echo "${MARK}-proxy-node $node_ip"`,
+    `target=${d.host ? shqWord(d.host) : '"$node_ip"'}`,
+    'case "$target" in *:*) target_url="[$target]" ;; *) target_url="$target" ;; esac',
+    // The counters pod reads its baseline as it starts: give it that moment.
+    "sleep 2",
+  ];
+}
+
+/** CPUs the container may use: nproc, capped by its cgroup CPU quota when there is one. */
+export function usableCpus(log: string): number {
+  const nproc = Number(/^### edgetune-nproc (\d+)$/m.exec(log)?.[1] ?? NaN);
+  const q = /^### edgetune-cpu-quota (-?\d+) (\d+)$/m.exec(log);
+  // v2 "max" and v1 "-1": no quota.
+  const quota = q && Number(q[1]) > 0 && Number(q[2]) > 0 ? Number(q[1]) / Number(q[2]) : Infinity;
+  return Math.min(nproc, quota);
 }
 
 /**
@@ -78,7 +169,7 @@ export function jobScript(invocations: Invocation[], o: JobScriptOptions): strin
  */
 export function normalizeJobLog(log: string, ctx: JobLogContext): BenchResult[] {
   const scenario = SCENARIOS[ctx.scenario];
-  const nproc = Number(/^### edgetune-nproc (\d+)$/m.exec(log)?.[1] ?? NaN);
+  const cpus = usableCpus(log);
   const sections = log.split(`${MARK}-run `).slice(1);
   if (!sections.length) throw new BenchParseError("job log", `no "${MARK}-run" marker: the Job did not run the benchmark script`);
   const end = new RegExp(`^${MARK}-end (\\d+)$`, "m").exec(sections[sections.length - 1]);
@@ -92,9 +183,10 @@ export function normalizeJobLog(log: string, ctx: JobLogContext): BenchResult[] 
     // `times` prints the shell's user/sys, then its children's, cumulative: "0m1.50s 0m2.25s".
     const child = after.split("\n")[1]?.match(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/);
     const validity: Record<string, number> = {};
-    if (child && Number.isFinite(nproc)) {
+    if (child && Number.isFinite(cpus)) {
       const cpu = Number(child[1]) * 60 + Number(child[2]) + Number(child[3]) * 60 + Number(child[4]);
-      const cores = meta.tool === "iperf3" ? 1 : Math.min(nproc, scenario.threads, meta.concurrency);
+      // iperf3 and node's event loop use one core; wrk a thread per core up to its threads.
+      const cores = Math.min(cpus, meta.tool === "iperf3" || meta.tool === "tcp-churn" ? 1 : Math.min(scenario.threads, meta.concurrency));
       validity.clientCpuPercent = ((cpu - prevChildCpu) / (meta.durationSeconds * cores)) * 100;
       prevChildCpu = cpu;
     }
@@ -142,9 +234,10 @@ export function resultLine(ctx: JobLogContext, outcome: { results: BenchResult[]
 
 /**
  * The collect step: the Job log's last line → typed results, checked against the
- * schema and against the Job it should come from. `counters` is the conn-burst
- * counter Job's `nstat -j` output: the proxy node's listen drops, merged into
- * every run's validity data.
+ * schema and against the Job it should come from. `counters` is the scenario's
+ * counters Job's `nstat -j` output, read on the proxy node the load Job targeted:
+ * its listen drops, retransmits, TIME_WAIT and failed connects, merged into every
+ * run's validity data.
  */
 export function readResultLine(log: string, ctx: { scenario: ScenarioName; profile: string; counters?: string }): BenchResult[] {
   const last = log.trimEnd().split("\n").pop() ?? "";
@@ -173,6 +266,7 @@ export function readResultLine(log: string, ctx: { scenario: ScenarioName; profi
   }
   if (ctx.counters === undefined) return r.data.results;
   // Counters are data, not a validity reason (conn-burst exists to show them): merged as is.
+  // They cover all of the Job's runs at once: several runs share one before/after pair.
   const proxy = nstatValidity(parseNstat(ctx.counters));
   return r.data.results.map((res) => ({ ...res, validity: { ...res.validity, ...proxy } }));
 }

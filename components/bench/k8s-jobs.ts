@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BENCH_SCRIPT_DIR, jobScript, NORMALIZER_FILE } from "./job-log";
+import { BENCH_SCRIPT_DIR, jobScript, NORMALIZER_FILE, TARGET_PLACEHOLDER } from "./job-log";
 import type { ScenarioName } from "./result";
 import { benchImagesSpec, type BenchImagesInput, type BenchmarkConfig } from "./benchmark-suite-spec";
-import { SCENARIOS, scenarioInvocations } from "./scenarios";
+import { PROXY_NODE_COUNTERS, SCENARIOS, scenarioInvocations } from "./scenarios";
 import type * as k8s from "@pulumi/kubernetes";
 import {
   edgetuneLabels,
@@ -11,6 +11,9 @@ import {
   type DeploymentObject,
   type JobObject,
   type Plain,
+  type RoleBindingObject,
+  type RoleObject,
+  type ServiceAccountObject,
   type ServiceObject,
 } from "../k8s-namespace";
 import { imageProblem } from "../validation";
@@ -22,13 +25,26 @@ import { shqWord } from "../shell";
  * and a ConfigMap with the Lua scripts and the bundled normalizer. Every Job's
  * log ends with its normalized results as one JSON line (see job-log.ts).
  * BenchmarkSuite wires them; `edgetune render` prints them.
+ *
+ * No address is written down. Each scenario has a counters Job: a hostNetwork pod that
+ * must share a node with a proxy pod (podAffinity on proxyPodLabels in the proxy's
+ * namespace) and reads that node's nstat counters around the run. The load Job, with a
+ * ServiceAccount that may only get/list pods in the bench namespace, asks the API for its
+ * counters pod, waits until it runs, and targets that pod's hostIP: the proxy node whose
+ * counters are read (the proxy is hostNetwork, so the node's address reaches it). The same
+ * objects work applied by Pulumi or by kubectl from `edgetune render`. The backend is a
+ * Service the proxy reaches by name (`<name>.<namespace>.svc.cluster.local`).
  */
 
 /** The suite's resolved options for one profile's Jobs (benchmark-suite-spec.ts). */
 export interface BenchJobsOptions extends Pick<
   BenchmarkConfig,
-  "namespace" | "scenarios" | "proxyHost" | "httpPort" | "l4Port" | "proxyPodLabels" | "httpLatencyRateRps" | "backendClusterIP"
+  "namespace" | "scenarios" | "httpPort" | "l4Port" | "churnPort" | "proxyPodLabels" | "httpLatencyRateRps"
 > {
+  /** A fixed address of the proxy instead of the counters pod's node. */
+  proxyHost?: string;
+  /** Namespace of the proxy pods; default edgetune-proxy. */
+  proxyNamespace?: string;
   quick?: boolean;
   images: BenchImagesInput;
   /** Profile label of this run ("baseline", "tuned"); part of every name. */
@@ -42,6 +58,12 @@ export interface BenchJobsOptions extends Pick<
 
 export const LUA_DIR = BENCH_SCRIPT_DIR;
 const NAME = "edgetune-bench";
+/** The proxy DaemonSet's default namespace (proxy-daemonset-spec.ts). */
+const DEFAULT_PROXY_NAMESPACE = "edgetune-proxy";
+/** The label by which a load Job finds its counters pod. */
+export const COUNTERS_FOR_LABEL = "edgetune.dev/counters-for";
+/** How long after its counters pod starts a load Job may begin its runs. */
+const LATE_SECONDS = 15;
 // Pulumi would otherwise hold a Job's creation until it completes; the counter Job must
 // be running *during* the load Job, and the collect command does the waiting for both.
 const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
@@ -63,33 +85,69 @@ function labels(component: string, profile?: string): Record<string, string> {
 
 export interface BenchManifests {
   configMap: ConfigMapObject;
+  /** The load Jobs' identity: get/list pods in the bench namespace, to find their counters pod. */
+  serviceAccount: ServiceAccountObject;
+  role: RoleObject;
+  roleBinding: RoleBindingObject;
   backend: DeploymentObject;
   backendService: ServiceObject;
   /** One per scenario, in scenario order. */
   jobs: { scenario: ScenarioName; name: string; job: JobObject; deadlineSeconds: number }[];
-  /** conn-burst only: a hostNetwork pod on a proxy node reading its listen counters. */
+  /** One per scenario: a hostNetwork pod on a proxy node reading its counters; the load Job targets its node. */
   counterJobs: { scenario: ScenarioName; name: string; job: JobObject }[];
 }
 
 export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
   checkPinnedImage(o.images.loadgen, "images.loadgen");
+  if (o.images.backend !== undefined) checkPinnedImage(o.images.backend, "images.backend");
   const images = benchImagesSpec.parse(o.images);
-  const fortio = images.fortio;
-  checkPinnedImage(fortio, "images.fortio");
+  const backendImage = images.backend ?? images.loadgen;
   if (!/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/.test(o.profile))
     throw new Error(`profile ${JSON.stringify(o.profile)}: allowed: lowercase letters, digits and "-", at most 20 characters`);
   if (!Object.keys(o.proxyPodLabels).length)
     throw new Error("proxyPodLabels: at least one label is needed to keep the load generator off the proxy's nodes");
   const slack = o.deadlineSlackSeconds ?? 120;
   const ns = o.namespace;
-  const awayFromProxy = { labelSelector: { matchLabels: o.proxyPodLabels }, topologyKey: "kubernetes.io/hostname" };
+  const proxyNamespace = o.proxyNamespace ?? DEFAULT_PROXY_NAMESPACE;
+  // namespaces: a term without it matches pods in the bench namespace only.
+  const awayFromProxy = {
+    labelSelector: { matchLabels: o.proxyPodLabels },
+    namespaces: [proxyNamespace],
+    topologyKey: "kubernetes.io/hostname",
+  };
 
-  const files = ["wrk-report.lua", "wrk-paced.lua", NORMALIZER_FILE];
+  const files = ["wrk-report.lua", "wrk-paced.lua", "churn-client.js", "nginx.conf", NORMALIZER_FILE];
   const configMap: ConfigMapObject = {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: `${NAME}-scripts`, namespace: ns, labels: labels("scripts") },
     data: Object.fromEntries(files.map((f) => [f, readFileSync(join(__dirname, f), "utf8")])),
+  };
+  const identity = `${NAME}-loadgen`;
+  const serviceAccount: ServiceAccountObject = {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name: identity, namespace: ns, labels: labels("loadgen") },
+  };
+  const role: RoleObject = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: identity, namespace: ns, labels: labels("loadgen") },
+    rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }],
+  };
+  const roleBinding: RoleBindingObject = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: identity, namespace: ns, labels: labels("loadgen") },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: identity },
+    subjects: [{ kind: "ServiceAccount", name: identity, namespace: ns }],
+  };
+  const nobody = {
+    allowPrivilegeEscalation: false,
+    runAsNonRoot: true,
+    runAsUser: 65534,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" as const },
   };
 
   const backendLabels = labels("backend");
@@ -110,20 +168,31 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
           containers: [
             {
               name: "http-echo",
-              image: fortio,
-              args: ["server", "-http-port", "8080"],
+              image: backendImage,
+              // nginx's prefix, pid and temp files in the writable /tmp (nginx.conf).
+              command: ["/bin/sh", "-c", `mkdir -p /tmp/nginx && exec nginx -e stderr -p /tmp/nginx -c ${LUA_DIR}/nginx.conf`],
               ports: [{ name: "http", containerPort: 8080 }],
               resources: { requests: { cpu: "500m", memory: "128Mi" } },
-              readinessProbe: { tcpSocket: { port: 8080 } },
+              readinessProbe: { httpGet: { path: "/", port: 8080 } },
+              volumeMounts: [
+                { name: "scripts", mountPath: LUA_DIR, readOnly: true },
+                { name: "work", mountPath: "/tmp" },
+              ],
+              securityContext: { ...nobody, readOnlyRootFilesystem: true },
             },
             {
               name: "iperf3",
-              image: o.images.loadgen,
+              image: backendImage,
               command: ["iperf3", "-s", "-p", "5201"],
               ports: [{ name: "iperf3", containerPort: 5201 }],
               resources: { requests: { cpu: "500m", memory: "64Mi" } },
               readinessProbe: { tcpSocket: { port: 5201 } },
+              securityContext: { ...nobody, readOnlyRootFilesystem: true },
             },
+          ],
+          volumes: [
+            { name: "scripts", configMap: { name: `${NAME}-scripts` } },
+            { name: "work", emptyDir: { sizeLimit: "64Mi" } },
           ],
         },
       },
@@ -134,7 +203,6 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
     kind: "Service",
     metadata: { name: `${NAME}-backend`, namespace: ns, labels: backendLabels },
     spec: {
-      ...(o.backendClusterIP ? { clusterIP: o.backendClusterIP } : {}),
       selector: { "app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "backend" },
       ports: [
         { name: "http", port: 8080, targetPort: "http" },
@@ -149,9 +217,11 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
     const scenario = SCENARIOS[scenarioName];
     const invocations = scenarioInvocations(scenario, {
       environment: "cluster",
-      host: o.proxyHost,
-      // The cluster tool decides the port: iperf3 needs the L4 listener, wrk speaks HTTP.
-      port: scenario.tool.cluster === "iperf3" ? o.l4Port : o.httpPort,
+      // The proxy node is known once the Job runs (job-log.ts's discovery).
+      host: TARGET_PLACEHOLDER,
+      // The cluster tool decides the port: iperf3 needs the L4 listener, tcp-churn the tcp
+      // listener to the HTTP backend, wrk speaks HTTP.
+      port: scenario.tool.cluster === "iperf3" ? o.l4Port : scenario.tool.cluster === "tcp-churn" ? o.churnPort : o.httpPort,
       quick: o.quick,
       luaDir: LUA_DIR,
       rateRps: scenario.rateFractionOfMax ? o.httpLatencyRateRps : undefined,
@@ -159,27 +229,37 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
     const runSeconds = invocations.reduce((a, i) => a + i.durationSeconds, 0);
     const deadlineSeconds = runSeconds + slack;
     const name = `${NAME}-${o.profile}-${scenarioName}`;
+    const cname = `${name}-counters`;
     const jobLabels = labels("loadgen", o.profile);
     const cpu = o.loadgenCpu ?? "1";
     const memory = o.loadgenMemory ?? "256Mi";
     const container: Plain<k8s.types.input.core.v1.Container> = {
       name: "loadgen",
       image: o.images.loadgen,
-      command: ["/bin/sh", "-c", jobScript(invocations, { scenario: scenarioName, profile: o.profile, target: o.proxyHost })],
+      command: [
+        "/bin/sh",
+        "-c",
+        jobScript(invocations, {
+          scenario: scenarioName,
+          profile: o.profile,
+          target: TARGET_PLACEHOLDER,
+          // Waits for the counters pod at most half the slack: the runs still fit the deadline.
+          discover: {
+            label: COUNTERS_FOR_LABEL,
+            value: name,
+            host: o.proxyHost,
+            timeoutSeconds: Math.floor(slack / 2),
+            maxLateSeconds: LATE_SECONDS,
+          },
+        }),
+      ],
       volumeMounts: [
         { name: "scripts", mountPath: LUA_DIR, readOnly: true },
         // The script keeps the run's output here for the normalizer; the root filesystem stays read-only.
         { name: "work", mountPath: "/tmp" },
       ],
       resources: { requests: { cpu, memory }, limits: { cpu, memory } },
-      securityContext: {
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        runAsNonRoot: true,
-        runAsUser: 65534,
-        capabilities: { drop: ["ALL"] },
-        seccompProfile: { type: "RuntimeDefault" },
-      },
+      securityContext: { ...nobody, readOnlyRootFilesystem: true },
     };
     jobs.push({
       scenario: scenarioName,
@@ -198,6 +278,9 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
             metadata: { labels: { ...jobLabels, "edgetune.dev/scenario": scenarioName } },
             spec: {
               restartPolicy: "Never",
+              // The token (projected, short-lived) lets the script find its counters pod.
+              serviceAccountName: identity,
+              automountServiceAccountToken: true,
               affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [awayFromProxy] } },
               containers: [container],
               volumes: [
@@ -209,50 +292,47 @@ export function buildBenchManifests(o: BenchJobsOptions): BenchManifests {
         },
       },
     });
-    if (scenario.proxyCounters.length && scenarioName === "conn-burst") {
-      const cname = `${name}-counters`;
-      counterJobs.push({
-        scenario: scenarioName,
-        name: cname,
-        job: {
-          apiVersion: "batch/v1",
-          kind: "Job",
-          metadata: { name: cname, namespace: ns, labels: labels("counters", o.profile), annotations: SKIP_AWAIT },
-          spec: {
-            backoffLimit: 0,
-            activeDeadlineSeconds: deadlineSeconds + 30,
-            ttlSecondsAfterFinished: 3600,
-            template: {
-              metadata: { labels: labels("counters", o.profile) },
-              spec: {
-                restartPolicy: "Never",
-                // The node's own counters: host network namespace, on a proxy node.
-                hostNetwork: true,
-                affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [awayFromProxy] } },
-                containers: [
-                  {
-                    name: "nstat",
-                    image: o.images.loadgen,
-                    env: [{ name: "NSTAT_HISTORY", value: "/tmp/edgetune-nstat" }],
-                    command: ["/bin/sh", "-c", `nstat -n && sleep ${runSeconds + 15} && nstat -j -z ${scenario.proxyCounters.join(" ")}`],
-                    resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "100m", memory: "32Mi" } },
-                    securityContext: {
-                      allowPrivilegeEscalation: false,
-                      runAsNonRoot: true,
-                      runAsUser: 65534,
-                      capabilities: { drop: ["ALL"] },
-                      seccompProfile: { type: "RuntimeDefault" },
-                    },
-                  },
-                ],
-              },
+    // Every scenario: the proxy node's counters before and after, from the node the load Job targets.
+    const counterLabels = { ...labels("counters", o.profile), "edgetune.dev/scenario": scenarioName, [COUNTERS_FOR_LABEL]: name };
+    // The load Job starts at most LATE_SECONDS after this pod (or refuses to run): the window
+    // covers that, the runs and each tool's start-up, and ends before the next scenario starts.
+    const window = LATE_SECONDS + runSeconds + 2 * invocations.length + 10;
+    counterJobs.push({
+      scenario: scenarioName,
+      name: cname,
+      job: {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: cname, namespace: ns, labels: counterLabels, annotations: SKIP_AWAIT },
+        spec: {
+          backoffLimit: 0,
+          activeDeadlineSeconds: deadlineSeconds + 30,
+          ttlSecondsAfterFinished: 3600,
+          template: {
+            metadata: { labels: counterLabels },
+            spec: {
+              restartPolicy: "Never",
+              // The node's own counters: host network namespace, on a node running a proxy pod.
+              hostNetwork: true,
+              automountServiceAccountToken: false,
+              affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [awayFromProxy] } },
+              containers: [
+                {
+                  name: "nstat",
+                  image: o.images.loadgen,
+                  env: [{ name: "NSTAT_HISTORY", value: "/tmp/edgetune-nstat" }],
+                  command: ["/bin/sh", "-c", `nstat -n && sleep ${window} && nstat -j -z ${PROXY_NODE_COUNTERS.join(" ")}`],
+                  resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "100m", memory: "32Mi" } },
+                  securityContext: nobody,
+                },
+              ],
             },
           },
         },
-      });
-    }
+      },
+    });
   }
-  return { configMap, backend, backendService, jobs, counterJobs };
+  return { configMap, serviceAccount, role, roleBinding, backend, backendService, jobs, counterJobs };
 }
 
 /**

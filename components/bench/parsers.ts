@@ -176,81 +176,9 @@ export function parseIperf3(output: string, ctx: ParseContext): BenchResult {
   return finish(result, ctx, streams);
 }
 
-// ------------------------------------------------------------- fortio ----
-
-const fortioSchema = z.object({
-  RunType: z.string().optional(),
-  ActualQPS: z.number().nonnegative(),
-  ActualDuration: z.number().positive(), // nanoseconds
-  NumThreads: z.number().int().positive(),
-  RetCodes: z.record(z.string(), z.number().int().nonnegative()).default({}),
-  DurationHistogram: z.object({
-    Count: z.number().int().nonnegative(),
-    Max: z.number().nonnegative(),
-    Avg: z.number().nonnegative(),
-    Percentiles: z.array(z.object({ Percentile: z.number(), Value: z.number().nonnegative() })).default([]),
-  }),
-  ErrorsDurationHistogram: z.object({ Count: z.number().int().nonnegative() }).optional(),
-});
-
-/** The last top-level JSON object in a log where other lines (fortio's stderr logging) may precede it. */
-function lastJsonObject(tool: string, text: string): unknown {
-  const lines = text.split("\n");
-  for (let i = lines.length - 1; i >= 0; i--) {
-    if (!lines[i].startsWith("{")) continue;
-    try {
-      return JSON.parse(lines.slice(i).join("\n"));
-    } catch {
-      // an inner line that starts with "{" but is not the document start; keep looking upward
-    }
-  }
-  throw new BenchParseError(tool, "no JSON document in the output");
-}
-
-/** `fortio load -json -` output; latencies are seconds in fortio. */
-export function parseFortio(output: string, ctx: ParseContext): BenchResult {
-  const r = fortioSchema.safeParse(lastJsonObject("fortio", output));
-  if (!r.success) throw zodProblem("fortio", "unexpected -json output", r.error);
-  const f = r.data;
-  const seconds = f.ActualDuration / 1e9;
-  const pct = (q: number) => f.DurationHistogram.Percentiles.find((p) => Math.abs(p.Percentile - q) < 1e-9)?.Value;
-  const [p50, p90, p99, p999] = [50, 90, 99, 99.9].map(pct);
-  const errors: Record<string, number> = {};
-  let ok = 0;
-  for (const [code, n] of Object.entries(f.RetCodes)) {
-    if (/^[23]\d\d$/.test(code)) ok += n;
-    else if (n > 0) errors[code === "-1" ? "connect" : `status_${code}`] = n;
-  }
-  const result: Record<string, unknown> = {
-    schemaVersion: RESULT_SCHEMA_VERSION,
-    scenario: ctx.scenario,
-    tool: "fortio",
-    durationSeconds: seconds,
-    rps: ok / seconds,
-    errors,
-    validity: assessValidity(ctx.validity ?? {}, ok, ctx.clientCpuSaturatedPercent),
-  };
-  if (ctx.connectionClose) result.connsPerSecond = ok / seconds;
-  if (p50 === undefined || p90 === undefined || p99 === undefined || p999 === undefined) {
-    if (ok > 0) throw new BenchParseError("fortio", 'percentiles 50, 90, 99 and 99.9 missing: run fortio with -p "50,90,99,99.9"');
-  } else {
-    result.latency = {
-      method: "fortio",
-      p50Ms: p50 * 1000,
-      p90Ms: p90 * 1000,
-      p99Ms: p99 * 1000,
-      p999Ms: p999 * 1000,
-      maxMs: f.DurationHistogram.Max * 1000,
-      meanMs: f.DurationHistogram.Avg * 1000,
-    };
-  }
-  return finish(result, ctx, f.NumThreads);
-}
-
 /** The parser for a tool's output: wrk-paced and tcp-churn report in wrk's format. */
 export function parseToolOutput(tool: string, output: string, ctx: ParseContext): BenchResult {
   if (tool === "iperf3") return parseIperf3(output, ctx);
-  if (tool === "fortio") return parseFortio(output, ctx);
   return parseWrk(output, ctx);
 }
 
@@ -285,6 +213,8 @@ export function nstatValidity(counters: Record<string, number>): ValidityInputs 
   if (counters.TcpExtListenOverflows !== undefined) v.listenOverflows = counters.TcpExtListenOverflows;
   if (counters.TcpExtListenDrops !== undefined) v.listenDrops = counters.TcpExtListenDrops;
   if (counters.TcpRetransSegs !== undefined) v.retransmits = counters.TcpRetransSegs;
+  if (counters.TcpExtTW !== undefined) v.timeWait = counters.TcpExtTW;
+  if (counters.TcpAttemptFails !== undefined) v.attemptFails = counters.TcpAttemptFails;
   return v;
 }
 

@@ -12,17 +12,16 @@ export const SCENARIO_NAMES = ["http-throughput", "http-latency", "l4-throughput
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** tcp-churn: components/bench/churn-client.js, short connections the client closes first, at a fixed rate. */
-export const TOOLS = ["wrk", "wrk-paced", "iperf3", "fortio", "tcp-churn"] as const;
+export const TOOLS = ["wrk", "wrk-paced", "iperf3", "tcp-churn"] as const;
 export type ToolName = (typeof TOOLS)[number];
 
 /**
  * How latency was measured. `closed-loop`: from the moment a request left
  * (wrk): under a stall the generator stops sending, so tails are understated
  * (coordinated omission). `schedule-corrected`: from the request's slot on a
- * constant-rate schedule (wrk-paced.lua, wrk2-style). `fortio`: fortio at a
- * fixed qps, measured from the actual send, with catch-up.
+ * constant-rate schedule (wrk-paced.lua, wrk2-style).
  */
-export const LATENCY_METHODS = ["closed-loop", "schedule-corrected", "fortio"] as const;
+export const LATENCY_METHODS = ["closed-loop", "schedule-corrected"] as const;
 
 const finite = z.number().finite();
 const nonNeg = finite.nonnegative();
@@ -49,6 +48,10 @@ export const validitySchema = z.strictObject({
   retransmits: count.optional(),
   listenOverflows: count.optional(),
   listenDrops: count.optional(),
+  /** Proxy node: sockets that left TIME_WAIT (TcpExtTW), a measure of the churn it carried. */
+  timeWait: count.optional(),
+  /** Proxy node: failed connection attempts (TcpAttemptFails): its connects to the backend failing. */
+  attemptFails: count.optional(),
 });
 
 export const benchResultSchema = z.strictObject({
@@ -101,6 +104,8 @@ export interface ValidityInputs {
   retransmits?: number;
   listenOverflows?: number;
   listenDrops?: number;
+  timeWait?: number;
+  attemptFails?: number;
 }
 
 /** At or above this the generator, not the proxy, is the bottleneck. */
@@ -124,7 +129,15 @@ export function assessValidity(
   }
   if (completedOps === 0) reasons.push("no request or transfer completed");
   const out: BenchValidity = { valid: reasons.length === 0, reasons };
-  for (const k of ["clientCpuPercent", "proxyCpuPercent", "retransmits", "listenOverflows", "listenDrops"] as const) {
+  for (const k of [
+    "clientCpuPercent",
+    "proxyCpuPercent",
+    "retransmits",
+    "listenOverflows",
+    "listenDrops",
+    "timeWait",
+    "attemptFails",
+  ] as const) {
     if (inputs[k] !== undefined) out[k] = inputs[k];
   }
   return out;

@@ -16,7 +16,7 @@ export type Environment = "local" | "cluster";
 export interface Scenario {
   name: ScenarioName;
   summary: string;
-  /** The tool per environment: Debian has no wrk2/fortio, a cluster image can. */
+  /** The tool per environment (the lab and the loadgen image have the same tools: Debian's). */
   tool: Record<Environment, ToolName>;
   listener: Listener;
   durationSeconds: number;
@@ -48,6 +48,12 @@ export interface Scenario {
 /** Proxy-side kernel counters every connection scenario reads. */
 export const LISTEN_COUNTERS = ["TcpExtListenOverflows", "TcpExtListenDrops", "TcpRetransSegs", "TcpExtTCPSynRetrans"] as const;
 
+/**
+ * What a cluster Job's counters pod reads on the proxy's node around every scenario: the listen
+ * queue, retransmits, TIME_WAIT and failed connects (the proxy's own ports running out).
+ */
+export const PROXY_NODE_COUNTERS = [...LISTEN_COUNTERS, "TcpExtTW", "TcpExtTWRecycled", "TcpAttemptFails"] as const;
+
 export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
   "http-throughput": {
     name: "http-throughput",
@@ -69,7 +75,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
   "http-latency": {
     name: "http-latency",
     summary: "constant request rate at a fraction of the measured maximum, latency percentiles",
-    tool: { local: "wrk-paced", cluster: "fortio" },
+    tool: { local: "wrk-paced", cluster: "wrk-paced" },
     listener: "http",
     durationSeconds: 10,
     quickDurationSeconds: 3,
@@ -140,10 +146,10 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
   "port-churn": {
     name: "port-churn",
     summary: "sustained short proxy→backend connections over consecutive runs",
-    // Locally the client closes first (churn-client.js) through a tcp listener, so the proxy
-    // closes each backend connection first and holds its TIME_WAIT. A fixed rate keeps the
-    // load generator below saturation and makes "the rate held" a meaningful figure.
-    tool: { local: "tcp-churn", cluster: "wrk" },
+    // The client closes first (churn-client.js) through a tcp listener, so the proxy closes
+    // each backend connection first and holds its TIME_WAIT. A fixed rate keeps the load
+    // generator below saturation and makes "the rate held" a meaningful figure.
+    tool: { local: "tcp-churn", cluster: "tcp-churn" },
     fixedRateRps: 5000,
     listener: "l4",
     durationSeconds: 10,
@@ -246,32 +252,12 @@ export function scenarioInvocations(scenario: Scenario, o: InvocationOptions): I
           formatRate(rate / c),
         ];
       }
-      case "fortio": {
-        const rate = requireRate(scenario, o.rateRps);
-        return [
-          "fortio",
-          "load",
-          "-qps",
-          formatRate(rate),
-          "-c",
-          String(c),
-          "-t",
-          `${duration}s`,
-          "-p",
-          "50,90,99,99.9",
-          "-timeout",
-          `${scenario.timeoutSeconds}s`,
-          ...(scenario.connectionClose ? ["-keepalive=false"] : []),
-          "-json",
-          "-",
-          url,
-        ];
-      }
       case "tcp-churn": {
         const rate = o.rateRps ?? scenario.fixedRateRps;
         if (!rate) throw new Error(`bench: ${scenario.name} with tcp-churn needs a rate (fixedRateRps or rateRps)`);
         return [
-          process.execPath,
+          // In a cluster Job the loadgen image's node; locally the node running the lab.
+          o.environment === "cluster" ? "node" : process.execPath,
           `${o.luaDir}/churn-client.js`,
           o.host,
           String(o.port),

@@ -21,6 +21,7 @@
  * Output is valid for HAProxy 2.6 (Debian 12) and 3.2 (upstream LTS): every
  * keyword used exists with the same meaning in both configuration manuals.
  */
+import { isIP } from "node:net";
 import { formatPath, resolveWith, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
 import {
   HEALTH_PATH,
@@ -279,6 +280,14 @@ export function validateProxySpec(
   return { spec: r.spec, globals: r.globals };
 }
 
+const RESOLVERS = "dns";
+
+/** An IPv4 or IPv6 literal (bracketed or not), as opposed to a DNS name. */
+function isIpAddress(a: string): boolean {
+  const bare = a.replace(/^\[|\]$/g, "");
+  return isIP(bare) !== 0;
+}
+
 function bindAddress(a: string, port: number): string {
   return a.includes(":") ? `[${a}]:${port}` : `${a}:${port}`;
 }
@@ -355,6 +364,20 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
     "  http-request return status 404",
     "",
   );
+  // Servers named by DNS (a Kubernetes Service name): resolved at run time through the
+  // resolv.conf nameservers, at start by libc if they answer, else the server starts down.
+  const byName = spec.backends.some((b) => b.servers.some((s) => !isIpAddress(s.address)));
+  if (byName)
+    out.push(
+      `resolvers ${RESOLVERS}`,
+      "  parse-resolv-conf",
+      "  resolve_retries 3",
+      "  timeout resolve 1s",
+      "  timeout retry 1s",
+      "  hold valid 10s",
+      "  hold obsolete 30s",
+      "",
+    );
   const modeOf = new Map(spec.listeners.map((l) => [l.backend, l.mode]));
   for (const l of spec.listeners) {
     out.push(
@@ -386,6 +409,7 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
       if (s.softLimit !== undefined) parts.push(`maxconn ${s.softLimit}`);
       if (s.hardLimit !== undefined && s.softLimit !== undefined) parts.push(`maxqueue ${s.hardLimit - s.softLimit}`);
       if (check.type !== "none") parts.push(`check inter ${check.intervalSeconds}s`);
+      if (!isIpAddress(s.address)) parts.push(`resolvers ${RESOLVERS} init-addr last,libc,none`);
       out.push(parts.join(" "));
     }
     out.push("");

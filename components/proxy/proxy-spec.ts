@@ -45,7 +45,9 @@ export const serverSpec = z.strictObject({
   address: z
     .string()
     .regex(HOST, "allowed: an IPv4/IPv6 address or a DNS name")
-    .describe("IP address or DNS name (resolved once at start-up)."),
+    .describe(
+      "IP address or DNS name. A name is resolved through the node's /etc/resolv.conf and followed at run time (HAProxy `resolvers`); one that does not resolve at start leaves the server down until it does, so `haproxy -c` needs no DNS.",
+    ),
   port: port().describe("Server port."),
   weight: grammar.int(0, 256).optional().describe("Relative weight. Default: 1 (HAProxy's)."),
   softLimit: z

@@ -11,7 +11,7 @@ export type OwnedNamespaces = ReadonlyMap<string, pulumi.Output<string>>;
 const COMPONENT_TYPE = { tuner: "edgetune:nodes:KubernetesNodeTuner", proxy: "edgetune:proxy:ProxyDaemonSet" } as const;
 
 /**
- * Creates every namespace the stack's deployed tuners and proxy use, once each, named after
+ * Creates every namespace the stack's deployed tuners, proxy and benchmark use, once each, named after
  * the namespace itself: renaming or adding a node group never replaces it. Until this release
  * each component created its namespace as its child `<component>-ns`; the aliases carry such a
  * namespace over instead of deleting and recreating it (with everything in it).
@@ -19,7 +19,7 @@ const COMPONENT_TYPE = { tuner: "edgetune:nodes:KubernetesNodeTuner", proxy: "ed
 export function ownNamespaces(plan: StackPlan, deployed: { proxy: boolean }): OwnedNamespaces {
   const out = new Map<string, pulumi.Output<string>>();
   for (const n of plan.namespaces) {
-    const users = n.users.filter((u) => u.kind === "tuner" || deployed.proxy);
+    const users = n.users.filter((u) => u.kind !== "proxy" || deployed.proxy);
     if (users.length) out.set(n.name, n.create ? createNamespace(n, users).metadata.name : pulumi.output(n.name));
   }
   return out;
@@ -30,7 +30,12 @@ function createNamespace(n: NamespacePlan, users: NamespacePlan["users"]): k8s.c
   return new k8s.core.v1.Namespace(
     n.name,
     { metadata: spec.metadata },
-    { aliases: users.map((u) => ({ name: `${u.name}-ns`, parent: pulumi.createUrn(u.name, COMPONENT_TYPE[u.kind]) })) },
+    // The benchmark never created its namespace itself: nothing to carry over.
+    {
+      aliases: users.flatMap((u) =>
+        u.kind === "bench" ? [] : [{ name: `${u.name}-ns`, parent: pulumi.createUrn(u.name, COMPONENT_TYPE[u.kind]) }],
+      ),
+    },
   );
 }
 

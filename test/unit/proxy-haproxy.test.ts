@@ -213,7 +213,9 @@ describeSystem(
       writeFileSync(path, cfg.replace(/\/var\/run\/haproxy/g, dir));
       const r = run("haproxy", ["-c", "-f", path]);
       expect(r.code, `${label}: ${r.stdout}${r.stderr}`).toBe(0);
-      expect(r.stdout + r.stderr).not.toMatch(/\[WARNING\]/);
+      // A server named by DNS that does not resolve here starts down (init-addr …,none): the only warning allowed.
+      const warnings = (r.stdout + r.stderr).split("\n").filter((l) => /\[WARNING\]/.test(l));
+      expect(warnings.filter((l) => !/could not resolve address '[a-z0-9.-]+\.svc\.cluster\.local', disabling server/.test(l))).toEqual([]);
     };
     for (const preset of PRESET_NAMES) {
       it(`preset ${preset}`, () => {

@@ -61,8 +61,8 @@ const EXPECTED: Record<string, Record<string, number>> = {
     "edgetune:bench:BenchmarkSuite": 1,
     // Created inside the suite's A/B gate, after the baseline runs.
     "edgetune:nodes:KubernetesNodeTuner": 1,
-    // The tuner's only: the proxy has no tuning sidecar here.
-    "kubernetes:core/v1:ServiceAccount": 1,
+    // The tuner's, and the bench load Jobs' (to find their counters pod); the proxy has no tuning sidecar here.
+    "kubernetes:core/v1:ServiceAccount": 2,
   },
 };
 

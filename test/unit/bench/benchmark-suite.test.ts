@@ -96,7 +96,18 @@ describe("BenchmarkSuite", () => {
       created
         .filter((c) => c.type === "kubernetes:apps/v1:Deployment")
         .map((c) => c.inputs.spec.template.spec.containers.map((x: any) => x.image)),
-    ).toEqual([["fortio/fortio:1.69.5", "registry.example/edgetune-loadgen:2025.1"]]);
+    ).toEqual([["registry.example/edgetune-loadgen:2025.1", "registry.example/edgetune-loadgen:2025.1"]]);
+    // The load Jobs' identity, to find their counters pod.
+    expect(
+      created
+        .filter((c) => c.type.startsWith("kubernetes:rbac") || c.type === "kubernetes:core/v1:ServiceAccount")
+        .map((c) => c.type)
+        .sort(),
+    ).toEqual([
+      "kubernetes:core/v1:ServiceAccount",
+      "kubernetes:rbac.authorization.k8s.io/v1:Role",
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    ]);
   });
 });
 
@@ -136,16 +147,23 @@ describe("BenchmarkSuite A/B gate", () => {
     await Promise.all(pending);
     expect(calls.map((c) => c.profile)).toEqual(["baseline", "tuned"]);
     expect(calls[0].finished).toEqual([]);
-    // The tuning gate waits for every baseline run to be collected.
-    expect(calls[1].finished).toEqual(["edgetune-bench-baseline-conn-rate-collect", "edgetune-bench-baseline-conn-burst-collect"]);
+    // The tuning gate waits for every baseline run and its counters to be collected.
+    expect(calls[1].finished).toEqual([
+      "edgetune-bench-baseline-conn-rate-collect",
+      "edgetune-bench-baseline-conn-rate-counters-collect",
+      "edgetune-bench-baseline-conn-burst-collect",
+      "edgetune-bench-baseline-conn-burst-counters-collect",
+    ]);
     // Nothing of the tuned profile is registered while the gate is not. Hold the gate until it
     // was asked for and every baseline resource is registered, then until the mocks have
     // settled: a tuned Job that did not wait for the gate would have reached the mock by then.
     const names2 = () => created.slice(first).map((c) => c.name);
     const asked = () => requested.slice(firstRequested);
     const baseline = [
+      "conn-rate-counters",
       "conn-rate",
       "conn-rate-collect",
+      "conn-rate-counters-collect",
       "conn-burst-counters",
       "conn-burst",
       "conn-burst-collect",

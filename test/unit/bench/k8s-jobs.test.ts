@@ -4,9 +4,18 @@ import { join } from "node:path";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
+import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { Service } from "kubernetes-models/v1/Service";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { describe, expect, it } from "vitest";
-import { buildBenchManifests, checkPinnedImage, collectCommand, type BenchJobsOptions } from "../../../components/bench/k8s-jobs";
+import {
+  buildBenchManifests,
+  checkPinnedImage,
+  collectCommand,
+  COUNTERS_FOR_LABEL,
+  type BenchJobsOptions,
+} from "../../../components/bench/k8s-jobs";
 import { SCENARIO_NAMES } from "../../../components/bench/result";
 import { SCENARIOS, scenarioInvocations } from "../../../components/bench/scenarios";
 import { describeSystem, run } from "../../helpers/system";
@@ -15,9 +24,10 @@ const opts: BenchJobsOptions = {
   namespace: "edgetune-bench",
   profile: "tuned",
   scenarios: [...SCENARIO_NAMES],
-  proxyHost: "edgetune-proxy.edgetune.svc",
+  proxyNamespace: "edgetune-proxy",
   httpPort: 80,
   l4Port: 5201,
+  churnPort: 81,
   proxyPodLabels: { "app.kubernetes.io/name": "edgetune-proxy" },
   images: { loadgen: "registry.example/edgetune-loadgen:2025.1" },
   httpLatencyRateRps: 2000,
@@ -52,22 +62,30 @@ describe("scenarioInvocations", () => {
       "--",
       "250",
     ]);
+    // The cluster runs the same paced wrk as the lab: no fortio anywhere.
     expect(scenarioInvocations(SCENARIOS["http-latency"], { ...base, environment: "cluster", rateRps: 1000 })[0].argv).toEqual([
-      "fortio",
-      "load",
-      "-qps",
-      "1000",
-      "-c",
-      "8",
-      "-t",
-      "10s",
-      "-p",
-      "50,90,99,99.9",
-      "-timeout",
+      "wrk",
+      "-t8",
+      "-c8",
+      "-d10s",
+      "--timeout",
       "2s",
-      "-json",
-      "-",
+      "-s",
+      "/lua/wrk-paced.lua",
       "http://10.0.0.2:80/",
+      "--",
+      "125",
+    ]);
+    // port-churn in a cluster: the client-closes-first generator with the image's node, at the stated 5,000 conn/s.
+    expect(scenarioInvocations(SCENARIOS["port-churn"], { ...base, environment: "cluster", port: 81 })[0].argv).toEqual([
+      "node",
+      "/lua/churn-client.js",
+      "10.0.0.2",
+      "81",
+      "10",
+      "16",
+      "5000",
+      "2",
     ]);
     expect(
       scenarioInvocations(SCENARIOS["l4-throughput"], { ...base, environment: "local", port: 5201 }).map((i) => i.argv.slice(-5)),
@@ -105,6 +123,9 @@ describe("buildBenchManifests", () => {
 
   it("produces objects that validate against the Kubernetes schemas", () => {
     expect(() => new ConfigMap(m.configMap as never).validate()).not.toThrow();
+    expect(() => new ServiceAccount(m.serviceAccount as never).validate()).not.toThrow();
+    expect(() => new Role(m.role as never).validate()).not.toThrow();
+    expect(() => new RoleBinding(m.roleBinding as never).validate()).not.toThrow();
     expect(() => new Deployment(m.backend as never).validate()).not.toThrow();
     expect(() => new Service(m.backendService as never).validate()).not.toThrow();
     for (const j of [...m.jobs, ...m.counterJobs]) expect(() => new Job(j.job as never).validate(), j.name).not.toThrow();
@@ -121,7 +142,7 @@ describe("buildBenchManifests", () => {
       expect(spec.activeDeadlineSeconds).toBe(deadlineSeconds);
       const pod = spec.template.spec;
       expect(pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
-        { labelSelector: { matchLabels: opts.proxyPodLabels }, topologyKey: "kubernetes.io/hostname" },
+        { labelSelector: { matchLabels: opts.proxyPodLabels }, namespaces: ["edgetune-proxy"], topologyKey: "kubernetes.io/hostname" },
       ]);
       const c = pod.containers[0];
       expect(c.image).not.toMatch(/:latest$/);
@@ -129,31 +150,65 @@ describe("buildBenchManifests", () => {
     }
     // port-churn: 5 runs × 10 s + slack.
     expect(m.jobs.find((j) => j.scenario === "port-churn")!.deadlineSeconds).toBe(170);
-    // fortio runs in the loadgen image too: every Job's log ends with the normalizer's line.
+    // Every Job's log ends with the normalizer's line, naming the node it targeted.
     for (const { job, scenario } of m.jobs) {
       const c = (job.spec as any).template.spec.containers[0];
       expect(c.image).toBe(opts.images.loadgen);
       expect(c.command[2].split("\n").pop()).toBe(
-        `exec node /etc/edgetune-bench/normalize.cjs --scenario ${scenario} --profile tuned --target edgetune-proxy.edgetune.svc < /tmp/edgetune-bench.log`,
+        `exec node /etc/edgetune-bench/normalize.cjs --scenario ${scenario} --profile tuned --target "$target" < /tmp/edgetune-bench.log`,
       );
       expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
     }
-    expect((m.backend.spec as any).template.spec.containers[0].image).toBe("fortio/fortio:1.69.5");
+    // The backend is nginx and iperf3 from the loadgen image unless images.backend says otherwise.
+    const backend = (m.backend.spec as any).template.spec.containers;
+    expect(backend.map((c: any) => c.image)).toEqual([opts.images.loadgen, opts.images.loadgen]);
+    expect(backend[0].command[2]).toBe("mkdir -p /tmp/nginx && exec nginx -e stderr -p /tmp/nginx -c /etc/edgetune-bench/nginx.conf");
+    const other = buildBenchManifests({ ...opts, images: { ...opts.images, backend: "registry.example/echo:1.0" } });
+    expect((other.backend.spec as any).template.spec.containers.map((c: any) => c.image)).toEqual([
+      "registry.example/echo:1.0",
+      "registry.example/echo:1.0",
+    ]);
+    expect(() => buildBenchManifests({ ...opts, images: { ...opts.images, backend: "nginx" } })).toThrow(/images\.backend: .*not pinned/);
+    // No address anywhere: the Service gets its ClusterIP from the cluster.
+    expect(JSON.stringify(m.backendService)).not.toContain("clusterIP");
   });
 
-  it("reads conn-burst's listen counters on a proxy node with a hostNetwork Job", () => {
-    expect(m.counterJobs.map((c) => c.scenario)).toEqual(["conn-burst"]);
-    const pod = (m.counterJobs[0].job.spec as any).template.spec;
-    expect(pod.hostNetwork).toBe(true);
-    expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual(
-      opts.proxyPodLabels,
+  it("reads the proxy node's counters around every scenario, from a hostNetwork pod next to a proxy pod", () => {
+    expect(m.counterJobs.map((c) => c.scenario)).toEqual([...SCENARIO_NAMES]);
+    m.counterJobs.forEach((c, i) => {
+      expect(c.name).toBe(`${m.jobs[i].name}-counters`);
+      const pod = (c.job.spec as any).template.spec;
+      expect(pod.hostNetwork).toBe(true);
+      expect(pod.automountServiceAccountToken).toBe(false);
+      // The proxy pods live in the proxy's namespace: without `namespaces` the term would look in the bench namespace.
+      expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+        { labelSelector: { matchLabels: opts.proxyPodLabels }, namespaces: ["edgetune-proxy"], topologyKey: "kubernetes.io/hostname" },
+      ]);
+      // The load Job finds its counters pod by this label.
+      expect((c.job.spec as any).template.metadata.labels[COUNTERS_FOR_LABEL]).toBe(m.jobs[i].name);
+      expect(pod.containers[0].command[2]).toMatch(
+        /^nstat -n && sleep \d+ && nstat -j -z TcpExtListenOverflows TcpExtListenDrops TcpRetransSegs TcpExtTCPSynRetrans TcpExtTW TcpExtTWRecycled TcpAttemptFails$/,
+      );
+    });
+    // conn-burst: 15 s late start allowed + 2 × 10 s runs + 2 s start-up each + 10 s.
+    expect((m.counterJobs.find((c) => c.scenario === "conn-burst")!.job.spec as any).template.spec.containers[0].command[2]).toContain(
+      "sleep 49 ",
     );
-    expect(pod.containers[0].command[2]).toMatch(/^nstat -n && sleep 35 && nstat -j -z TcpExtListenOverflows TcpExtListenDrops/);
+  });
+
+  it("gives the load Jobs an identity that may only read pods in the bench namespace", () => {
+    expect(m.role.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }]);
+    expect(m.roleBinding.subjects).toEqual([{ kind: "ServiceAccount", name: m.serviceAccount.metadata.name, namespace: "edgetune-bench" }]);
+    for (const { job } of m.jobs) {
+      const pod = (job.spec as any).template.spec;
+      expect(pod.serviceAccountName).toBe(m.serviceAccount.metadata.name);
+      expect(pod.automountServiceAccountToken).toBe(true);
+    }
   });
 
   it("ships the Lua scripts the argv points at and the normalizer the script ends with", () => {
     const data = m.configMap.data as Record<string, string>;
-    expect(Object.keys(data).sort()).toEqual(["normalize.cjs", "wrk-paced.lua", "wrk-report.lua"]);
+    expect(Object.keys(data).sort()).toEqual(["churn-client.js", "nginx.conf", "normalize.cjs", "wrk-paced.lua", "wrk-report.lua"]);
     // A ConfigMap holds at most 1 MiB.
     expect(Buffer.byteLength(JSON.stringify(data))).toBeLessThan(1024 * 1024);
     expect(data["wrk-report.lua"]).toContain("done = function(summary, latency, requests)");
@@ -178,8 +233,11 @@ describe("job log collection", () => {
     const script = (buildBenchManifests({ ...opts, scenarios: ["conn-rate"] }).jobs[0].job.spec as any).template.spec.containers[0]
       .command[2];
     expect(script).toContain(
-      "wrk -t2 -c64 -d10s --timeout 2s -H 'Connection: close' -s /etc/edgetune-bench/wrk-report.lua http://edgetune-proxy.edgetune.svc:80/ || rc=$?",
+      `wrk -t2 -c64 -d10s --timeout 2s -H 'Connection: close' -s /etc/edgetune-bench/wrk-report.lua http://"$target_url":80/ || rc=$?`,
     );
+    const churn = (buildBenchManifests({ ...opts, scenarios: ["port-churn"] }).jobs[0].job.spec as any).template.spec.containers[0]
+      .command[2];
+    expect(churn).toContain(`node /etc/edgetune-bench/churn-client.js "$target" 81 10 16 5000 2 || rc=$?`);
   });
 });
 

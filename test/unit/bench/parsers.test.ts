@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BenchParseError, nstatValidity, parseFortio, parseIperf3, parseNstat, parseWrk } from "../../../components/bench/parsers";
+import { BenchParseError, nstatValidity, parseIperf3, parseNstat, parseWrk } from "../../../components/bench/parsers";
 
 // Captured on this machine (nginx on 127.0.0.1, wrk 4.1.0, iperf3 3.12, iproute2 6.1) unless named *-format-sample.
 const fixture = (name: string) => readFileSync(join(__dirname, "../../fixtures/bench", name), "utf8");
@@ -111,22 +111,5 @@ describe("parseNstat", () => {
     expect(() => parseNstat("TcpExtListenOverflows 12")).toThrow(/nstat: expected "#kernel"/);
     expect(() => parseNstat("#kernel\nTcpExtListenOverflows lots 0.0")).toThrow(/line 2 is not "Name value rate"/);
     expect(() => parseNstat('{"kernel":{"X":"1"}}')).toThrow(/nstat: unexpected -j output: kernel\.X/);
-  });
-});
-
-describe("parseFortio (-json -)", () => {
-  it("reads percentiles in seconds as ms, non-2xx codes as errors, past leading log lines", () => {
-    const log = `{"ts":1,"level":"info","msg":"starting"}\nFortio 1.69.5 running at 2000 queries per second\n${fixture("fortio-format-sample.json")}`;
-    const r = parseFortio(log, { scenario: "http-latency" });
-    expect(r.latency).toMatchObject({ method: "fortio", p50Ms: expect.closeTo(0.301, 6), p999Ms: expect.closeTo(19.8, 6) });
-    expect(r.errors).toEqual({ status_503: 4 });
-    expect(r.rps).toBeCloseTo(19992 / 10.0002, 3);
-    expect(r.concurrency).toBe(8);
-  });
-
-  it("fails clearly when the requested percentiles are missing", () => {
-    const doc = JSON.parse(fixture("fortio-format-sample.json"));
-    doc.DurationHistogram.Percentiles = doc.DurationHistogram.Percentiles.slice(0, 2);
-    expect(() => parseFortio(JSON.stringify(doc), { scenario: "http-latency" })).toThrow(/percentiles 50, 90, 99 and 99\.9 missing/);
   });
 });
