@@ -83,14 +83,11 @@ describeImages("the loadgen image runs every scenario's cluster command against 
   });
 
   // The port each cluster tool loads, as k8s-jobs.ts chooses it: iperf3 needs the L4 listener,
-  // the churn client (issue 14C) the lab's client-closes-first tcp listener, wrk speaks HTTP.
+  // the churn client the lab's client-closes-first tcp listener, wrk speaks HTTP.
   const portFor = (s: Scenario) => ({ iperf3: 443, "tcp-churn": 81 })[s.tool.cluster as string] ?? 80;
 
   for (const scenario of SCENARIO_LIST) {
-    // fortio is not in Debian and not in the loadgen image: http-latency's cluster tool changes
-    // to wrk-paced with issue 14C, and this test then runs it like every other scenario.
-    const test = scenario.tool.cluster === "fortio" ? it.skip : it;
-    test(`${scenario.name} (${scenario.tool.cluster}): the Job script runs in the loadgen image and its output parses`, () => {
+    it(`${scenario.name} (${scenario.tool.cluster}): the Job script runs in the loadgen image and its output parses`, () => {
       const port = portFor(scenario);
       const invocations = scenarioInvocations(scenario, {
         environment: "cluster",

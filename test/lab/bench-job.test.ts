@@ -17,8 +17,7 @@ const BENCH = join(ROOT, "components", "bench");
 // A benchmark Job's script, exactly as BenchmarkSuite ships it, run with the real
 // wrk and iperf3 against the lab's HAProxy from the client namespace, under dash
 // (/bin/sh in the loadgen image): the log it prints must end with results the
-// collect step accepts. What cannot run here: fortio (not in Debian; http-latency's
-// cluster tool), whose parser is tested on its documented format.
+// collect step accepts.
 describeSystem(
   "a benchmark Job's script with the real tools (the cluster path, on the lab)",
   ["ip", "haproxy", "nginx", "iperf3", "wrk", "dash"],
