@@ -35,6 +35,7 @@ const withNics = (name: string) =>
         xps: { mode: "spread" },
         irqAffinity: { cpus: "0-1" },
         irqbalanceBannedCpus: "0",
+        coalesce: { adaptiveRx: false, rxUsecs: 8 },
       },
     ],
   });
@@ -66,6 +67,11 @@ describeSystem(
         expect(apply.stdout).toMatch(/reboot-required\s+kernel-args hugepagesz=1G hugepages=2/);
         const verify = run("busybox", ["sh", script, "verify"], { env });
         expect(verify.stdout).toMatch(/^summary: verify status=ok /m);
+        // check's own probes (huge pages, conntrack, proxy fds, NIC counters over 1 s) under busybox too.
+        const check = run("busybox", ["sh", script, "check"], { env: { ...env, EDGETUNE_CHECK_INTERVAL: "1", PROXY_PID: "1" } });
+        expect(check.stderr).toBe("");
+        expect(check.stdout).toMatch(/^WARN huge pages short: 1GiB allocated="0" wanted="2"$/m);
+        expect(check.stdout).toMatch(/^summary: check warnings=\d+ /m);
         const restore = run("busybox", ["sh", script, "restore"], { env });
         expect(restore.code).toBe(0);
         expect(tree.sysctl("net.core.somaxconn")).toBe("4096");
