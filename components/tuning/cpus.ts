@@ -27,3 +27,15 @@ export function cpuMask(cpus: number[]): string {
   for (let end = hex.length; end > 0; end -= 8) groups.unshift(hex.slice(Math.max(0, end - 8), end));
   return groups.map((g, i) => (i === 0 ? g : g.padStart(8, "0"))).join(",");
 }
+
+/** Sorted CPUs back to the shortest cpulist ("0-3,6"). */
+export function formatCpuList(cpus: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; i++) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j] + 1) j++;
+    parts.push(j === i ? String(cpus[i]) : `${cpus[i]}-${cpus[j]}`);
+    i = j;
+  }
+  return parts.join(",");
+}

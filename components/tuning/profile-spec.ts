@@ -22,6 +22,14 @@ const port = z.number().int().min(1).max(65535);
 export const OFFLOAD_FEATURES = ["tso", "gso", "gro", "lro", "rxChecksum", "txChecksum"] as const;
 export const FLOW_TYPES = ["tcp4", "tcp6", "udp4", "udp6"] as const;
 
+/**
+ * irqbalance rewrites IRQ affinity every 10 s, so pinned NIC IRQs need it banned from those CPUs or stopped.
+ * ban: IRQBALANCE_BANNED_CPULIST in /etc/default or /etc/sysconfig irqbalance, then a restart if it runs;
+ * stop: stop and disable it (restore re-enables what was stopped); leave: do nothing.
+ */
+export const IRQBALANCE_MODES = ["ban", "stop", "leave"] as const;
+const irqbalanceEnum = z.enum(IRQBALANCE_MODES);
+
 export const nicSpec = z.strictObject({
   match: z.string().describe("Interface name or shell glob (`eth0`, `ens*`, `veth-p?`)."),
   offloads: z
@@ -80,7 +88,25 @@ export const nicSpec = z.strictObject({
     })
     .optional()
     .describe("IRQ affinity of the NIC's interrupts."),
-  irqbalanceBannedCpus: z.string().optional().describe("CPUs irqbalance must not route IRQs to (IRQBALANCE_BANNED_CPULIST)."),
+  irqbalanceBannedCpus: z
+    .string()
+    .optional()
+    .describe("CPUs irqbalance must not route IRQs to (IRQBALANCE_BANNED_CPULIST) when irqbalance is `ban`. Default: irqAffinity.cpus."),
+  irqbalance: irqbalanceEnum
+    .optional()
+    .describe("What irqbalance does about this NIC's IRQ affinity; overrides the profile-level `irqbalance`."),
+  coalesce: z
+    .strictObject({
+      adaptiveRx: z.boolean().describe("adaptive-rx: the driver picks rx coalescing from the traffic."),
+      adaptiveTx: z.boolean().describe("adaptive-tx."),
+      rxUsecs: z.number().int().min(0).max(100000).describe("rx-usecs: microseconds to delay an rx interrupt."),
+      txUsecs: z.number().int().min(0).max(100000).describe("tx-usecs."),
+      rxFrames: z.number().int().min(0).max(65536).describe("rx-frames: frames to gather before an rx interrupt."),
+      txFrames: z.number().int().min(0).max(65536).describe("tx-frames."),
+    })
+    .partial()
+    .optional()
+    .describe("ethtool -C interrupt coalescing; recorded and restored like rings. Fewer interrupts per packet cost latency."),
 });
 
 export const portPlanSpec = z.strictObject({
@@ -180,6 +206,11 @@ export const tuningProfileSchema = z.strictObject({
     .optional()
     .describe("Huge pages."),
   nics: z.array(nicSpec).optional().describe("NIC settings, one entry per interface name or glob."),
+  irqbalance: irqbalanceEnum
+    .optional()
+    .describe(
+      "irqbalance for every NIC without its own `irqbalance`: ban (IRQBALANCE_BANNED_CPULIST = the NICs' IRQ CPUs, restart if running), stop (stop and disable; restore re-enables), leave. Default: ban when a NIC sets irqAffinity, else leave.",
+    ),
   conntrack: z
     .strictObject({
       max: positiveInt.optional().describe("net.netfilter.nf_conntrack_max"),
@@ -225,3 +256,4 @@ export type PortPlanInput = z.input<typeof portPlanSpec>;
 export type ResolvedPortPlanInput = z.output<typeof portPlanSpec>;
 export type OffloadFeature = (typeof OFFLOAD_FEATURES)[number];
 export type FlowType = (typeof FLOW_TYPES)[number];
+export type IrqbalanceMode = (typeof IRQBALANCE_MODES)[number];

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { CONTROL, formatPath, resolveWith, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
 import { SYSCTL_CATALOG, keyGrammarProblem, moduleForValue, type Compare, type SysctlMeta, type SysctlValueType } from "./catalog";
-import { cpuMask, parseCpuList } from "./cpus";
+import { cpuMask, formatCpuList, parseCpuList } from "./cpus";
 import { formatRanges, KERNEL_PORT_RANGE_DEFAULT, KUBERNETES_NODEPORT_RANGE, overlapCount, planPorts, type PortRange } from "./ports";
 import { PRESETS } from "./presets";
 import { nicSpec, OFFLOAD_FEATURES, tuningProfileSchema } from "./profile-spec";
@@ -74,6 +74,19 @@ export function mergeWithPreset(profile: TuningProfile): TuningProfile {
   };
 }
 
+/** The profile's coalesce fields and ethtool -C's names for them. */
+const COALESCE_PARAMS = [
+  ["adaptiveRx", "adaptive-rx"],
+  ["adaptiveTx", "adaptive-tx"],
+  ["rxUsecs", "rx-usecs"],
+  ["txUsecs", "tx-usecs"],
+  ["rxFrames", "rx-frames"],
+  ["txFrames", "tx-frames"],
+] as const;
+
+/** The kernel docs' (scaling.rst) global RFS table for a moderately loaded server. */
+const RFS_TABLE_DEFAULT = 32768;
+
 const NIC_NAME = /^[A-Za-z0-9_.:@*?-]{1,32}$/;
 const FLOW_FIELDS = /^[mvtsdfnr]{1,8}$/;
 const KERNEL_NR_OPEN_DEFAULT = 1048576;
@@ -94,7 +107,10 @@ function resolveNic(nic: z.output<typeof nicSpec>, path: PathSegment[], issues: 
     channels: nic.channels,
     rings: nic.rings,
     rxFlowHash: [],
-    irqbalanceBannedCpus: nic.irqbalanceBannedCpus,
+    coalesce: COALESCE_PARAMS.filter(([f]) => nic.coalesce?.[f] !== undefined).map(([f, param]) => {
+      const v = nic.coalesce![f]!;
+      return { param, value: typeof v === "boolean" ? (v ? "on" : "off") : String(v) };
+    }),
   };
   if (nic.rss) {
     if ((nic.rss.equal === undefined) === (nic.rss.weights === undefined)) {
@@ -303,6 +319,8 @@ export function checkProfile(
   }
 
   const nics = (p.nics ?? []).map((nic, i) => resolveNic(nic, [...prefix, "nics", i], issues));
+  resolveRfsTable(p, sysctls, addSysctl, issues, at);
+  const irqbalance = resolveIrqbalance(p, issues, at);
   const kernelArgs = p.hugepages?.pages1GiB ? ["hugepagesz=1G", `hugepages=${p.hugepages.pages1GiB}`] : [];
   const modules = new Set<string>();
   for (const s of sysctls.values()) if (s.module) modules.add(s.module);
@@ -320,12 +338,75 @@ export function checkProfile(
       hugepages: { ...p.hugepages },
       kernelArgs,
       nics,
+      irqbalance,
       conntrack: { hashsize: ct.hashsize, notrackPorts: [...new Set(ct.notrackPorts)].sort((a, b) => a - b), rulesFormat: ct.rulesFormat },
       modules: [...modules].sort(),
       portPlan,
       warnings,
     },
   };
+}
+
+type Parsed = z.output<typeof tuningProfileSchema>;
+
+/**
+ * RFS steers by two tables: rps_flow_cnt per rx queue and the global rps_sock_flow_entries. With the global one
+ * at 0 (the kernel default) RFS does nothing, so a profile with flow entries per queue gets the global table too:
+ * at least the kernel docs' 32768, raised to a power of two (the kernel rounds up anyway) that covers one queue's
+ * table. The queue count is only known on the host; the docs size the global table by expected connections.
+ */
+function resolveRfsTable(
+  p: Parsed,
+  sysctls: Map<string, ResolvedSysctl>,
+  addSysctl: (key: string, raw: SysctlInput, meta: SysctlMeta | undefined, path: PathSegment[]) => void,
+  issues: ValidationIssue[],
+  at: (...s: PathSegment[]) => string,
+): void {
+  const key = "net.core.rps_sock_flow_entries";
+  const rfs = (p.nics ?? []).flatMap((n, i) => ((n.rps?.flowEntriesPerQueue ?? 0) > 0 ? [{ i, per: n.rps!.flowEntriesPerQueue! }] : []));
+  if (rfs.length === 0) return;
+  const explicit = sysctls.get(key);
+  if (explicit?.value === "0") {
+    issues.push({
+      path: at(p.sysctls?.[key] !== undefined ? "sysctls" : "extraSysctls", key),
+      message: `got 0 while nics[${rfs[0].i}].rps.flowEntriesPerQueue is ${rfs[0].per}; RFS needs the global flow table: allowed: a positive size, or leave it unset and edgetune sets it`,
+    });
+    return;
+  }
+  if (explicit) return;
+  const per = Math.max(...rfs.map((r) => r.per));
+  addSysctl(key, Math.max(RFS_TABLE_DEFAULT, 2 ** Math.ceil(Math.log2(per))), SYSCTL_CATALOG[key], ["nics", rfs[0].i, "rps"]);
+}
+
+/** irqbalance is one daemon per host: the NICs' choices combine into one, and ban and stop together are refused. */
+function resolveIrqbalance(p: Parsed, issues: ValidationIssue[], at: (...s: PathSegment[]) => string): ResolvedProfile["irqbalance"] {
+  const banned = new Set<number>();
+  const modes = new Map<string, number>();
+  (p.nics ?? []).forEach((nic, i) => {
+    const mode = nic.irqbalance ?? p.irqbalance ?? (nic.irqAffinity || nic.irqbalanceBannedCpus ? "ban" : "leave");
+    if (!modes.has(mode)) modes.set(mode, i);
+    if (mode !== "ban") return;
+    const list = nic.irqbalanceBannedCpus ?? nic.irqAffinity?.cpus;
+    if (list === undefined) {
+      issues.push({
+        path: at("nics", i, "irqbalance"),
+        message: `got "ban" with neither irqAffinity nor irqbalanceBannedCpus on this NIC; allowed: name the CPUs (irqbalanceBannedCpus), or stop or leave`,
+      });
+      return;
+    }
+    const cpus = parseCpuList(list);
+    if (typeof cpus !== "string") cpus.forEach((c) => banned.add(c));
+  });
+  if (modes.has("ban") && modes.has("stop")) {
+    issues.push({
+      path: at("nics", modes.get("stop")!, "irqbalance"),
+      message: `got "stop" while nics[${modes.get("ban")}] bans CPUs from irqbalance; irqbalance is one daemon per host: allowed: the same choice (ban or stop) for every NIC, or leave`,
+    });
+    return undefined;
+  }
+  if (modes.has("stop")) return { mode: "stop" };
+  if (banned.size === 0) return undefined;
+  return { mode: "ban", cpus: formatCpuList([...banned].sort((a, b) => a - b)) };
 }
 
 /** Validates and resolves one profile; throws `ValidationError` listing every problem. */

@@ -11,6 +11,7 @@ export const ETC_PATHS = {
   limits: "security/limits.d/99-edgetune.conf",
   systemd: "systemd/system.conf.d/99-edgetune.conf",
   modules: "modules-load.d/edgetune.conf",
+  conntrack: "modprobe.d/edgetune-conntrack.conf",
 } as const;
 
 export const GENERATOR = "edgetune";
@@ -56,6 +57,12 @@ export function renderModulesLoad(profile: ResolvedProfile): string | undefined 
   return `${header(profile)}${profile.modules.join("\n")}\n`;
 }
 
+/** The conntrack table size at the next module load (boot): the live hashsize parameter does not survive it. */
+export function renderConntrackModprobe(profile: ResolvedProfile): string | undefined {
+  if (profile.conntrack.hashsize === undefined) return undefined;
+  return `${header(profile)}options nf_conntrack hashsize=${profile.conntrack.hashsize}\n`;
+}
+
 /** NOTRACK rules for the proxy's ports, as nftables or iptables-restore text. */
 export function renderNotrackRules(profile: ResolvedProfile): string | undefined {
   const ports = profile.conntrack.notrackPorts;
@@ -89,6 +96,8 @@ export function renderTuneSh(profile: ResolvedProfile): string {
   if (limits) items.push(heredoc(`file_item ${shWords(ETC_PATHS.limits)}`, limits));
   if (dropIn) items.push(heredoc(`file_item ${shWords(ETC_PATHS.systemd)}`, dropIn));
   if (modules) items.push(heredoc(`file_item ${shWords(ETC_PATHS.modules)}`, modules));
+  const modprobe = renderConntrackModprobe(profile);
+  if (modprobe) items.push(heredoc(`file_item ${shWords(ETC_PATHS.conntrack)}`, modprobe));
   if (profile.conntrack.hashsize !== undefined) items.push(`  conntrack_hashsize ${shWords(profile.conntrack.hashsize)}`);
   if (profile.conntrack.notrackPorts.length)
     items.push(`  notrack_ports ${shWords(profile.conntrack.notrackPorts.join(" "), profile.conntrack.rulesFormat)}`);
@@ -105,10 +114,16 @@ export function renderTuneSh(profile: ResolvedProfile): string {
     for (const h of nic.rxFlowHash) items.push(`  nic_flowhash ${shWords(m, h.flowType, h.fields)}`);
     if (nic.rps) items.push(`  nic_rps ${shWords(m, nic.rps.mask, nic.rps.flowEntriesPerQueue ?? "")}`);
     if (nic.xps) items.push(`  nic_xps ${shWords(m, "mode" in nic.xps ? "spread" : nic.xps.mask)}`);
+    for (const c of nic.coalesce) items.push(`  nic_coalesce ${shWords(m, c.param, c.value)}`);
     if (nic.irqAffinity) items.push(`  nic_irq ${shWords(m, nic.irqAffinity.cpus, nic.irqAffinity.spread ? 1 : 0)}`);
-    if (nic.irqbalanceBannedCpus) items.push(`  irqbalance_banned ${shWords(nic.irqbalanceBannedCpus)}`);
   }
+  const ib = profile.irqbalance;
+  if (ib) items.push(`  irqbalance ${shWords(ib.mode, ib.mode === "ban" ? ib.cpus : "")}`);
   if (profile.kernelArgs.length) items.push(`  kernel_args ${shWords(profile.kernelArgs.join(" "))}`);
+  // check compares the pages the kernel holds with these (2 MiB through vm.nr_hugepages, 1 GiB through sysfs).
+  const pages2M = profile.sysctls.find((s) => s.key === "vm.nr_hugepages")?.value;
+  if (pages2M && pages2M !== "0") items.push(`  hugepages_check 2MiB ${shWords(pages2M)}`);
+  if (profile.hugepages.pages1GiB) items.push(`  hugepages_check 1GiB ${shWords(profile.hugepages.pages1GiB)}`);
   if (items.length === 0) items.push("  :");
   return [
     "#!/bin/sh",
@@ -123,22 +138,42 @@ export function renderTuneSh(profile: ResolvedProfile): string {
     ...items,
     "}",
     "",
-    compactEngine(readAsset(__dirname, "tune-engine.sh")),
+    compactEngine(readAsset(__dirname, "tune-engine.sh"), (fn) => items.some((i) => i.trimStart().startsWith(`${fn} `))),
   ].join("\n");
 }
 
 /**
- * The engine as it ships: its header (exit codes, environment) kept, the other comment lines and
- * blank lines left in the source (components/tuning/tune-engine.sh). tune.sh travels in EC2
+ * The engine as it ships: its header (exit codes, environment) kept, the other comment lines,
+ * blank lines and indentation left in the source (components/tuning/tune-engine.sh). tune.sh travels in EC2
  * user-data, which holds 16 KiB, and the comments are a sixth of it after gzip. shellcheck
- * directives stay: the shipped script is what shellcheck checks. The engine has one heredoc
- * (usage), with neither comment-like nor blank lines.
+ * directives stay: the shipped script is what shellcheck checks. The engine's two heredocs (usage,
+ * irqbalance's file) have neither comment-like nor blank lines. A block between "# only: FN" and
+ * "# end only" ships only when an item calls FN (`uses`): apply-side code a profile without that
+ * item never runs. Restore-side code always ships: restore must undo what an earlier profile did.
  */
-export function compactEngine(engine: string): string {
+export function compactEngine(engine: string, uses: (fn: string) => boolean = () => true): string {
   const lines = engine.split("\n");
   const headerEnd = lines.findIndex((l) => !l.startsWith("#"));
   const header = lines.slice(0, headerEnd);
-  const body = lines.slice(headerEnd).filter((l) => l.trim() !== "" && !(/^\s*#/.test(l) && !/^\s*# shellcheck /.test(l)));
+  const body: string[] = [];
+  let delim: string | undefined;
+  let skip = false;
+  for (const l of lines.slice(headerEnd)) {
+    const only = /^# only: (\w+)$/.exec(l);
+    if (only) skip = !uses(only[1]);
+    if (l === "# end only") skip = false;
+    if (skip) continue;
+    // A heredoc's lines are data: kept as written.
+    if (delim !== undefined) {
+      body.push(l);
+      if (l === delim) delim = undefined;
+      continue;
+    }
+    if (l.trim() === "" || (/^\s*#/.test(l) && !/^\s*# shellcheck /.test(l))) continue;
+    // Indentation is a tenth of the gzipped user-data and means nothing to sh.
+    body.push(l.trimStart());
+    delim = /<<-?\s*'?(\w+)'?\s*$/.exec(l)?.[1];
+  }
   return [...header, `# (comments: components/tuning/tune-engine.sh in ${GENERATOR}'s source)`, ...body, ""].join("\n");
 }
 
@@ -154,6 +189,7 @@ export function renderTuningArtifacts(profile: ResolvedProfile): Record<string, 
     [`etc/${ETC_PATHS.limits}`, renderLimitsConf(profile)],
     [`etc/${ETC_PATHS.systemd}`, renderSystemdDropIn(profile)],
     [`etc/${ETC_PATHS.modules}`, renderModulesLoad(profile)],
+    [`etc/${ETC_PATHS.conntrack}`, renderConntrackModprobe(profile)],
     [profile.conntrack.rulesFormat === "iptables" ? "notrack.rules" : "notrack.nft", renderNotrackRules(profile)],
     ["kernel-cmdline.txt", renderKernelCmdline(profile)],
   ];

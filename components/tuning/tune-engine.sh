@@ -67,6 +67,9 @@ report() { # status kind name detail...
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# One finding of check, counted in its summary.
+warn() { printf 'WARN %s\n' "$1"; n_drift=$((n_drift + 1)); }
+
 claim() { claims="$claims$*$nl"; }
 claimed() { case "$nl$claims" in *"$nl$*$nl"*) return 0 ;; esac; return 1; }
 # A NIC-only apply (EDGETUNE_ONLY=nic) skips every other kind of item.
@@ -202,6 +205,8 @@ sysctl_item() { # key value compare scope
   _target=$(merge_value "$_live" "$_want" "$_cmp")
   case $MODE in
     check)
+      # hugepages_check reports the pages the kernel holds against the profile's.
+      [ "$_key" = vm.nr_hugepages ] && return 0
       if [ "$_live" != "$_target" ]; then
         case $_cmp in
           at-least) _what='below recommended value' ;;
@@ -403,6 +408,8 @@ nic_read() { # kind dev label
     irq) cat "$PROC_ROOT/irq/$3/smp_affinity_list" 2>/dev/null ;;
     rss) "$ETHTOOL" -x "$2" 2>/dev/null | awk '/^ *[0-9]+:/{for(i=2;i<=NF;i++) printf "%s ", $i}' | sed 's/ $//' ;;
     conntrack) cat "$SYS_ROOT/module/nf_conntrack/parameters/hashsize" 2>/dev/null ;;
+    coalesce) "$ETHTOOL" -c "$2" 2>/dev/null | awk -v f="$3" '/^Adaptive RX:/ { if (f == "adaptive-rx") v = $3; if (f == "adaptive-tx") v = $5 }
+        $1 == f ":" { v = $2 } END { if (v != "n/a") print v }' ;;
   esac
 }
 
@@ -435,6 +442,15 @@ nic_rings() { # pattern rx|tx size
   for_nics "$1" _nic_rings "$2" "$3"
 }
 _nic_rings() { nic_setting ring "$1" "$2" "$3" "$(nic_read ring "$1" "$2")" "$ETHTOOL" -G "$1" "$2" "$3"; }
+
+# only: nic_coalesce
+nic_coalesce() { # pattern ethtool-C-param value
+  claim nic coalesce "$1" "$2"
+  need_ethtool coalesce "$1 $2" || return 0
+  for_nics "$1" _nic_coalesce "$2" "$3"
+}
+_nic_coalesce() { nic_setting coalesce "$1" "$2" "$3" "$(nic_read coalesce "$1" "$2")" "$ETHTOOL" -C "$1" "$2" "$3"; }
+# end only
 
 nic_flowhash() { # pattern flowtype letters
   claim nic flowhash "$1" "$2"
@@ -561,13 +577,91 @@ _nic_irq() {
   done
 }
 irq_write() { printf '%s\n' "$2" >"$PROC_ROOT/irq/$1/smp_affinity_list"; }
-# nic_read irq takes the IRQ number as its label
-irqbalance_banned() { # cpulist
-  [ "$MODE" = apply ] || [ "$MODE" = verify ] || return 0
+# only: irqbalance
+# irqbalance rewrites IRQ affinity: ban the NICs' CPUs from it, or stop it.
+irqbalance() { # ban cpulist | stop
+  case $MODE in apply | verify) ;; *) return 0 ;; esac
   nic_only && return 0
-  claim file "$ETC_ROOT/default/irqbalance"
-  _ib="$ETC_ROOT/default/irqbalance"
-  { [ -f "$_ib" ] && grep -v '^IRQBALANCE_BANNED_CPULIST=' "$_ib"; printf 'IRQBALANCE_BANNED_CPULIST=%s\n' "$1"; } | file_item default/irqbalance
+  if [ "$1" = stop ]; then irqbalance_stop; return 0; fi
+  # Debian reads /etc/default/irqbalance, RHEL /etc/sysconfig/irqbalance.
+  _rel=default/irqbalance
+  [ -d "$ETC_ROOT/sysconfig" ] && [ ! -f "$ETC_ROOT/$_rel" ] && _rel=sysconfig/irqbalance
+  _ib="$ETC_ROOT/$_rel"
+  _old=$(cat "$_ib" 2>/dev/null)
+  _new=$( [ -f "$_ib" ] && grep -v '^IRQBALANCE_BANNED_CPULIST=' "$_ib"; printf 'IRQBALANCE_BANNED_CPULIST=%s' "$2")
+  file_item "$_rel" <<EOF
+$_new
+EOF
+  [ "$MODE" = apply ] && [ "$_old" != "$(cat "$_ib" 2>/dev/null)" ] && irqbalance_restart
+  return 0
+}
+# end only
+# It reads its environment file at start only.
+irqbalance_restart() {
+  have systemctl && systemctl is-active --quiet irqbalance 2>/dev/null || return 0
+  if systemctl try-restart irqbalance 2>/dev/null; then report restarted service irqbalance; else report failed service irqbalance "(try-restart failed)"; fi
+}
+# only: irqbalance
+irqbalance_stop() {
+  claim irqbalance
+  if ! have systemctl; then report skipped-missing service irqbalance "(no systemctl)"; return 0; fi
+  _act=$(systemctl is-active irqbalance 2>/dev/null) _en=$(systemctl is-enabled irqbalance 2>/dev/null)
+  if [ "$_act" != active ] && [ "$_en" != enabled ]; then report "$( [ "$MODE" = apply ] && echo unchanged || echo ok)" service irqbalance "stopped"; return 0; fi
+  if [ "$MODE" = verify ]; then report drift service irqbalance "$_act $_en"; return 0; fi
+  record misc irqbalance "$_act $_en" || { report failed service irqbalance "(cannot record its state)"; return 0; }
+  systemctl disable --now irqbalance >/dev/null 2>&1
+  if systemctl is-active --quiet irqbalance; then report failed service irqbalance "(still running)"; else report changed service irqbalance "$_act $_en -> stopped"; fi
+}
+# end only
+restore_irqbalance() {
+  read -r _act _en <"$STATE_DIR/misc/irqbalance"
+  [ "$_en" = enabled ] && systemctl enable irqbalance >/dev/null 2>&1
+  [ "$_act" = active ] && systemctl start irqbalance >/dev/null 2>&1
+  if [ "$_act" != active ] || systemctl is-active --quiet irqbalance; then report restored service irqbalance "$_act $_en"; rm -f "$STATE_DIR/misc/irqbalance"
+  else report failed service irqbalance "(cannot start it)"; fi
+}
+
+# only: hugepages_check
+# check only: the pages the kernel holds against the profile's (an allocation can fall short of the sysctl).
+hugepages_check() { # 2MiB|1GiB pages
+  [ "$MODE" = check ] || return 0
+  if [ "$1" = 2MiB ]; then _hp="$PROC_SYS_ROOT/vm/nr_hugepages"; else _hp="$SYS_ROOT/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"; fi
+  _have=$(cat "$_hp" 2>/dev/null)
+  [ "${_have:-0}" -ge "$2" ] || warn "huge pages short: $1 allocated=\"${_have:-0}\" wanted=\"$2\""
+}
+# end only
+
+# check only, whatever the profile: conntrack fill, the proxy's fds, NIC drop/error counters rising.
+# (Not in the header, which ships: user-data has no room.) Environment:
+#   EDGETUNE_CHECK_INTERVAL=1   seconds between two reads of the NIC counters; 0 skips them
+#   PROXY_PID                   the proxy's PIDs whose open fds to weigh; default: pidof haproxy
+check_health() {
+  _c=$(cat "$PROC_SYS_ROOT/net/netfilter/nf_conntrack_count" 2>/dev/null) _m=$(cat "$PROC_SYS_ROOT/net/netfilter/nf_conntrack_max" 2>/dev/null)
+  if [ -n "$_c" ] && [ "${_m:-0}" -gt 0 ] && [ $((_c * 100)) -ge $((_m * 80)) ]; then warn "conntrack table near full: nf_conntrack_count current=\"$_c\" max=\"$_m\" ($((_c * 100 / _m))%)"; fi
+  for _pid in ${PROXY_PID:-$(pidof haproxy 2>/dev/null)}; do
+    _lim=$(awk '/^Max open files/ { print $4 }' "$PROC_ROOT/$_pid/limits" 2>/dev/null)
+    case $_lim in '' | *[!0-9]*) continue ;; esac
+    _n=$(list_dir "$PROC_ROOT/$_pid/fd" | wc -l)
+    [ $((_n * 100)) -ge $((_lim * 80)) ] && warn "proxy file descriptors near the limit: pid $_pid open=\"$((_n))\" limit=\"$_lim\" ($((_n * 100 / _lim))%)"
+  done
+  _iv=${EDGETUNE_CHECK_INTERVAL:-1}
+  [ "$_iv" = 0 ] && return 0
+  _a=$(nic_counters)
+  sleep "$_iv"
+  _rose=$(printf '%s\n--\n%s\n' "$_a" "$(nic_counters)" | awk '$1 == "--" { s = 1; next } !s { v[$1 " " $2] = $3; next }
+    $3 > v[$1 " " $2] { d[$1] = d[$1] " " $2 " +" ($3 - v[$1 " " $2]) } END { for (n in d) print n d[n] }' | sort)
+  _oifs=$IFS
+  IFS=$nl
+  for _l in $_rose; do warn "NIC drop/error counters rising: $_l (over ${_iv}s)"; done
+  IFS=$_oifs
+}
+nic_counters() {
+  for _n in $(list_dir "$SYS_ROOT/class/net"); do
+    [ "$_n" = lo ] && continue
+    for _s in rx_dropped rx_errors tx_errors rx_missed_errors; do
+      printf '%s %s %s\n' "$_n" "$_s" "$(cat "$SYS_ROOT/class/net/$_n/statistics/$_s" 2>/dev/null || echo 0)"
+    done
+  done
 }
 
 conntrack_hashsize() { # buckets
@@ -638,6 +732,7 @@ restore_nic() { # record-name
     offload) "$ETHTOOL" -K "$_d" "$_label" "$_orig" 2>/dev/null ;;
     channel) "$ETHTOOL" -L "$_d" "$_label" "$_orig" 2>/dev/null ;;
     ring) "$ETHTOOL" -G "$_d" "$_label" "$_orig" 2>/dev/null ;;
+    coalesce) "$ETHTOOL" -C "$_d" "$_label" "$_orig" 2>/dev/null ;;
     flowhash) "$ETHTOOL" -N "$_d" rx-flow-hash "$_label" "$_orig" 2>/dev/null ;;
     rss) "$ETHTOOL" -X "$_d" default 2>/dev/null ;;
     rps | xps | rfs) queue_write "$SYS_ROOT/class/net/$_d/queues/$_label" "$_orig" 2>/dev/null ;;
@@ -658,6 +753,7 @@ restore_file() { # record-name (a backup, or <name>.absent for a file edgetune c
     _f=$(dec "$1")
     if write_atomic "$_f" <"$STATE_DIR/files/$1"; then report restored file "$_f"; rm -f "$STATE_DIR/files/$1"; else report failed file "$_f" "(cannot write back)"; fi
   fi
+  case $_f in */irqbalance) irqbalance_restart ;; esac
 }
 
 remove_nft_table() {
@@ -714,6 +810,7 @@ restore_unclaimed() {
     else nic_claimed "$_d" "$_k" "$_label" || restore_nic "$_r"; fi
   done
   if [ -e "$STATE_DIR/misc/nft-table" ] && ! claimed notrack nftables; then remove_nft_table; fi
+  if [ -f "$STATE_DIR/misc/irqbalance" ] && ! claimed irqbalance; then restore_irqbalance; fi
   if [ -f "$STATE_DIR/misc/iptables-rules" ]; then
     if claimed notrack iptables; then remove_iptables_rules "$iptables_rules_now"; else remove_iptables_rules ''; fi
   fi
@@ -738,6 +835,7 @@ restore_all() {
     rm -f "$STATE_DIR/files/$_r"
   done
   [ -e "$STATE_DIR/misc/nft-table" ] && remove_nft_table
+  [ -f "$STATE_DIR/misc/irqbalance" ] && restore_irqbalance
   [ -f "$STATE_DIR/misc/iptables-rules" ] && remove_iptables_rules ''
   if [ "$n_failed" -eq 0 ]; then
     rm -rf "$STATE_DIR"
@@ -753,7 +851,8 @@ usage() {
 usage: tune.sh apply|verify|check|restore|show
   apply    apply profile "$EDGETUNE_PROFILE", recording originals in \$STATE_DIR
   verify   exit 4 naming every setting that drifted or is overridden
-  check    print a WARN line per kernel parameter worse than recommended; change nothing
+  check    print a WARN line per kernel parameter worse than recommended, huge pages short,
+           conntrack or proxy fds >= 80 %, NIC drops rising; change nothing
   restore  put back every recorded original and remove edgetune's files
   show     print the profile digest and items
 Exit codes: 0 ok, 1 hard failure, 2 usage, 3 degraded, 4 drift (verify).
@@ -789,6 +888,7 @@ main() {
       return $_rc ;;
     check)
       edgetune_items
+      check_health
       echo "summary: check warnings=$n_drift profile=$EDGETUNE_PROFILE"
       return 0 ;;
     restore) restore_all ;;

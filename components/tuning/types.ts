@@ -12,6 +12,7 @@ export type {
   PortPlanInput,
   OffloadFeature,
   FlowType,
+  IrqbalanceMode,
 } from "./profile-spec";
 import type { FlowType, OffloadFeature, PresetName } from "./profile-spec";
 
@@ -37,7 +38,8 @@ export interface ResolvedNic {
   rps?: { mask: string; cpus: string; flowEntriesPerQueue?: number };
   xps?: { mode: "spread" } | { mask: string; cpus: string };
   irqAffinity?: { cpus: string; spread: boolean };
-  irqbalanceBannedCpus?: string;
+  /** ethtool -C parameters in ethtool's names (adaptive-rx, rx-usecs, ...) with their values. */
+  coalesce: Array<{ param: string; value: string }>;
 }
 
 /** A profile after preset expansion, defaults and validation: what the renderers take. */
@@ -52,6 +54,8 @@ export interface ResolvedProfile {
   kernelArgs: string[];
   nics: ResolvedNic[];
   conntrack: { hashsize?: number; notrackPorts: number[]; rulesFormat: "nftables" | "iptables" };
+  /** What tune.sh does about irqbalance, for every NIC together (it is one daemon per host). */
+  irqbalance?: { mode: "ban"; cpus: string } | { mode: "stop" };
   /** Kernel modules to load (and persist through modules-load.d). */
   modules: string[];
   /** What port planning decided, for the render summary. */

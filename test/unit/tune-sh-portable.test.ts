@@ -35,6 +35,7 @@ const withNics = (name: string) =>
         xps: { mode: "spread" },
         irqAffinity: { cpus: "0-1" },
         irqbalanceBannedCpus: "0",
+        coalesce: { adaptiveRx: false, rxUsecs: 8 },
       },
     ],
   });
@@ -66,6 +67,11 @@ describeSystem(
         expect(apply.stdout).toMatch(/reboot-required\s+kernel-args hugepagesz=1G hugepages=2/);
         const verify = run("busybox", ["sh", script, "verify"], { env });
         expect(verify.stdout).toMatch(/^summary: verify status=ok /m);
+        // check's own probes (huge pages, conntrack, proxy fds, NIC counters over 1 s) under busybox too.
+        const check = run("busybox", ["sh", script, "check"], { env: { ...env, EDGETUNE_CHECK_INTERVAL: "1", PROXY_PID: "1" } });
+        expect(check.stderr).toBe("");
+        expect(check.stdout).toMatch(/^WARN huge pages short: 1GiB allocated="0" wanted="2"$/m);
+        expect(check.stdout).toMatch(/^summary: check warnings=\d+ /m);
         const restore = run("busybox", ["sh", script, "restore"], { env });
         expect(restore.code).toBe(0);
         expect(tree.sysctl("net.core.somaxconn")).toBe("4096");
@@ -144,7 +150,7 @@ describeSystem(
   false,
 );
 
-it("ships the engine without its comment and blank lines, keeping its header and the shellcheck directives", () => {
+it("ships the engine without its comment lines, blank lines and indentation, keeping its header and the shellcheck directives", () => {
   const engine = readFileSync(join(__dirname, "..", "..", "components", "tuning", "tune-engine.sh"), "utf8");
   const shipped = renderTuneSh(resolveProfile("c", { extends: "recommended" }));
   const tail = shipped.slice(shipped.indexOf(engine.split("\n")[0]));
@@ -153,9 +159,27 @@ it("ships the engine without its comment and blank lines, keeping its header and
   const body = tail.split("\n").slice(engine.slice(0, engine.indexOf("\n\n")).split("\n").length + 1);
   expect(body.filter((l) => /^\s*#/.test(l) && !/# shellcheck /.test(l))).toEqual([]);
   expect(body.filter((l) => l.trim() === "")).toEqual([""]);
-  const directives = (t: string) => t.split("\n").filter((l) => /^\s*# shellcheck /.test(l));
+  const directives = (t: string) =>
+    t
+      .split("\n")
+      .filter((l) => /^\s*# shellcheck /.test(l))
+      .map((l) => l.trim());
   expect(directives(tail)).toEqual(directives(engine));
-  // Every code line of the source ships, in order.
-  const code = engine.split("\n").filter((l) => l.trim() !== "" && !/^\s*#/.test(l));
-  expect(body.filter((l) => l.trim() !== "" && !/^\s*# shellcheck /.test(l))).toEqual(code);
+  // Every code line of the source ships, in order, but the blocks for items this profile has none of.
+  const lines = engine.split("\n");
+  const unused = new Set(["nic_coalesce", "irqbalance", "hugepages_check"]);
+  let skip = false;
+  const code = lines.filter((l) => {
+    const only = /^# only: (\w+)$/.exec(l);
+    if (only) skip = unused.has(only[1]);
+    if (l === "# end only") skip = false;
+    return !skip && l.trim() !== "" && !/^\s*#/.test(l);
+  });
+  const trimmed = (ls: string[]) => ls.map((l) => l.trim());
+  expect(trimmed(body.filter((l) => l.trim() !== "" && !/^\s*# shellcheck /.test(l)))).toEqual(trimmed(code));
+  expect(shipped).not.toMatch(/^irqbalance_stop\(\)/m);
+  // A profile with the item gets the block.
+  expect(renderTuneSh(resolveProfile("s", { irqbalance: "stop", nics: [{ match: "eth0", irqAffinity: { cpus: "0" } }] }))).toMatch(
+    /^irqbalance_stop\(\) \{$/m,
+  );
 });

@@ -1,9 +1,9 @@
 #!/bin/sh
 # edgetune: apply profile 'edge' on this host.
 set -u
-staged='/var/tmp/edgetune/a038ad834360e7d3/tune.sh'
+staged='/var/tmp/edgetune/b68efcc18bf87f3a/tune.sh'
 installed='/usr/local/lib/edgetune/tune.sh'
-if ! printf '%s  %s\n' 'a038ad834360e7d3558d4c7e48224614770e00d33592b7b62b62058d6f713309' "$staged" | sha256sum -c --status; then
+if ! printf '%s  %s\n' 'b68efcc18bf87f3a0e803ae42a65f4214c1dbb985a3d2a8cc386c5f2f1bc32a8' "$staged" | sha256sum -c --status; then
   echo "edgetune: $staged is missing or differs from the rendered tune.sh; not running it" >&2
   exit 1
 fi
