@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 // Where every target installs tune.sh (the EC2 user-data too): one path on every host.
-import { TUNE_SH_PATH } from "./cloud-init";
+import { TUNE_SH_PATH } from "./persistence";
 
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$/;
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
