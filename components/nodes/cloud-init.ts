@@ -1,10 +1,9 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { dump } from "js-yaml";
-import { shq } from "../shell";
 import { profileDigest, renderTuningArtifacts } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
 
-import { renderSystemdUnit, renderUdevRule, TUNE_SH_PATH, UNIT_NAME, UDEV_RULE_PATH } from "./persistence";
+import { kernelArgsCommand, renderSystemdUnit, renderUdevRule, TUNE_SH_PATH, UNIT_NAME, UDEV_RULE_PATH } from "./persistence";
 
 export { renderSystemdUnit, renderUdevRule, TUNE_SH_PATH, UNIT_NAME, UDEV_RULE_PATH };
 /** EC2 rejects user-data above 16 KiB (before base64). */
@@ -35,16 +34,6 @@ export interface CloudInitResult {
   udevRule?: string;
   /** Kernel arguments that only take effect after a reboot (1 GiB huge pages). */
   rebootRequiredFor: string[];
-}
-
-/** Adds the kernel arguments through grubby (Amazon Linux, RHEL) or a GRUB drop-in (Debian, Ubuntu). */
-function kernelArgsCommand(args: string[]): string {
-  const a = shq(args.join(" "));
-  return [
-    `if command -v grubby >/dev/null 2>&1; then grubby --update-kernel=ALL --args=${a};`,
-    `elif [ -d /etc/default/grub.d ]; then printf 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX %s"\\n' ${a} > /etc/default/grub.d/99-edgetune.cfg && update-grub;`,
-    `else echo "edgetune: cannot add kernel arguments" ${a} >&2; fi`,
-  ].join(" ");
 }
 
 /** Renders the user-data for one profile. Deterministic (Node's gzip writes no timestamp). */
