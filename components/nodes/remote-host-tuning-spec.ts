@@ -77,7 +77,7 @@ export const remoteHostTuningShape = {
     .enum(["never", "allowed"])
     .default("never")
     .describe(
-      "When the profile needs kernel arguments (1 GiB huge pages): `allowed` reboots each host of a batch after apply, waits for it to answer SSH again, then gates it; `never` changes nothing that needs a reboot now and warns naming the hosts that still need one.",
+      "What to do when the profile needs kernel arguments (1 GiB huge pages). `allowed`: after apply, each host of a batch whose running kernel lacks them gets them in its boot loader (grubby, or /etc/default/grub.d + update-grub) and is rebooted; the rollout waits for SSH to answer on a new boot, then gates the host. `never`: no boot loader change, no reboot; a warning names the hosts that still need one (output rebootRequired).",
     ),
   rebootTimeoutSeconds: z
     .number()
