@@ -9,6 +9,7 @@ import {
   hostResourceNames,
   legacyName,
   parseBootId,
+  REBOOT_DELAY_SECONDS,
   planBatches,
   renderGateCommand,
   renderRebootCommand,
@@ -40,8 +41,6 @@ export interface HostTuningStatus {
   gate: string;
 }
 
-/** Seconds between the reboot command's exit and the reboot, so its SSH session ends cleanly. */
-const REBOOT_DELAY_SECONDS = 5;
 /** Seconds to wait after that before dialling again: by then the old boot's sshd is gone. */
 const REBOOT_SETTLE_SECONDS = 30;
 /** Max seconds of one SSH dial while a host reboots. */

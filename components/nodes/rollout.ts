@@ -85,6 +85,9 @@ export function renderGateCommand(o: GateOptions): string {
   ].join("\n");
 }
 
+/** Seconds between the reboot command's exit and the reboot, so its SSH session ends cleanly. */
+export const REBOOT_DELAY_SECONDS = 5;
+
 /** Where Linux names the current boot: a new value after every reboot. */
 export const BOOT_ID = "/proc/sys/kernel/random/boot_id";
 
