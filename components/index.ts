@@ -12,6 +12,7 @@ export type { TunerPod, TunerPodInput } from "./nodes/tuner-pod";
 export * from "./nodes/remote-script";
 export * from "./nodes/remote-host-tuning-spec";
 export * from "./nodes/remote-host-tuning";
+export * from "./nodes/rollout";
 export * from "./nodes/aws-tuned-node-group-spec";
 export * from "./nodes/aws-tuned-node-group";
 export * from "./nodes/kubernetes-node-tuner-spec";

@@ -5,6 +5,7 @@ import type { ResolvedProfile } from "../components/tuning/types";
 import type { SysctlScope } from "../components/tuning/catalog";
 import { renderCloudInit, UNIT_NAME } from "../components/nodes/cloud-init";
 import { renderRemoteCommands } from "../components/nodes/remote-script";
+import { planBatches, REBOOT_DELAY_SECONDS, renderGateCommand, renderRebootCommand } from "../components/nodes/rollout";
 import { renderTunerObjects } from "../components/nodes/k8s-tuner";
 import { renderLocalLabSteps } from "../components/lab/local-lab";
 import { estimateCapacity } from "../components/proxy/capacity";
@@ -99,8 +100,24 @@ function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan, opts: RenderOption
       return { "cloud-init/user-data": eks ? ci.userData.toString("utf8") : ci.cloudConfig };
     }
     case "ssh": {
-      const c = renderRemoteCommands(g.profile, g.ssh!);
-      return { "remote/apply.sh": c.apply, "remote/restore.sh": c.restore };
+      const o = g.ssh!;
+      const c = renderRemoteCommands(g.profile, o);
+      const rebooting = o.reboot === "allowed" && g.profile.kernelArgs.length > 0;
+      const perHost = o.hosts.flatMap((h) => [
+        [
+          `remote/${h.host}/gate.sh`,
+          renderGateCommand({ host: h.host, installPath: o.installPath, sudo: o.sudo, stopOnFailure: o.rollout.stopOnFailure }),
+        ],
+        ...(rebooting
+          ? [
+              [
+                `remote/${h.host}/reboot.sh`,
+                renderRebootCommand({ host: h.host, sudo: o.sudo, delaySeconds: REBOOT_DELAY_SECONDS, kernelArgs: g.profile.kernelArgs }),
+              ],
+            ]
+          : []),
+      ]);
+      return { "remote/apply.sh": c.apply, "remote/restore.sh": c.restore, ...Object.fromEntries(perHost) };
     }
     case "kubernetes": {
       const t = g.kubernetes?.tuner;
@@ -207,7 +224,16 @@ const APPLIED_BY: Record<Target, (g: NodeGroupPlan) => string> = {
         : "launch template only (referenced by an EKS managed node group)"
     }`,
   ssh: (g) =>
-    `SSH to ${g.ssh!.hosts.map((h) => `${h.host}${h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh!.user}${g.ssh!.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete)`,
+    `SSH to ${g.ssh!.hosts.map((h) => `${h.host}${h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh!.user}${g.ssh!.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete), in batches ${planBatches(
+      g.ssh!.hosts.map((h) => h.host),
+      g.ssh!.rollout,
+    )
+      .map((b) => `[${b.join(", ")}]`)
+      .join(" → ")}, each gated by remote/<host>/gate.sh${g.ssh!.rollout.stopOnFailure ? " (a failure stops the rollout)" : ""}${
+      g.ssh!.reboot === "allowed" && g.profile.kernelArgs.length
+        ? "; hosts missing the kernel arguments reboot (remote/<host>/reboot.sh) before their gate"
+        : ""
+    }`,
   kubernetes: (g) =>
     g.kubernetes?.tuner
       ? `tuner DaemonSet edgetune-tuner-${g.name} in ${g.kubernetes.tuner.namespace} (kubernetes/tuner.yaml; the namespace in kubernetes/namespaces.yaml${g.kubernetes.tuner.createNamespace ? "" : ", or existing"})`

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 // Where every target installs tune.sh (the EC2 user-data too): one path on every host.
-import { TUNE_SH_PATH } from "./cloud-init";
+import { TUNE_SH_PATH } from "./persistence";
 
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$/;
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -14,6 +14,38 @@ export const remoteHostSpec = z.strictObject({
   host: z.string().regex(HOST, "allowed: an IP address or DNS name").describe("Address (IP or DNS name) to connect to."),
   port: grammar.port().default(22).describe("SSH port."),
 });
+
+export const rolloutSpec = z
+  .strictObject({
+    batchSize: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("Hosts applied (and verified) together in one batch. Set this or maxUnavailable; neither means 1."),
+    maxUnavailable: grammar
+      .countOrPercent()
+      .optional()
+      .describe('Batch size as a count, or a percentage of the group ("25%", rounded down, at least 1 host).'),
+    pauseSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(0)
+      .describe("Seconds to wait after a batch has passed its gate before the next batch starts (run where Pulumi runs)."),
+    stopOnFailure: z
+      .boolean()
+      .default(true)
+      .describe(
+        "A host whose `tune.sh verify` fails after apply fails its gate, and no later batch is applied; the error names the host. false: the gate reports the failure (status output, warning) and the rollout goes on. An apply that fails outright always fails its resource.",
+      ),
+  })
+  .superRefine((r, ctx) => {
+    if (r.batchSize !== undefined && r.maxUnavailable !== undefined)
+      ctx.addIssue({ code: "custom", path: ["maxUnavailable"], message: "allowed: batchSize or maxUnavailable, not both" });
+  })
+  .describe("Rolling apply: hosts in batches, each applied then verified before the next batch starts.");
 
 export const remoteHostTuningShape = {
   hosts: z
@@ -40,6 +72,20 @@ export const remoteHostTuningShape = {
     .absolutePath()
     .default(TUNE_SH_PATH)
     .describe("Where tune.sh is installed (as root) so `restore` finds it at destroy time."),
+  rollout: rolloutSpec.default({ pauseSeconds: 0, stopOnFailure: true }),
+  reboot: z
+    .enum(["never", "allowed"])
+    .default("never")
+    .describe(
+      "What to do when the profile needs kernel arguments (1 GiB huge pages). `allowed`: after apply, each host of a batch whose running kernel lacks them gets them in its boot loader (grubby, or /etc/default/grub.d + update-grub) and is rebooted; the rollout waits for SSH to answer on a new boot, then gates the host. `never`: no boot loader change, no reboot; a warning names the hosts that still need one (output rebootRequired).",
+    ),
+  rebootTimeoutSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(3600)
+    .default(600)
+    .describe("How long to keep retrying SSH while a host reboots (reboot: allowed)."),
 };
 
 export const remoteHostTuningSpec = z.strictObject(remoteHostTuningShape);

@@ -4,6 +4,7 @@ import { shq } from "../shell";
 import { renderTuningArtifacts } from "../tuning/render";
 import { CONTROL } from "../validation";
 import type { ResolvedProfile } from "../tuning/types";
+import { renderSystemdUnit, renderUdevRule, UDEV_RULE_PATH, UNIT_NAME, UNIT_PATH } from "./persistence";
 
 /** Where the remote commands find and put things on a host. */
 export interface RemoteScriptOptions {
@@ -15,14 +16,24 @@ export interface RemoteScriptOptions {
   sudo: boolean;
   /** Extra environment for tune.sh (e.g. STATE_DIR); names are checked, values quoted. */
   env?: Record<string, string>;
+  /**
+   * Root the unit and udev rule are installed under, and `systemctl --root` enables in: "/" on a
+   * host; a test's temporary directory, so a sandboxed run never touches the machine's systemd.
+   * @default "/"
+   */
+  systemRoot?: string;
 }
 
 /** The scripts remote.Command runs, and the files CopyToRemote puts in `stagingDir`. */
 export interface RemoteCommands {
   /** Runs on create and on update: verify the staged copy, install it, `tune.sh apply`. */
   apply: string;
-  /** Runs on delete: `tune.sh restore`, then removes the installed script. */
+  /** Runs on delete: removes the unit and udev rule, `tune.sh restore`, then removes the installed script. */
   restore: string;
+  /** The systemd oneshot unit apply installs and enables, so the tuning is re-applied at every boot. */
+  unit: string;
+  /** The udev rule apply installs (undefined when the profile has no NIC settings). */
+  udevRule?: string;
   /** Absolute remote path → content, for every rendered artifact. */
   stagedFiles: Record<string, string>;
   /** sha256 (hex) of tune.sh: the apply script refuses a staged copy with another digest. */
@@ -30,6 +41,7 @@ export interface RemoteCommands {
 }
 
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+const ABSOLUTE = /^\/[A-Za-z0-9._/-]*$/;
 
 /**
  * The command texts for one host. Pure: the same profile and options give
@@ -54,6 +66,44 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `${k}=${shq(v)}`);
   const run = (mode: string) => `${root}${env.length ? `env ${env.join(" ")} ` : ""}"$installed" ${mode}`;
+  const sysroot = opts.systemRoot ?? "/";
+  if (!ABSOLUTE.test(sysroot)) throw new Error(`renderRemoteCommands: systemRoot ${JSON.stringify(sysroot)} is not an absolute path`);
+  const unit = renderSystemdUnit(profile, { execPath: installed, env: opts.env });
+  const udevRule = renderUdevRule(profile);
+  const under = (p: string) => (sysroot === "/" ? p : posix.join(sysroot, p));
+  // Only a live host's own root has a systemd and udev to tell; --root works offline on any tree.
+  const live = '[ "$sysroot" = / ]';
+  const put = (path: string, content: string) => [
+    `${root}mkdir -p ${shq(posix.dirname(path))} && ${root}sh -c 'cat >"$1.new" && chmod 0644 "$1.new" && mv -f "$1.new" "$1"' sh ${shq(path)} <<'EDGETUNE_EOF' || exit 1`,
+    content.replace(/\n$/, ""),
+    "EDGETUNE_EOF",
+  ];
+  for (const c of [unit, udevRule ?? ""])
+    if (c.split("\n").includes("EDGETUNE_EOF"))
+      throw new Error("renderRemoteCommands: a persistence file contains the here-document delimiter");
+  const persist = [
+    "# Persist: ethtool, RPS/XPS and IRQ settings are gone after a reboot or a NIC reset; the unit and rule re-apply them.",
+    `sysroot=${shq(sysroot)}`,
+    ...put(under(UNIT_PATH), unit),
+    ...(udevRule ? put(under(UDEV_RULE_PATH), udevRule) : [`${root}rm -f ${shq(under(UDEV_RULE_PATH))}`]),
+    "if command -v systemctl >/dev/null 2>&1; then",
+    `  ${root}systemctl --quiet --root="$sysroot" enable ${UNIT_NAME} || exit 1`,
+    `  if ${live} && [ -d /run/systemd/system ]; then ${root}systemctl daemon-reload || exit 1; fi`,
+    `  if ${live} && command -v udevadm >/dev/null 2>&1; then ${root}udevadm control --reload; fi`,
+    `  echo "persistence: status=installed unit=${UNIT_NAME}${udevRule ? ` rule=${UDEV_RULE_PATH}` : ""}"`,
+    "else",
+    '  echo "persistence: status=none reason=no-systemctl (the tuning is lost at the next reboot)"',
+    '  echo "edgetune: no systemctl on this host: the tuning is applied now but not re-applied at boot" >&2',
+    "fi",
+  ];
+  const unpersist = [
+    "# First, so no boot or NIC event re-applies while the originals are being put back.",
+    `sysroot=${shq(sysroot)}`,
+    `if command -v systemctl >/dev/null 2>&1 && [ -e ${shq(under(UNIT_PATH))} ]; then ${root}systemctl --quiet --root="$sysroot" disable ${UNIT_NAME}; fi`,
+    `${root}rm -f ${shq(under(UNIT_PATH))} ${shq(under(UDEV_RULE_PATH))}`,
+    `if ${live} && [ -d /run/systemd/system ]; then ${root}systemctl daemon-reload; fi`,
+    `if ${live} && command -v udevadm >/dev/null 2>&1; then ${root}udevadm control --reload; fi`,
+  ];
   const apply = [
     "#!/bin/sh",
     `# edgetune: apply profile ${shq(profile.name)} on this host.`,
@@ -71,6 +121,7 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
     "rc=$?",
     "# 3 is degraded: what this host supports was applied and the summary line counts the rest.",
     '[ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || exit "$rc"',
+    ...persist,
     "",
   ].join("\n");
   const restore = [
@@ -79,6 +130,7 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
     "set -u",
     `installed=${shq(installed)}`,
     `staging=${shq(stagingDir)}`,
+    ...unpersist,
     'if [ ! -e "$installed" ]; then',
     '  echo "summary: restore status=nothing (no $installed)"',
     "  exit 0",
@@ -96,7 +148,7 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
     "exit 0",
     "",
   ].join("\n");
-  return { apply, restore, stagedFiles, tuneShSha256 };
+  return { apply, restore, unit, udevRule, stagedFiles, tuneShSha256 };
 }
 
 /** What `tune.sh apply` reported in its final `summary:` line. */

@@ -22,9 +22,18 @@ export function secretValue(ref: SecretRef): pulumi.Output<string> {
   });
 }
 
-/** `ssh`: every listed host gets the group's profile over SSH; the key stays a secret end to end. */
+/**
+ * `ssh`: every listed host gets the group's profile over SSH, batch by batch; the key stays a secret
+ * end to end. Outputs per host: batch, status, changed, digest, pending reboot, gate verdict.
+ */
 export function wireSsh(g: NodeGroupPlan & { ssh: NonNullable<NodeGroupPlan["ssh"]> }) {
   const { privateKey, ...rest } = g.ssh;
   const c = new RemoteHostTuning(g.name, { profile: g.profile, ...rest, privateKey: secretValue(privateKey) });
-  return { hosts: g.ssh.hosts.map((h) => h.host), status: c.summaries };
+  return {
+    hosts: g.ssh.hosts.map((h) => h.host),
+    batches: c.batches,
+    status: c.summaries,
+    statuses: c.statuses,
+    rebootRequired: c.rebootRequired,
+  };
 }

@@ -33,6 +33,8 @@ describeSystem("remote.Command replacement order (network namespace)", ["ip", "s
       stagingDir: join(dir, "staging"),
       installPath: join(dir, "lib", "tune.sh"),
       sudo: false,
+      // The unit and udev rule go under the temporary root too: never into this machine's /etc.
+      systemRoot: dir,
       env: { STATE_DIR: join(dir, "state"), ETC_ROOT: join(dir, "etc"), EDGETUNE_SCOPE: "netns" },
     };
     return { node, dir, render: (p) => renderRemoteCommands(p, opts) };
@@ -101,7 +103,8 @@ describeSystem("remote.Command replacement order (network namespace)", ["ip", "s
     // Nothing of edgetune is left: installed script, state, staged copies, /etc files.
     for (const path of [...Object.keys(newCmds.stagedFiles), ...Object.keys(oldCmds.stagedFiles)])
       expect(existsSync(path), path).toBe(false);
-    for (const sub of ["lib", "state", "etc/sysctl.d", "staging"]) expect(existsSync(join(dir, sub)), sub).toBe(false);
+    for (const sub of ["lib", "state", "etc/sysctl.d", "etc/systemd/system/edgetune-tune.service", "staging"])
+      expect(existsSync(join(dir, sub)), sub).toBe(false);
   });
 
   it("the default create-before-delete order would undo the new tuning", () => {

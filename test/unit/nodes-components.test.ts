@@ -42,8 +42,11 @@ beforeAll(async () => {
           ...a.inputs,
           ...(a.type === "command:remote:Command"
             ? {
-                stdout:
-                  "changed sysctl x\nsummary: status=degraded changed=3 unchanged=1 skipped=2 failed=0 reboot_required=0 profile=edge digest=sha256:abc",
+                stdout: a.name.endsWith("-gate")
+                  ? "summary: verify status=ok\ngate: status=passed host=x"
+                  : a.name.endsWith("-reboot")
+                    ? "boot_id=0f1e2d3c-0000-4000-8000-000000000001\nreboot: status=scheduled"
+                    : `changed sysctl x\nsummary: status=degraded changed=3 unchanged=1 skipped=2 failed=0 reboot_required=${a.name.includes("needsreboot") ? 2 : 0} profile=edge digest=sha256:abc`,
               }
             : {}),
           ...(a.type === "aws:ec2/launchTemplate:LaunchTemplate" ? { latestVersion: 1 } : {}),
@@ -84,13 +87,16 @@ describe("RemoteHostTuning", () => {
       profile,
       m.resolveRemoteHostTuningOptions({ hosts: [{ host: "10.0.0.5" }], privateKey: "k", sudo: true }).value!,
     );
-    await registered(2, "command:remote:Command", "ssh-");
+    await registered(4, "command:remote:Command", "ssh-");
     await registered(Object.keys(expected.stagedFiles).length, "command:remote:CopyToRemote", "ssh-10-0-0-5");
-    const cmds = of("command:remote:Command", "ssh-");
+    // Per host an apply and its verify gate.
+    expect(of("command:remote:Command", "ssh-")).toHaveLength(4);
+    const cmds = of("command:remote:Command", "ssh-").filter((r) => r.name.endsWith("-apply"));
     expect(cmds).toHaveLength(2);
     // The children are the component's readonly properties.
     expect(Object.keys(c.commands)).toEqual(["10.0.0.5", "edge-2.example"]);
-    expect(await value(c.commands["edge-2.example"].urn)).toMatch(/\$command:remote:Command::ssh-edge-2-example-apply$/);
+    // Sanitizing lost the dots, so the name carries a digest of the real host.
+    expect(await value(c.commands["edge-2.example"].urn)).toMatch(/\$command:remote:Command::ssh-edge-2-example-[0-9a-f]{8}-apply$/);
     expect(c.copies["10.0.0.5"].length).toBe(of("command:remote:CopyToRemote", "ssh-10-0-0-5").length);
     // The whole connection (private key included) reaches the engine as a secret.
     const conns = cmds.map((c) => secretValue(c.inputs.connection));
@@ -131,7 +137,7 @@ describe("RemoteHostTuning", () => {
       {
         transformations: [
           (r) => {
-            if (r.type === "command:remote:Command") seen.push({ opts: r.opts, args: r.props });
+            if (r.type === "command:remote:Command" && r.name.endsWith("-apply")) seen.push({ opts: r.opts, args: r.props });
             return undefined;
           },
         ],
@@ -170,6 +176,141 @@ describe("RemoteHostTuning", () => {
     // (By name: an earlier test's registrations may still arrive.)
     await mocksSettled();
     expect(recorded.slice(before).filter((r) => r.name.startsWith("bad"))).toEqual([]);
+  });
+});
+
+describe("RemoteHostTuning rollout", () => {
+  interface Child {
+    type: string;
+    name: string;
+    opts: pulumi.CustomResourceOptions;
+    props: any;
+  }
+  /** Builds the component and records every child with the options it was registered with. */
+  function build(name: string, extra: Record<string, unknown>, hosts: string[], p = profile) {
+    const children: Child[] = [];
+    const c = new m.RemoteHostTuning(
+      name,
+      { profile: p, hosts: hosts.map((host) => ({ host })), privateKey: "K", ...extra },
+      {
+        transformations: [
+          (r) => {
+            children.push({ type: r.type, name: r.name, opts: r.opts, props: r.props });
+            return undefined;
+          },
+        ],
+      },
+    );
+    const deps = (n: string) => {
+      const child = children.find((x) => x.name === n);
+      if (!child) throw new Error(`no child ${n} among ${children.map((x) => x.name).join(", ")}`);
+      return ([] as pulumi.Resource[]).concat((child.opts.dependsOn as pulumi.Resource[]) ?? []);
+    };
+    /** The names of what `n` depends on (by URN: a transformation sees options, not resources). */
+    const depNames = async (n: string) =>
+      (await Promise.all(deps(n).map((d) => value((d as pulumi.CustomResource).urn)))).map((u) => u.split("::").pop());
+    return { c, children, deps, depNames };
+  }
+  const hosts5 = ["h1", "h2", "h3", "h4", "h5"];
+
+  it("splits the hosts into batches of batchSize, and each batch's applies depend on every gate of the batch before", async () => {
+    const { c, deps } = build("roll", { rollout: { batchSize: 2 } }, hosts5);
+    expect(c.batches).toEqual([["h1", "h2"], ["h3", "h4"], ["h5"]]);
+    await until("all gates", () => Object.keys(c.gates).length === 5);
+    // The first batch waits for nothing but its own copies.
+    expect(deps("roll-h1-apply")).toEqual(c.copies.h1);
+    for (const h of ["h3", "h4"]) expect(deps(`roll-${h}-apply`)).toEqual(expect.arrayContaining([c.gates.h1, c.gates.h2]));
+    expect(deps("roll-h5-apply")).toEqual(expect.arrayContaining([c.gates.h3, c.gates.h4]));
+    expect(deps("roll-h5-apply")).not.toContain(c.gates.h1);
+    // A host's gate runs after its own apply, and is what stops the next batch when verify fails.
+    expect(deps("roll-h3-gate")).toEqual([c.commands.h3]);
+    const statuses = await value(c.statuses);
+    expect(statuses.h5).toEqual({ batch: 2, status: "degraded", changed: 3, digest: "sha256:abc", rebootRequired: 0, gate: "passed" });
+  });
+
+  it("maxUnavailable as a count or a percentage (rounded down, at least one); one host at a time by default", () => {
+    expect(build("mu-n", { rollout: { maxUnavailable: 3 } }, hosts5).c.batches.map((b) => b.length)).toEqual([3, 2]);
+    expect(build("mu-p", { rollout: { maxUnavailable: "50%" } }, hosts5).c.batches.map((b) => b.length)).toEqual([2, 2, 1]);
+    expect(build("mu-s", { rollout: { maxUnavailable: "10%" } }, hosts5).c.batches.map((b) => b.length)).toEqual([1, 1, 1, 1, 1]);
+    expect(build("mu-d", {}, ["a", "b"]).c.batches).toEqual([["a"], ["b"]]);
+  });
+
+  it("pauseSeconds puts a sleep between batches that the next batch depends on", async () => {
+    const { c, children, deps, depNames } = build("pause", { rollout: { batchSize: 1, pauseSeconds: 30 } }, ["p1", "p2"]);
+    await until("the pause", () => children.some((x) => x.name === "pause-pause-1"));
+    const pause = children.find((x) => x.name === "pause-pause-1")!;
+    expect(pause.type).toBe("command:local:Command");
+    expect(pause.props.create).toBe("sleep 30");
+    expect(deps("pause-pause-1")).toEqual([c.gates.p1]);
+    expect(await depNames("pause-p2-apply")).toContain("pause-pause-1");
+    expect(await depNames("pause-p2-apply")).not.toContain("pause-p1-gate");
+    expect(children.filter((x) => x.name.startsWith("pause-pause-"))).toHaveLength(1);
+  });
+
+  it("the gate fails naming the host unless stopOnFailure is false", () => {
+    const stop = build("gate-a", {}, ["edge-1.example"]).children.find((x) => x.name.endsWith("-gate"))!;
+    expect(stop.props.create).toContain("host='edge-1.example'");
+    expect(stop.props.create).toMatch(/rollout stopped: host \$host failed tune\.sh verify.*exit 1/);
+    const go = build("gate-b", { rollout: { stopOnFailure: false } }, ["edge-1.example"]).children.find((x) => x.name.endsWith("-gate"))!;
+    expect(go.props.create).toMatch(/stopOnFailure is false, the rollout goes on" >&2; exit 0/);
+  });
+
+  it("hosts that differ only in '.' and '-' get distinct resource names", async () => {
+    const { c } = build("dots", {}, ["a.b", "a-b"]);
+    const urns = await Promise.all(Object.values(c.commands).map((x) => value(x.urn)));
+    expect(new Set(urns).size).toBe(2);
+    expect(urns.some((u) => u.endsWith("::dots-a-b-apply"))).toBe(true);
+    expect(urns.some((u) => /::dots-a-b-[0-9a-f]{8}-apply$/.test(u))).toBe(true);
+  });
+
+  it("keeps the old resource name as an alias where it was unambiguous, so existing stacks are not replaced", () => {
+    const { children } = build("alias", {}, ["10.0.0.7"]);
+    const apply = children.find((x) => x.name.endsWith("-apply"))!;
+    expect(apply.name).toMatch(/^alias-10-0-0-7-[0-9a-f]{8}-apply$/);
+    expect(apply.opts.aliases).toEqual([{ name: "alias-10-0-0-7-apply" }]);
+    // Two hosts once sharing a name: neither may claim it.
+    const both = build("alias2", {}, ["a.b", "a:b"]).children.filter((x) => x.name.endsWith("-apply"));
+    for (const a of both) expect(a.opts.aliases ?? []).toEqual([]);
+  });
+
+  it("reboot: allowed reboots after apply, waits for SSH with retries, and only then gates the host", async () => {
+    const { c, children, deps, depNames } = build("rb", { reboot: "allowed", rebootTimeoutSeconds: 300 }, ["r1"]);
+    await until("the gate", () => children.some((x) => x.name === "rb-r1-gate"));
+    expect(deps("rb-r1-reboot")).toEqual([c.commands.r1]);
+    expect(deps("rb-r1-reboot-settle")).toEqual([c.reboots.r1]);
+    const rebooted = children.find((x) => x.name === "rb-r1-rebooted")!;
+    expect(await depNames("rb-r1-rebooted")).toEqual(["rb-r1-reboot-settle"]);
+    expect(await depNames("rb-r1-gate")).toEqual(["rb-r1-rebooted"]);
+    const reboot = children.find((x) => x.name === "rb-r1-reboot")!;
+    expect(reboot.props.create).toContain("hugepagesz=1G");
+    const conn = await value(pulumi.output(rebooted.props.connection));
+    expect(conn).toMatchObject({ perDialTimeout: 10, dialErrorLimit: 30 });
+    // The check compares against the boot id the reboot command printed.
+    expect(await value(pulumi.output(rebooted.props.create))).toContain("old='0f1e2d3c-0000-4000-8000-000000000001'");
+    expect((await value(c.statuses)).r1.rebootRequired).toBe(0);
+  });
+
+  it("reboot: never adds no reboot and warns naming the hosts that still need one", async () => {
+    const { c, children } = build("never", {}, ["needsreboot-1", "needsreboot-2"]);
+    expect(await value(c.rebootRequired)).toEqual(["needsreboot-1", "needsreboot-2"]);
+    expect(children.filter((x) => /-reboot(-settle|ed)?$/.test(x.name))).toEqual([]);
+    expect(Object.keys(c.reboots)).toEqual([]);
+  });
+
+  it("rejects batchSize together with maxUnavailable, naming the key", () => {
+    const r = m.resolveRemoteHostTuningOptions({
+      hosts: [{ host: "h" }],
+      privateKey: "k",
+      rollout: { batchSize: 2, maxUnavailable: "10%" },
+    });
+    expect(r.issues).toEqual([{ path: "rollout.maxUnavailable", message: expect.stringMatching(/batchSize or maxUnavailable, not both/) }]);
+    const bad = m.resolveRemoteHostTuningOptions({
+      hosts: [{ host: "h" }],
+      privateKey: "k",
+      rollout: { batchSize: 0 },
+      reboot: "sometimes",
+    });
+    expect(bad.issues?.map((i) => i.path)).toEqual(["rollout.batchSize", "reboot"]);
   });
 });
 

@@ -37,6 +37,23 @@ describe("stack config: per-target sections", () => {
     expect(JSON.stringify(plan.nodeGroups)).not.toContain("v1:abc");
   });
 
+  it("takes the SSH rollout and reboot policy from the stack, with their defaults, and names a bad one by its key", () => {
+    const ssh = (extra: Record<string, unknown>) => ({
+      profiles,
+      nodeGroups: [
+        { name: "h", target: "ssh", profile: "edge", ssh: { hosts: [{ host: "10.0.0.1" }], privateKey: { secure: "v1:abc" }, ...extra } },
+      ],
+    });
+    const plain = parseStack("t", ssh({})).nodeGroups[0].ssh!;
+    expect(plain).toMatchObject({ rollout: { pauseSeconds: 0, stopOnFailure: true }, reboot: "never", rebootTimeoutSeconds: 600 });
+    const set = parseStack("t", ssh({ rollout: { maxUnavailable: "25%", pauseSeconds: 60 }, reboot: "allowed" })).nodeGroups[0].ssh!;
+    expect(set).toMatchObject({ rollout: { maxUnavailable: "25%", pauseSeconds: 60, stopOnFailure: true }, reboot: "allowed" });
+    expect(problems(ssh({ rollout: { batchSize: 2, maxUnavailable: 1 }, reboot: "always" }))).toEqual([
+      expect.stringMatching(/^nodeGroups\[0\]\.ssh\.rollout\.maxUnavailable: .*batchSize or maxUnavailable, not both/),
+      expect.stringMatching(/^nodeGroups\[0\]\.ssh\.reboot: .*"always".*never.*allowed/),
+    ]);
+  });
+
   it("lists every problem by config path across targets, sections and top-level keys", () => {
     const nodeGroups = [
       {

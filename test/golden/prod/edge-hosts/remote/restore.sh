@@ -3,6 +3,12 @@
 set -u
 installed='/usr/local/lib/edgetune/tune.sh'
 staging='/var/tmp/edgetune/b68efcc18bf87f3a'
+# First, so no boot or NIC event re-applies while the originals are being put back.
+sysroot='/'
+if command -v systemctl >/dev/null 2>&1 && [ -e '/etc/systemd/system/edgetune-tune.service' ]; then sudo -n systemctl --quiet --root="$sysroot" disable edgetune-tune.service; fi
+sudo -n rm -f '/etc/systemd/system/edgetune-tune.service' '/etc/udev/rules.d/90-edgetune-nic.rules'
+if [ "$sysroot" = / ] && [ -d /run/systemd/system ]; then sudo -n systemctl daemon-reload; fi
+if [ "$sysroot" = / ] && command -v udevadm >/dev/null 2>&1; then sudo -n udevadm control --reload; fi
 if [ ! -e "$installed" ]; then
   echo "summary: restore status=nothing (no $installed)"
   exit 0
