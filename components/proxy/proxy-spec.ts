@@ -111,7 +111,9 @@ export const proxySpecSchema = z.strictObject({
   threads: grammar
     .int(1, MAX_THREADS)
     .optional()
-    .describe("Worker threads. Default: the node's CPUs when known, else HAProxy's own choice (every CPU it may run on)."),
+    .describe(
+      "Worker threads. Default: with cpuMap: auto, one per NIC CPU of the profile; else the node's CPUs when known, else HAProxy's own choice (every CPU it may run on).",
+    ),
   cpuMap: z
     .enum(["auto", "off"])
     .default("off")
