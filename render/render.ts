@@ -152,7 +152,7 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
     );
     const { globals } = validateProxySpec(plan.proxy.spec, { profile: plan.profiles[plan.proxy.profile] });
     const placement = globals.cpuMap
-      ? `HAProxy placement (cpuMap: auto): ${globals.cpuMap.cpus.length} threads, thread ${globals.cpuMap.cpus.map((c, i) => `${i + 1}→CPU ${c}`).join(", ")} — the CPUs of profile "${plan.proxy.profile}"'s NIC IRQ affinity and RPS (\`${globals.cpuMap.line}\`).`
+      ? `HAProxy placement (cpuMap: auto): ${globals.cpuMap.cpus.length} threads, ${globals.cpuMap.cpus.map((c, i) => `thread ${i + 1}→CPU ${c}`).join(", ")} — the CPUs of profile "${plan.proxy.profile}"'s NIC IRQ affinity and RPS (\`${globals.cpuMap.line}\`).`
       : "HAProxy placement: threads not pinned (cpuMap: off).";
     const tfo = globals.tfo
       ? `TCP Fast Open: on for the listeners (\`tfo\` on their binds): profile "${plan.proxy.profile}" sets net.ipv4.tcp_fastopen with the server bit (2).`

@@ -14,7 +14,8 @@ import {
 } from "../../components/proxy/haproxy";
 import { PRESET_NAMES } from "../../components/tuning/presets";
 import { resolveProfile } from "../../components/tuning/profile";
-import { loadStack } from "../../loader/stack-config";
+import { loadStack, parseStack, readStackConfig } from "../../loader/stack-config";
+import { renderStack } from "../../render/render";
 import { describeSystem, run } from "../helpers/system";
 
 const ROOT = join(__dirname, "..", "..");
@@ -314,3 +315,25 @@ describeSystem(
   },
   false,
 );
+
+describe("a stack with cpuMap: auto", () => {
+  const config = (nics: unknown[]) => {
+    const c = readStackConfig("prod", ROOT);
+    const profiles = c.profiles as Record<string, Record<string, unknown>>;
+    profiles.proxy = { ...profiles.proxy, nics };
+    c.proxy = { ...(c.proxy as object), cpuMap: "auto" };
+    return c;
+  };
+  it("renders the thread → CPU mapping in PLAN.md and the cpu-map line in haproxy.cfg", () => {
+    const files = renderStack(parseStack("prod", config([{ match: "ens*", irqAffinity: { cpus: "2-3" }, rps: { cpus: "6" } }])));
+    expect(files["PLAN.md"]).toContain(
+      'HAProxy placement (cpuMap: auto): 3 threads, thread 1→CPU 2, thread 2→CPU 3, thread 3→CPU 6 — the CPUs of profile "proxy"\'s NIC IRQ affinity and RPS (`cpu-map auto:1/1-3 2-3 6`).',
+    );
+    expect(files["proxy/haproxy.cfg"]).toMatch(/^ {2}nbthread 3\n(?: {2}#.*\n)? {2}cpu-map auto:1\/1-3 2-3 6$/m);
+  });
+  it("refuses it when the proxy's profile names no NIC CPU set, naming the key", () => {
+    expect(() => parseStack("prod", config([{ match: "ens*", offloads: { gro: true } }]))).toThrow(
+      /proxy\.cpuMap: got "auto"; profile "proxy" names no CPU set for its NICs/,
+    );
+  });
+});
