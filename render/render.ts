@@ -192,6 +192,11 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
         `Limits: nofile ${p.limits.nofileSoft}/${p.limits.nofileHard}${p.limits.nproc ? `, nproc ${p.limits.nproc}` : ""} (limits.d and systemd DefaultLimitNOFILE).`,
         "",
       );
+    if (p.bdp)
+      out.push(
+        `Buffers (buffers.bdp): ${p.bdp.gbps} Gbit/s × ${p.bdp.rttMs} ms = ${p.bdp.bdpBytes} bytes, × ${p.bdp.headroom} headroom → ${p.bdp.bufferBytes} bytes in ${p.bdp.set.join(", ") || "no key"}${p.bdp.keptExplicit.length ? ` (the profile's own value kept: ${p.bdp.keptExplicit.join(", ")})` : ""}.`,
+        "",
+      );
     if (p.modules.length) out.push(`Kernel modules: ${p.modules.join(", ")}.`, "");
     if (p.kernelArgs.length) out.push(`Kernel command line (needs a reboot): \`${p.kernelArgs.join(" ")}\`.`, "");
     if (p.nics.length) out.push(`NICs: ${p.nics.map((n) => `\`${n.match}\``).join(", ")}.`, "");

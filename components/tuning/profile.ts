@@ -195,11 +195,8 @@ export function checkProfile(
   // an explicit value is a decision, the derived one a default.
   const own = new Set([...Object.keys(parsed.value.sysctls ?? {}), ...Object.keys(parsed.value.extraSysctls ?? {})]);
   const bdp = p.buffers?.bdp;
-  const derived = bdp
-    ? Object.entries(
-        bdpSizing({ bandwidthBitsPerSecond: bdp.gbps * 1e9, rttMilliseconds: bdp.rttMs, headroom: bdp.headroom }).sysctls,
-      ).filter(([key]) => !own.has(key))
-    : [];
+  const sizing = bdp && bdpSizing({ bandwidthBitsPerSecond: bdp.gbps * 1e9, rttMilliseconds: bdp.rttMs, headroom: bdp.headroom });
+  const derived = sizing ? Object.entries(sizing.sysctls).filter(([key]) => !own.has(key)) : [];
   const derivedKeys = new Set(derived.map(([key]) => key));
 
   for (const [key, value] of Object.entries(p.sysctls ?? {})) {
@@ -338,6 +335,19 @@ export function checkProfile(
       modules: [...modules].sort(),
       portPlan,
       warnings,
+      ...(bdp && sizing
+        ? {
+            bdp: {
+              ...bdp,
+              bdpBytes: sizing.bdpBytes,
+              bufferBytes: sizing.bufferBytes,
+              set: [...derivedKeys].sort(),
+              keptExplicit: Object.keys(sizing.sysctls)
+                .filter((k) => !derivedKeys.has(k))
+                .sort(),
+            },
+          }
+        : {}),
     },
   };
 }

@@ -11,6 +11,9 @@ import {
   SYSCTL_CATALOG,
   ValidationError,
 } from "../../components";
+import { join } from "node:path";
+import { parseStack, readStackConfig } from "../../loader/stack-config";
+import { renderStack } from "../../render/render";
 import { kubernetesPortProblem, subtractRanges, unreservedNodePorts } from "../../components/tuning/ports";
 
 const issuesOf = (input: unknown) => checkProfile("edge", input).issues;
@@ -320,6 +323,24 @@ describe("buffers.bdp: socket buffers from the bandwidth-delay product", () => {
     // 1 Gbit/s x 100 ms = 12.5 MB, headroom 1, rounded up to 4 KiB.
     expect(value(p, "net.core.rmem_max")).toBe("12500992");
     expect(value(p, "net.ipv4.tcp_wmem")).toBe("4096 65536 12500992");
+    expect(p.bdp).toEqual({
+      gbps: 1,
+      rttMs: 100,
+      headroom: 1,
+      bdpBytes: 12500000,
+      bufferBytes: 12500992,
+      set: ["net.core.rmem_max", "net.ipv4.tcp_wmem"],
+      keptExplicit: ["net.core.wmem_max", "net.ipv4.tcp_rmem"],
+    });
+  });
+
+  it("PLAN.md says what it derived and which keys the profile kept", () => {
+    const c = readStackConfig("prod", join(__dirname, "..", ".."));
+    const profiles = c.profiles as Record<string, Record<string, unknown>>;
+    profiles.edge = { ...profiles.edge, sysctls: { "net.core.wmem_max": 4194304 }, buffers: { bdp: { gbps: 10, rttMs: 20 } } };
+    expect(renderStack(parseStack("prod", c))["PLAN.md"]).toContain(
+      "Buffers (buffers.bdp): 10 Gbit/s × 20 ms = 25000000 bytes, × 2 headroom → 50003968 bytes in net.core.rmem_max, net.ipv4.tcp_rmem, net.ipv4.tcp_wmem (the profile's own value kept: net.core.wmem_max).",
+    );
   });
 
   it("without buffers the preset's buffer sizes stay", () => {
