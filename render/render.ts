@@ -10,7 +10,7 @@ import { renderTunerObjects } from "../components/nodes/k8s-tuner";
 import { renderLocalLabSteps } from "../components/lab/local-lab";
 import { estimateCapacity } from "../components/proxy/capacity";
 import { dump } from "js-yaml";
-import { renderHaproxyConfig } from "../components/proxy/haproxy";
+import { renderHaproxyConfig, validateProxySpec } from "../components/proxy/haproxy";
 import { renderLabHaproxyConfig } from "../components/lab/local-lab";
 import { describeFacts, type MachineFacts } from "../loader/machine-facts";
 import { renderProxyObjects } from "../components/proxy/k8s-proxy";
@@ -167,6 +167,14 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
         : "haproxy.cfg assumes no machine: nbthread is left to HAProxy (the CPUs it may run on), maxconn fits the profile's nofile limit (else 65536); the proxy image's entrypoint lowers maxconn to what the container's real `ulimit -Hn` holds, by the config's fd budget line.",
       "",
     );
+    const { globals } = validateProxySpec(plan.proxy.spec, { profile: plan.profiles[plan.proxy.profile] });
+    const placement = globals.cpuMap
+      ? `HAProxy placement (cpuMap: auto): ${globals.cpuMap.cpus.length} threads, ${globals.cpuMap.cpus.map((c, i) => `thread ${i + 1}→CPU ${c}`).join(", ")} — the CPUs of profile "${plan.proxy.profile}"'s NIC IRQ affinity and RPS (\`${globals.cpuMap.line}\`).`
+      : "HAProxy placement: threads not pinned (cpuMap: off).";
+    const tfo = globals.tfo
+      ? `TCP Fast Open: on for the listeners (\`tfo\` on their binds): profile "${plan.proxy.profile}" sets net.ipv4.tcp_fastopen with the server bit (2).`
+      : `TCP Fast Open: off: profile "${plan.proxy.profile}"'s net.ipv4.tcp_fastopen lacks the server bit (2).`;
+    out.push(placement, "", tfo, "");
   }
   for (const g of plan.nodeGroups) {
     const p = g.profile;
@@ -199,6 +207,11 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
     if (p.limits)
       out.push(
         `Limits: nofile ${p.limits.nofileSoft}/${p.limits.nofileHard}${p.limits.nproc ? `, nproc ${p.limits.nproc}` : ""} (limits.d and systemd DefaultLimitNOFILE).`,
+        "",
+      );
+    if (p.bdp)
+      out.push(
+        `Buffers (buffers.bdp): ${p.bdp.gbps} Gbit/s × ${p.bdp.rttMs} ms = ${p.bdp.bdpBytes} bytes, × ${p.bdp.headroom} headroom → ${p.bdp.bufferBytes} bytes in ${p.bdp.set.join(", ") || "no key"}${p.bdp.keptExplicit.length ? ` (the profile's own value kept: ${p.bdp.keptExplicit.join(", ")})` : ""}.`,
         "",
       );
     if (p.modules.length) out.push(`Kernel modules: ${p.modules.join(", ")}.`, "");

@@ -16,7 +16,12 @@
  *   proxy image's entrypoint sets them from the fd budget line and its real
  *   `ulimit -Hn`;
  * - one SO_REUSEPORT socket per thread (`shards by-thread`), so the kernel
- *   spreads new connections over threads instead of one accept queue.
+ *   spreads new connections over threads instead of one accept queue;
+ * - `tfo` on the listeners' binds when the profile's net.ipv4.tcp_fastopen has
+ *   the server bit (2): the kernel only answers a TFO SYN on a socket that
+ *   asked for it, so the sysctl alone does nothing for HAProxy;
+ * - with `cpuMap: auto`, one thread per CPU that handles the NICs' packets
+ *   (the profile's IRQ affinity and RPS CPUs), pinned with `cpu-map`.
  *
  * Output is valid for HAProxy 2.6 (Debian 12) and 3.2 (upstream LTS): every
  * keyword used exists with the same meaning in both configuration manuals.
@@ -35,6 +40,7 @@ import {
 
 export * from "./proxy-spec";
 import { ephemeralPlan } from "../tuning/ports";
+import { parseCpuList } from "../tuning/cpus";
 import type { ResolvedProfile } from "../tuning/types";
 
 /** What HAProxy will really get on the node; each field overrides what the profile says. */
@@ -114,6 +120,73 @@ export interface HaproxyGlobals {
   /** fds kept out of the connection budget (listeners, checks, pollers, sockets). */
   reservedFds: number;
   budget: FdBudget;
+  /** Listeners accept TCP Fast Open (the profile's tcp_fastopen has the server bit). */
+  tfo: boolean;
+  /** Thread pinning (`cpuMap: auto`): thread i+1 runs on cpus[i]. */
+  cpuMap?: { cpus: number[]; cpuList: string; line: string };
+}
+
+/** tcp_fastopen bit 2: the kernel accepts data in the SYN on listeners that enable TFO. */
+const TFO_SERVER = 2;
+
+/**
+ * The CPUs that receive the NICs' packets: IRQ affinity CPUs run the hardware interrupt and
+ * NAPI, RPS CPUs the protocol stack. A proxy thread on one of them finds the socket it
+ * reads warm in that CPU's cache; elsewhere every wake-up crosses CPUs.
+ */
+export function nicCpus(profile: ResolvedProfile): number[] {
+  const cpus = new Set<number>();
+  for (const nic of profile.nics)
+    for (const list of [nic.irqAffinity?.cpus, nic.rps?.cpus]) {
+      const parsed = list === undefined ? [] : parseCpuList(list);
+      if (Array.isArray(parsed)) for (const c of parsed) cpus.add(c);
+    }
+  return [...cpus].sort((a, b) => a - b);
+}
+
+/** A sorted CPU list in cpulist form ("0-3,6"). */
+function formatCpuList(cpus: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length;) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j] + 1) j++;
+    parts.push(i === j ? `${cpus[i]}` : `${cpus[i]}-${cpus[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+/** Derives cpu-map from the profile, or says why it cannot work. */
+function deriveCpuMap(spec: ResolvedProxySpec, node: ProxyNodeFacts, issues: ValidationIssue[]): HaproxyGlobals["cpuMap"] | undefined {
+  if (spec.cpuMap !== "auto") return undefined;
+  const cpus = nicCpus(node.profile);
+  const where = `profile "${node.profile.name}"`;
+  if (cpus.length === 0) {
+    issues.push({
+      path: "cpuMap",
+      message: `got "auto"; ${where} names no CPU set for its NICs: set nics[].irqAffinity.cpus or nics[].rps.cpus in the profile, or cpuMap: off`,
+    });
+    return undefined;
+  }
+  const cpuList = formatCpuList(cpus);
+  if (cpus.length > MAX_THREADS)
+    issues.push({
+      path: "cpuMap",
+      message: `got "auto"; ${where} handles NIC packets on ${cpus.length} CPUs (${cpuList}), one thread each exceeds HAProxy's ${MAX_THREADS} threads: narrow the profile's CPU sets or cpuMap: off`,
+    });
+  if (spec.threads !== undefined && spec.threads !== cpus.length)
+    issues.push({
+      path: "threads",
+      message: `got ${spec.threads}; cpuMap: auto runs one thread per NIC CPU of ${where} (${cpuList}), so threads must be ${cpus.length} or unset`,
+    });
+  if (node.cpus !== undefined && cpus[cpus.length - 1] >= node.cpus)
+    issues.push({
+      path: "cpuMap",
+      message: `got "auto"; ${where} names CPU ${cpus[cpus.length - 1]} (${cpuList}), but this node has ${node.cpus} CPUs (0-${node.cpus - 1}): HAProxy cannot pin a thread there`,
+    });
+  // auto: thread i takes the i-th CPU of the list; HAProxy's cpu-set takes ranges separated by spaces.
+  const line = `cpu-map auto:1/1-${cpus.length} ${cpuList.split(",").join(" ")}`;
+  return { cpus, cpuList, line };
 }
 
 function sysctlNumber(profile: ResolvedProfile, key: string): string | undefined {
@@ -127,7 +200,11 @@ function isSplicing(l: Pick<ProxyListener, "mode" | "splice">): boolean {
 /** Derives the global settings from the spec and the node, or the problems that prevent it. */
 function deriveGlobals(spec: ResolvedProxySpec, node: ProxyNodeFacts): { globals: HaproxyGlobals; issues: ValidationIssue[] } {
   const issues: ValidationIssue[] = [];
-  const threads = spec.threads ?? (node.cpus !== undefined ? Math.min(Math.max(1, Math.floor(node.cpus)), MAX_THREADS) : undefined);
+  const cpuMap = deriveCpuMap(spec, node, issues);
+  const threads =
+    cpuMap?.cpus.length ??
+    spec.threads ??
+    (node.cpus !== undefined ? Math.min(Math.max(1, Math.floor(node.cpus)), MAX_THREADS) : undefined);
   const somaxconn = sysctlNumber(node.profile, "net.core.somaxconn");
   const backlog = somaxconn ? Number(somaxconn) : KERNEL_SOMAXCONN_DEFAULT;
   const nofile = node.nofileLimit ?? node.profile.limits?.nofileHard ?? DEFAULT_NOFILE;
@@ -158,7 +235,11 @@ function deriveGlobals(spec: ResolvedProxySpec, node: ProxyNodeFacts): { globals
     }
     maxconn = spec.maxconn;
   }
-  return { globals: { threads, maxconn, maxpipes: maxpipesFor(maxconn, budget), backlog, nofile, reservedFds, budget }, issues };
+  const tfo = (Number(sysctlNumber(node.profile, "net.ipv4.tcp_fastopen") ?? 0) & TFO_SERVER) !== 0;
+  return {
+    globals: { threads, maxconn, maxpipes: maxpipesFor(maxconn, budget), backlog, nofile, reservedFds, budget, tfo, cpuMap },
+    issues,
+  };
 }
 
 /**
@@ -319,6 +400,8 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
     "global",
   ];
   if (globals.threads !== undefined) out.push(`  nbthread ${globals.threads}`);
+  if (globals.cpuMap)
+    out.push(`  # threads on the CPUs that take the NICs' IRQs and RPS (${globals.cpuMap.cpuList}), one each`, `  ${globals.cpuMap.line}`);
   // presetenv sets only what the environment does not: run as rendered unless the entrypoint says otherwise.
   out.push(`  presetenv ${MAXCONN_ENV} ${globals.maxconn}`);
   if (globals.maxpipes !== undefined) out.push(`  presetenv ${MAXPIPES_ENV} ${globals.maxpipes}`);
@@ -384,7 +467,7 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
       `frontend ${l.name}`,
       `  mode ${l.mode}`,
       // v4v6: "::" alone would accept IPv6 only where net.ipv6.bindv6only=1.
-      `  bind ${bindAddress(l.address, l.port)}${l.address === "::" ? " v4v6" : ""} shards by-thread backlog ${globals.backlog}`,
+      `  bind ${bindAddress(l.address, l.port)}${l.address === "::" ? " v4v6" : ""} shards by-thread backlog ${globals.backlog}${globals.tfo ? " tfo" : ""}`,
     );
     const accessLog = spec.accessLog;
     if (accessLog === "off") out.push("  no log");

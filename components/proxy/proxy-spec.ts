@@ -111,7 +111,15 @@ export const proxySpecSchema = z.strictObject({
   threads: grammar
     .int(1, MAX_THREADS)
     .optional()
-    .describe("Worker threads. Default: the node's CPUs when known, else HAProxy's own choice (every CPU it may run on)."),
+    .describe(
+      "Worker threads. Default: with cpuMap: auto, one per NIC CPU of the profile; else the node's CPUs when known, else HAProxy's own choice (every CPU it may run on).",
+    ),
+  cpuMap: z
+    .enum(["auto", "off"])
+    .default("off")
+    .describe(
+      "`auto`: one HAProxy thread per CPU that handles the NICs' packets — the union of the proxy profile's nics[].irqAffinity.cpus and nics[].rps.cpus — pinned in order with `cpu-map auto:1/1-N <cpus>`, and nbthread N; a profile with no such CPU set is refused, and so is a `threads` other than N. `off`: threads float over every CPU the process may use.",
+    ),
   maxconn: z
     .number()
     .int()

@@ -241,6 +241,21 @@ export const tuningProfileSchema = z.strictObject({
     .prefault({})
     .describe("Connection tracking sizing and NOTRACK rules."),
   ports: portPlanSpec.optional().describe("Ephemeral port planning: ports that must never be picked as source ports."),
+  buffers: z
+    .strictObject({
+      bdp: z
+        .strictObject({
+          gbps: z.number().positive().max(1600).describe("Path bandwidth one flow should fill, Gbit/s."),
+          rttMs: z.number().positive().max(10000).describe("Round-trip time of that path, milliseconds."),
+          headroom: z.number().min(1).max(16).default(2).describe("Multiplier over the bandwidth-delay product (kernel overhead, bursts)."),
+        })
+        .optional()
+        .describe(
+          "Size socket buffers from the bandwidth-delay product (gbps x rttMs / 8 x headroom, rounded up to 4 KiB): sets the max of net.ipv4.tcp_rmem/tcp_wmem and net.core.rmem_max/wmem_max, replacing the preset's values. A key the profile sets itself under sysctls or extraSysctls wins over the derived one. rmem_max/wmem_max are host-wide (read-only in a pod's network namespace). Default: unset, buffers stay as the preset and sysctls say.",
+        ),
+    })
+    .optional()
+    .describe("Socket buffer sizing."),
 });
 
 /** A profile as a user writes it. */
@@ -253,6 +268,7 @@ export type HugepagesInput = NonNullable<TuningProfile["hugepages"]>;
 export type NicTuning = z.input<typeof nicSpec>;
 export type ConntrackInput = NonNullable<TuningProfile["conntrack"]>;
 export type PortPlanInput = z.input<typeof portPlanSpec>;
+export type BuffersInput = NonNullable<TuningProfile["buffers"]>;
 export type ResolvedPortPlanInput = z.output<typeof portPlanSpec>;
 export type OffloadFeature = (typeof OFFLOAD_FEATURES)[number];
 export type FlowType = (typeof FLOW_TYPES)[number];

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { CONTROL, formatPath, resolveWith, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
 import { SYSCTL_CATALOG, keyGrammarProblem, moduleForValue, type Compare, type SysctlMeta, type SysctlValueType } from "./catalog";
+import { bdpSizing } from "./bdp";
 import { cpuMask, formatCpuList, parseCpuList } from "./cpus";
 import { formatRanges, KERNEL_PORT_RANGE_DEFAULT, KUBERNETES_NODEPORT_RANGE, overlapCount, planPorts, type PortRange } from "./ports";
 import { PRESETS } from "./presets";
@@ -206,8 +207,16 @@ export function checkProfile(
     });
   };
 
+  // buffers.bdp replaces the preset's buffer sizes, but never a key the profile itself writes:
+  // an explicit value is a decision, the derived one a default.
+  const own = new Set([...Object.keys(parsed.value.sysctls ?? {}), ...Object.keys(parsed.value.extraSysctls ?? {})]);
+  const bdp = p.buffers?.bdp;
+  const sizing = bdp && bdpSizing({ bandwidthBitsPerSecond: bdp.gbps * 1e9, rttMilliseconds: bdp.rttMs, headroom: bdp.headroom });
+  const derived = sizing ? Object.entries(sizing.sysctls).filter(([key]) => !own.has(key)) : [];
+  const derivedKeys = new Set(derived.map(([key]) => key));
+
   for (const [key, value] of Object.entries(p.sysctls ?? {})) {
-    if (value === null) continue;
+    if (value === null || derivedKeys.has(key)) continue;
     const meta = SYSCTL_CATALOG[key];
     if (!meta && !keyGrammarProblem(key)) {
       issues.push({
@@ -219,6 +228,7 @@ export function checkProfile(
     addSysctl(key, value, meta, ["sysctls", key]);
   }
   for (const [key, extra] of Object.entries(p.extraSysctls ?? {})) {
+    if (derivedKeys.has(key)) continue;
     addSysctl(key, extra.value, SYSCTL_CATALOG[key], ["extraSysctls", key], {
       compare: extra.compare,
       scope: extra.scope ?? SYSCTL_CATALOG[key]?.scope ?? "host",
@@ -231,6 +241,7 @@ export function checkProfile(
   }
 
   // Shorthands that are sysctls underneath.
+  for (const [key, value] of derived) addSysctl(key, value, SYSCTL_CATALOG[key], ["buffers", "bdp"]);
   const ct = p.conntrack;
   if (ct?.max !== undefined)
     addSysctl("net.netfilter.nf_conntrack_max", ct.max, SYSCTL_CATALOG["net.netfilter.nf_conntrack_max"], ["conntrack", "max"]);
@@ -343,6 +354,19 @@ export function checkProfile(
       modules: [...modules].sort(),
       portPlan,
       warnings,
+      ...(bdp && sizing
+        ? {
+            bdp: {
+              ...bdp,
+              bdpBytes: sizing.bdpBytes,
+              bufferBytes: sizing.bufferBytes,
+              set: [...derivedKeys].sort(),
+              keptExplicit: Object.keys(sizing.sysctls)
+                .filter((k) => !derivedKeys.has(k))
+                .sort(),
+            },
+          }
+        : {}),
     },
   };
 }

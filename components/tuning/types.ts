@@ -62,6 +62,8 @@ export interface ResolvedProfile {
   portPlan?: PortPlan;
   /** Non-fatal findings (e.g. tcp_rmem max above rmem_max). */
   warnings: string[];
+  /** What buffers.bdp derived, for the render summary: the size, and the keys it set or left to the profile. */
+  bdp?: { gbps: number; rttMs: number; headroom: number; bdpBytes: number; bufferBytes: number; set: string[]; keptExplicit: string[] };
 }
 
 export interface PortPlan {

@@ -11,6 +11,9 @@ import {
   SYSCTL_CATALOG,
   ValidationError,
 } from "../../components";
+import { join } from "node:path";
+import { parseStack, readStackConfig } from "../../loader/stack-config";
+import { renderStack } from "../../render/render";
 import { kubernetesPortProblem, subtractRanges, unreservedNodePorts } from "../../components/tuning/ports";
 
 const issuesOf = (input: unknown) => checkProfile("edge", input).issues;
@@ -293,5 +296,65 @@ describe("helpers", () => {
     expect(cpuMask([0, 1])).toBe("3");
     expect(cpuMask([0, 32])).toBe("1,00000001");
     expect(cpuMask([35])).toBe("8,00000000");
+  });
+});
+
+describe("buffers.bdp: socket buffers from the bandwidth-delay product", () => {
+  const value = (p: ReturnType<typeof resolveProfile>, key: string) => p.sysctls.find((s) => s.key === key)?.value;
+
+  it("sizes tcp_rmem/tcp_wmem max and rmem_max/wmem_max, replacing the preset's", () => {
+    // 10 Gbit/s x 20 ms = 25,000,000 bytes, x2 headroom, rounded up to 4 KiB.
+    const p = resolveProfile("wan", { extends: "recommended", buffers: { bdp: { gbps: 10, rttMs: 20 } } });
+    expect(value(p, "net.core.rmem_max")).toBe("50003968");
+    expect(value(p, "net.core.wmem_max")).toBe("50003968");
+    expect(value(p, "net.ipv4.tcp_rmem")).toBe("4096 87380 50003968");
+    expect(value(p, "net.ipv4.tcp_wmem")).toBe("4096 65536 50003968");
+    expect(p.warnings.filter((w) => /exceeds net\.core/.test(w))).toEqual([]);
+  });
+
+  it("an explicit sysctl of the profile wins over the derived value; the others are still derived", () => {
+    const p = resolveProfile("wan", {
+      extends: "recommended",
+      sysctls: { "net.ipv4.tcp_rmem": "4096 131072 8388608", "net.core.wmem_max": 4194304 },
+      buffers: { bdp: { gbps: 1, rttMs: 100, headroom: 1 } },
+    });
+    expect(value(p, "net.ipv4.tcp_rmem")).toBe("4096 131072 8388608");
+    expect(value(p, "net.core.wmem_max")).toBe("4194304");
+    // 1 Gbit/s x 100 ms = 12.5 MB, headroom 1, rounded up to 4 KiB.
+    expect(value(p, "net.core.rmem_max")).toBe("12500992");
+    expect(value(p, "net.ipv4.tcp_wmem")).toBe("4096 65536 12500992");
+    expect(p.bdp).toEqual({
+      gbps: 1,
+      rttMs: 100,
+      headroom: 1,
+      bdpBytes: 12500000,
+      bufferBytes: 12500992,
+      set: ["net.core.rmem_max", "net.ipv4.tcp_wmem"],
+      keptExplicit: ["net.core.wmem_max", "net.ipv4.tcp_rmem"],
+    });
+  });
+
+  it("PLAN.md says what it derived and which keys the profile kept", () => {
+    const c = readStackConfig("prod", join(__dirname, "..", ".."));
+    const profiles = c.profiles as Record<string, Record<string, unknown>>;
+    profiles.edge = { ...profiles.edge, sysctls: { "net.core.wmem_max": 4194304 }, buffers: { bdp: { gbps: 10, rttMs: 20 } } };
+    expect(renderStack(parseStack("prod", c))["PLAN.md"]).toContain(
+      "Buffers (buffers.bdp): 10 Gbit/s × 20 ms = 25000000 bytes, × 2 headroom → 50003968 bytes in net.core.rmem_max, net.ipv4.tcp_rmem, net.ipv4.tcp_wmem (the profile's own value kept: net.core.wmem_max).",
+    );
+  });
+
+  it("without buffers the preset's buffer sizes stay", () => {
+    const p = resolveProfile("plain", { extends: "recommended" });
+    expect(value(p, "net.core.rmem_max")).toBe(String(PRESETS.recommended.sysctls!["net.core.rmem_max"]));
+  });
+
+  it.each([
+    [{ gbps: 0, rttMs: 10 }, "profiles.edge.buffers.bdp.gbps"],
+    [{ gbps: 10, rttMs: -1 }, "profiles.edge.buffers.bdp.rttMs"],
+    [{ gbps: 10, rttMs: 10, headroom: 0.5 }, "profiles.edge.buffers.bdp.headroom"],
+    [{ gbps: 10, rttMs: 10, bandwidth: 3 }, "profiles.edge.buffers.bdp"],
+  ])("refuses %j naming %s", (bdp, path) => {
+    const issues = issuesOf({ buffers: { bdp } });
+    expect(issues.map((i) => i.path)).toContain(path);
   });
 });

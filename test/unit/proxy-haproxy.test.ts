@@ -14,7 +14,8 @@ import {
 } from "../../components/proxy/haproxy";
 import { PRESET_NAMES } from "../../components/tuning/presets";
 import { resolveProfile } from "../../components/tuning/profile";
-import { loadStack } from "../../loader/stack-config";
+import { loadStack, parseStack, readStackConfig } from "../../loader/stack-config";
+import { renderStack } from "../../render/render";
 import { describeSystem, run } from "../helpers/system";
 
 const ROOT = join(__dirname, "..", "..");
@@ -40,7 +41,7 @@ const rendered = (cfg: string, key: "maxconn" | "maxpipes") =>
 
 describe("renderHaproxyConfig: global tuning derived from the node", () => {
   it("sets the listen backlog to the profile's somaxconn, or the kernel default without one", () => {
-    expect(renderHaproxyConfig(spec, { profile })).toMatch(/bind 0\.0\.0\.0:80 shards by-thread backlog 65535$/m);
+    expect(renderHaproxyConfig(spec, { profile })).toMatch(/bind 0\.0\.0\.0:80 shards by-thread backlog 65535 tfo$/m);
     const bare = resolveProfile("bare", { ports: { listenPorts: [] } });
     expect(renderHaproxyConfig(spec, { profile: bare })).toMatch(/bind 0\.0\.0\.0:80 shards by-thread backlog 4096$/m);
   });
@@ -143,6 +144,73 @@ describe("renderHaproxyConfig: global tuning derived from the node", () => {
   });
 });
 
+/** A profile whose NIC takes IRQs on CPUs 0-1 and steers packets (RPS) to 4 as well. */
+const pinned = resolveProfile("pinned", {
+  extends: "recommended",
+  ports: { listenPorts: [80, 5201, 8404, 8405] },
+  nics: [{ match: "ens*", irqAffinity: { cpus: "0-1" }, rps: { cpus: "1,4" } }],
+});
+
+describe("renderHaproxyConfig: TCP Fast Open follows the profile", () => {
+  const binds = (cfg: string) => cfg.split("\n").filter((l) => /^ {2}bind /.test(l));
+  it("turns on tfo on every listener's bind when tcp_fastopen has the server bit, and not on the service endpoints", () => {
+    for (const value of [2, 3]) {
+      const p = resolveProfile("tfo", { sysctls: { "net.ipv4.tcp_fastopen": value }, ports: { listenPorts: [80, 5201, 8404, 8405] } });
+      const b = binds(renderHaproxyConfig(spec, { profile: p }));
+      expect(b.filter((l) => / tfo$/.test(l))).toEqual([
+        "  bind 0.0.0.0:80 shards by-thread backlog 4096 tfo",
+        "  bind 0.0.0.0:5201 shards by-thread backlog 4096 tfo",
+      ]);
+      expect(b.filter((l) => /:840[45]$/.test(l))).toHaveLength(2);
+    }
+  });
+  it("leaves tfo off for a client-only value (1), 0, or no tcp_fastopen at all", () => {
+    for (const sysctls of [{ "net.ipv4.tcp_fastopen": 1 }, { "net.ipv4.tcp_fastopen": 0 }, {}]) {
+      const p = resolveProfile("notfo", { sysctls, ports: { listenPorts: [80, 5201, 8404, 8405] } });
+      const cfg = renderHaproxyConfig(spec, { profile: p });
+      expect(cfg).not.toMatch(/ tfo/);
+      expect(validateProxySpec(spec, { profile: p }).globals.tfo).toBe(false);
+    }
+  });
+});
+
+describe("renderHaproxyConfig: cpuMap pins threads to the NICs' CPUs", () => {
+  it("auto: one thread per IRQ/RPS CPU, in order, whatever the node's CPU count", () => {
+    const cfg = renderHaproxyConfig({ ...spec, cpuMap: "auto" }, { profile: pinned, cpus: 8 });
+    expect(cfg).toMatch(/^ {2}nbthread 3$/m);
+    expect(cfg).toMatch(/^ {2}cpu-map auto:1\/1-3 0-1 4$/m);
+    expect(validateProxySpec({ ...spec, cpuMap: "auto" }, { profile: pinned }).globals.cpuMap).toMatchObject({
+      cpus: [0, 1, 4],
+      cpuList: "0-1,4",
+    });
+  });
+  it("off (the default) renders no cpu-map", () => {
+    expect(renderHaproxyConfig(spec, { profile: pinned, cpus: 8 })).not.toMatch(/cpu-map/);
+  });
+  it("refuses auto without a CPU set in the profile, a contradicting threads, and CPUs the node lacks", () => {
+    expect(issuesOf({ ...spec, cpuMap: "auto" })).toEqual([
+      {
+        path: "proxy.cpuMap",
+        message: expect.stringMatching(
+          /^got "auto"; profile "edge" names no CPU set for its NICs: set nics\[\]\.irqAffinity\.cpus or nics\[\]\.rps\.cpus/,
+        ),
+      },
+    ]);
+    expect(issuesOf({ ...spec, cpuMap: "auto", threads: 2 }, pinned)).toEqual([
+      {
+        path: "proxy.threads",
+        message: expect.stringMatching(
+          /^got 2; cpuMap: auto runs one thread per NIC CPU of profile "pinned" \(0-1,4\), so threads must be 3 or unset/,
+        ),
+      },
+    ]);
+    expect(checkProxySpec({ ...spec, cpuMap: "auto" }, { profile: pinned, cpus: 4 }).issues).toEqual([
+      { path: "proxy.cpuMap", message: expect.stringMatching(/names CPU 4 \(0-1,4\), but this node has 4 CPUs \(0-3\)/) },
+    ]);
+    expect(issuesOf({ ...spec, cpuMap: "pinned" })[0]).toMatchObject({ path: "proxy.cpuMap" });
+  });
+});
+
 describe("checkProxySpec: clear errors naming the path", () => {
   it("reports port collisions, including with the service endpoints", () => {
     const issues = issuesOf({ ...spec, listeners: [spec.listeners[0], { ...spec.listeners[1], port: 80 }], metricsPort: 8405 });
@@ -223,6 +291,11 @@ describeSystem(
         check(renderHaproxyConfig(spec, { profile: p, cpus: 2, nofileLimit: 20000 }), preset);
       });
     }
+    it("cpuMap: auto with TFO", () => {
+      const cfg = renderHaproxyConfig({ ...spec, cpuMap: "auto" }, { profile: pinned, cpus: 8, nofileLimit: 20000 });
+      expect(cfg).toMatch(/ tfo$/m);
+      check(cfg, "cpumap");
+    });
     it("every stack with a proxy section", () => {
       const stacks = readdirSync(join(ROOT, "stacks"))
         .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
@@ -242,3 +315,25 @@ describeSystem(
   },
   false,
 );
+
+describe("a stack with cpuMap: auto", () => {
+  const config = (nics: unknown[]) => {
+    const c = readStackConfig("prod", ROOT);
+    const profiles = c.profiles as Record<string, Record<string, unknown>>;
+    profiles.proxy = { ...profiles.proxy, nics };
+    c.proxy = { ...(c.proxy as object), cpuMap: "auto" };
+    return c;
+  };
+  it("renders the thread → CPU mapping in PLAN.md and the cpu-map line in haproxy.cfg", () => {
+    const files = renderStack(parseStack("prod", config([{ match: "ens*", irqAffinity: { cpus: "2-3" }, rps: { cpus: "6" } }])));
+    expect(files["PLAN.md"]).toContain(
+      'HAProxy placement (cpuMap: auto): 3 threads, thread 1→CPU 2, thread 2→CPU 3, thread 3→CPU 6 — the CPUs of profile "proxy"\'s NIC IRQ affinity and RPS (`cpu-map auto:1/1-3 2-3 6`).',
+    );
+    expect(files["proxy/haproxy.cfg"]).toMatch(/^ {2}nbthread 3\n(?: {2}#.*\n)? {2}cpu-map auto:1\/1-3 2-3 6$/m);
+  });
+  it("refuses it when the proxy's profile names no NIC CPU set, naming the key", () => {
+    expect(() => parseStack("prod", config([{ match: "ens*", offloads: { gro: true } }]))).toThrow(
+      /proxy\.cpuMap: got "auto"; profile "proxy" names no CPU set for its NICs/,
+    );
+  });
+});
