@@ -104,7 +104,7 @@ DONE=\${EDGETUNE_LIFECYCLE_DONE:-${LIFECYCLE_DONE_PATH}}
 
 say() {
   # The console is where an operator finds it without logging in; the journal keeps a copy.
-  echo "edgetune-lifecycle: $*" >"$CONSOLE" 2>/dev/null || true
+  echo "edgetune-lifecycle: $*" >>"$CONSOLE" 2>/dev/null || true
   echo "edgetune-lifecycle: $*" >&2
 }
 
@@ -124,10 +124,10 @@ if ! command -v aws >/dev/null 2>&1; then
 fi
 token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$IMDS/latest/api/token") || token=
 md() { curl -sf -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/$1"; }
-iid=$(md instance-id) && region=$(md placement/region) || {
+if ! iid=$(md instance-id) || ! region=$(md placement/region); then
   say "ERROR: cannot read the instance id and region from IMDSv2 at $IMDS"
   exit 1
-}
+fi
 n=0
 while :; do
   if aws autoscaling complete-lifecycle-action --region "$region" --auto-scaling-group-name "$ASG" \\
