@@ -17,6 +17,8 @@ import { parseMimeParts, renderCloudInit, UNIT_NAME, USER_DATA_MAX_BYTES } from 
 import { resolveAwsTunedNodeGroupOptions } from "../../components/nodes/aws-tuned-node-group-spec";
 import { resolveProfile } from "../../components/tuning/profile";
 import { describeSystem, run } from "../helpers/system";
+import { parseStack } from "../../loader/stack-config";
+import { renderStack } from "../../render/render";
 
 const gate: LifecycleGate = { groupName: "edge-asg-prod", hookName: "edgetune-tuned", allowDegraded: false };
 const pages = resolveProfile("pages", {
@@ -248,3 +250,41 @@ describeSystem(
   },
   false,
 );
+
+describe("render shows the gate and the reboot policy", () => {
+  const stackWith = (aws: Record<string, unknown>) =>
+    renderStack(
+      parseStack("prod", {
+        profiles: { big: { extends: "throughput", hugepages: { pages1GiB: 2 } } },
+        nodeGroups: [
+          {
+            name: "edge",
+            target: "aws",
+            profile: "big",
+            aws: { imageId: "ami-0123456789abcdef0", autoScaling: { subnetIds: ["subnet-0a1b2c3d4e5f60001"] }, ...aws },
+          },
+        ],
+      }),
+    );
+
+  it("reboot never: PLAN.md warns that the pages need a reboot nobody performs; the user-data does not reboot", () => {
+    const files = stackWith({});
+    expect(files["PLAN.md"]).toMatch(/Warning: kernel arguments .*hugepages=2.* need a reboot that nobody performs \(reboot: never\)/);
+    expect(files["edge/cloud-init/user-data"]).not.toMatch(/systemctl --no-block reboot/);
+    expect(JSON.parse(files["edge/aws/lifecycle-hook.json"])).toMatchObject({ name: "edgetune-tuned", defaultResult: "ABANDON" });
+  });
+
+  it("reboot allowed: PLAN.md says the gate reports after the post-reboot apply; the user-data reboots once", () => {
+    const files = stackWith({ reboot: "allowed" });
+    expect(files["PLAN.md"]).toMatch(/Reboot: allowed; .*reboots once, the launch gate reports after the post-reboot apply/);
+    expect(files["PLAN.md"]).not.toMatch(/nobody performs/);
+    expect(files["edge/cloud-init/user-data"]).toMatch(/systemctl --no-block reboot/);
+  });
+
+  it("names the user's instance profile as the one that needs the policy", () => {
+    const files = stackWith({ iamInstanceProfileArn: "arn:aws:iam::123456789012:instance-profile/edge" });
+    expect(files["PLAN.md"]).toMatch(
+      /Instance profile: given \(iamInstanceProfileArn\); its role must allow aws\/instance-role-policy\.json/,
+    );
+  });
+});
