@@ -288,3 +288,27 @@ describe("render shows the gate and the reboot policy", () => {
     );
   });
 });
+
+describeSystem(
+  "the reboot-once command reboots on the first boot only",
+  ["dash"],
+  () => {
+    it("calls systemctl reboot once, then never again (the marker survives the reboot)", () => {
+      const dir = mkdtempSync(join(tmpdir(), "edgetune-reboot-"));
+      try {
+        const bin = join(dir, "bin");
+        mkdirSync(bin);
+        writeFileSync(join(bin, "systemctl"), `#!/bin/sh\necho "$*" >> ${join(dir, "calls")}\n`, { mode: 0o755 });
+        const cmds = docOf(renderCloudInit(pages, { lifecycle: gate, reboot: "allowed" }).cloudConfig).runcmd;
+        // The rendered command, with its state directory moved under the test's directory.
+        const cmd = (cmds.at(-1) as string).replaceAll("/var/lib/edgetune", join(dir, "state"));
+        const env = { PATH: `${bin}:${process.env.PATH}` };
+        for (let boot = 0; boot < 3; boot++) expect(run("dash", ["-c", cmd], { env }).code).toBe(0);
+        expect(readFileSync(join(dir, "calls"), "utf8")).toBe("--no-block reboot\n");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+  false,
+);
