@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { gunzipSync } from "node:zlib";
 import { load } from "js-yaml";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
 import { ClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole";
 import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
@@ -244,6 +244,21 @@ describe("AwsTunedNodeGroup", () => {
     expect(doc).toContain("ASG='gated-test'");
     expect(doc).toContain("ALLOW_DEGRADED=1");
     expect(g.rebootRequiredFor).toEqual([]);
+  });
+
+  it("warns at `pulumi up` that 1 GiB pages wait for a reboot nobody performs (reboot: never), and not when allowed", async () => {
+    const warn = vi.spyOn(pulumi.log, "warn").mockResolvedValue(undefined as never);
+    try {
+      new m.AwsTunedNodeGroup("never", { profile, imageId: "ami-0123456789abcdef0" });
+      new m.AwsTunedNodeGroup("allowed", { profile, imageId: "ami-0123456789abcdef0", reboot: "allowed" });
+      const messages = warn.mock.calls.map((c) => String(c[0]));
+      expect(messages.filter((t) => t.startsWith('AwsTunedNodeGroup "never": kernel arguments'))).toHaveLength(1);
+      expect(messages.join("\n")).toMatch(/hugepages=2 .*need a reboot that nobody performs \(reboot: never\)/);
+      expect(messages.filter((t) => t.includes('"allowed"'))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
+    await mocksSettled();
   });
 
   it("uses the user's instance profile instead of creating a role, and creates no gate without an ASG", async () => {
