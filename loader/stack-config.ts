@@ -318,7 +318,7 @@ function parseStackUnredacted(stack: string, config: Record<string, unknown>, se
       : parsedBenchmark;
   const capacity = config.capacity === undefined ? undefined : take(resolveWith(capacitySpec, config.capacity, ["capacity"]), found);
   const lab = parseLab(config.lab, declared, profiles, found);
-  const groups = parseNodeGroups(config.nodeGroups, profileRef, proxy, secretKeys, found);
+  const groups = parseNodeGroups(config.nodeGroups, profileRef, proxy, secretKeys, found, stack);
   checkKubernetesPorts(groups, proxy, profiles, issues);
   // Checks across sections only mean something once every section is valid on its own:
   // a broken profile or proxy would otherwise also show up as "nothing switches the nodes".
@@ -396,6 +396,7 @@ function parseNodeGroups(
   proxy: ProxyPlan | undefined,
   secretKeys: ReadonlySet<string>,
   found: Found,
+  stack: string,
 ): NodeGroupPlan[] {
   const { issues } = found;
   if (!Array.isArray(input) || input.length === 0) {
@@ -483,7 +484,7 @@ function parseNodeGroups(
         else {
           plan.aws = r.value;
           // Depends on a valid profile: with an invalid one it says nothing (that profile is reported).
-          const tooBig = profile ? userDataProblem(profile, r.value) : undefined;
+          const tooBig = profile ? userDataProblem(profile, r.value, String(name), stack) : undefined;
           if (tooBig) issues.push({ path: at("profile"), message: `${tooBig}: a smaller profile, or fewer NIC entries` });
         }
         break;

@@ -4,6 +4,15 @@ import type { NodeGroupPlan, StackPlan, Target } from "../loader/stack-config";
 import type { ResolvedProfile } from "../components/tuning/types";
 import type { SysctlScope } from "../components/tuning/catalog";
 import { renderCloudInit, UNIT_NAME } from "../components/nodes/cloud-init";
+import {
+  cloudInitOptionsOf,
+  EC2_ASSUME_ROLE_POLICY,
+  lifecycleGateOf,
+  LIFECYCLE_UNIT_NAME,
+  rebootWarning,
+  renderInstanceRolePolicy,
+  renderLifecycleHook,
+} from "../components/nodes/aws-lifecycle";
 import { renderRemoteCommands } from "../components/nodes/remote-script";
 import { planBatches, REBOOT_DELAY_SECONDS, renderGateCommand, renderRebootCommand } from "../components/nodes/rollout";
 import { renderTunerObjects } from "../components/nodes/k8s-tuner";
@@ -94,10 +103,22 @@ function renderTargetFiles(plan: StackPlan, g: NodeGroupPlan, opts: RenderOption
   switch (g.target) {
     case "aws": {
       const eks = g.aws!.userDataFormat === "eks-managed";
-      const ci = renderCloudInit(g.profile, { format: eks ? "mime-multipart" : "cloud-config", nodeadmConfig: g.aws!.nodeadmConfig });
+      const ci = renderCloudInit(g.profile, cloudInitOptionsOf(g.aws!, g.name, plan.stack));
+      const gate = lifecycleGateOf(g.aws!, g.name, plan.stack);
+      const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
       // MIME user-data is text and written as EC2 gets it; cloud-config user-data is gzipped
       // (16 KiB limit), so the readable document cloud-init unpacks is written instead.
-      return { "cloud-init/user-data": eks ? ci.userData.toString("utf8") : ci.cloudConfig };
+      return {
+        "cloud-init/user-data": eks ? ci.userData.toString("utf8") : ci.cloudConfig,
+        ...(gate
+          ? {
+              "aws/lifecycle-hook.json": json(renderLifecycleHook(gate, g.aws!.autoScaling!.lifecycleHook.heartbeatTimeoutSeconds)),
+              // Region and account are the program's (its provider's); offline they are "*".
+              "aws/instance-role-policy.json": json(renderInstanceRolePolicy(gate.groupName)),
+              "aws/instance-role-trust.json": json(EC2_ASSUME_ROLE_POLICY),
+            }
+          : {}),
+      };
     }
     case "ssh": {
       const o = g.ssh!;
@@ -223,10 +244,41 @@ export function renderPlanSummary(plan: StackPlan, opts: RenderOptions = {}): st
         ...p.portPlan.notes.map((n) => `- ${n}`),
         "",
       );
+    if (g.aws) out.push(...awsGateLines(g, plan.stack));
     if (p.warnings.length) out.push("Warnings:", ...p.warnings.map((w) => `- ${w}`), "");
   }
   if (plan.capacity) out.push(...renderCapacity(plan, plan.capacity));
   return out.join("\n");
+}
+
+/** The launch gate and reboot policy of an AWS group, as a reviewer needs them before `pulumi up`. */
+function awsGateLines(g: NodeGroupPlan, stack: string): string[] {
+  const o = g.aws!;
+  const out: string[] = [];
+  const gate = lifecycleGateOf(o, g.name, stack);
+  const a = o.autoScaling;
+  if (gate && a) {
+    const h = a.lifecycleHook;
+    out.push(
+      `Launch gate: Auto Scaling group \`${gate.groupName}\`, lifecycle hook \`${gate.hookName}\` (EC2_INSTANCE_LAUNCHING, default result ABANDON, heartbeat timeout ${h.heartbeatTimeoutSeconds} s). ${LIFECYCLE_UNIT_NAME} completes it with CONTINUE after ${UNIT_NAME} exited 0${gate.allowDegraded ? " or 3 (degraded allowed)" : ""}, ABANDON otherwise, and prints the result and tune.sh's summary to the serial console (EC2 "Get system log").`,
+      o.iamInstanceProfileArn
+        ? "- Instance profile: given (iamInstanceProfileArn); its role must allow aws/instance-role-policy.json."
+        : "- Instance role and profile: created, allowed only aws/instance-role-policy.json (autoscaling:CompleteLifecycleAction on this group).",
+      `- Instance refresh: Rolling, minHealthyPercentage ${a.minHealthyPercentage}; a replacement counts once its hook completed.`,
+      "- Needs the AWS CLI (`aws`) on the AMI (Amazon Linux 2023 has it); without it the instance is abandoned at the timeout.",
+      "",
+    );
+  }
+  if (g.profile.kernelArgs.length) {
+    const warning = rebootWarning(g.profile, o);
+    out.push(
+      warning
+        ? `Warning: ${warning}.`
+        : `Reboot: allowed; first boot adds \`${g.profile.kernelArgs.join(" ")}\` and reboots once${gate ? ", the launch gate reports after the post-reboot apply" : ""}.`,
+      "",
+    );
+  }
+  return out;
 }
 
 const APPLIED_BY: Record<Target, (g: NodeGroupPlan) => string> = {

@@ -34,12 +34,45 @@ function nodeConfigProblem(text: string): string | undefined {
   return undefined;
 }
 
+const lifecycleHookSpec = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Gate launches on tuning: a launch lifecycle hook (default result ABANDON) that each instance completes with CONTINUE only after `tune.sh apply` succeeded. Needs the AWS CLI on the AMI (Amazon Linux 2023 has it).",
+    ),
+  heartbeatTimeoutSeconds: grammar
+    .int(30, 7200)
+    .default(900)
+    .describe("Seconds an instance may take from launch to completing the hook (including the reboot of `reboot: allowed`); then ABANDON."),
+  allowDegraded: z
+    .boolean()
+    .default(false)
+    .describe("Let an instance in when `tune.sh apply` exits 3 (degraded: applied what the node supports, skipped the rest)."),
+});
+
 const autoScalingSpec = z
   .strictObject({
     subnetIds: z.array(awsId("subnet")).min(1, "allowed: at least one subnet").describe("Subnets to launch into."),
     minSize: grammar.int(0, 10000).default(1).describe("Fewest instances."),
     maxSize: grammar.int(0, 10000).default(3).describe("Most instances."),
     desiredCapacity: grammar.int(0, 10000).optional().describe("Instances to run. Default: minSize."),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,255}$/, "allowed: 1-255 letters, digits and _ . -")
+      .optional()
+      .describe(
+        "The Auto Scaling group's name, fixed so the user-data and the instance role's policy can name it before it exists. Default: `<group name>-<stack>`.",
+      ),
+    lifecycleHook: lifecycleHookSpec
+      .default({ enabled: true, heartbeatTimeoutSeconds: 900, allowDegraded: false })
+      .describe("The launch gate: `{ enabled = true, heartbeatTimeoutSeconds = 900, allowDegraded = false }`."),
+    minHealthyPercentage: grammar
+      .int(0, 100)
+      .default(90)
+      .describe(
+        "Instance refresh (a changed profile or AMI rolls the group): the share of desired capacity kept in service; replacements count only once their hook completed.",
+      ),
   })
   .superRefine((a, ctx) => {
     const desired = a.desiredCapacity ?? a.minSize;
@@ -110,6 +143,12 @@ export const awsTunedNodeGroupShape = {
       }
     })
     .describe("Tags on the launch template, instances, volumes and network interfaces (and the ASG)."),
+  reboot: z
+    .enum(["never", "allowed"])
+    .default("never")
+    .describe(
+      "`allowed`: when the profile has kernel arguments (1 GiB huge pages), first boot adds them and reboots once; tuning (and the launch gate) completes after that reboot. `never`: the arguments wait for a reboot nobody performs (render and `pulumi up` warn).",
+    ),
   autoScaling: autoScalingSpec
     .optional()
     .describe(

@@ -6,6 +6,15 @@ import { kubernetesPortProblem } from "../tuning/ports";
 import { resolveAwsTunedNodeGroupOptions, type AwsAutoScalingOptions, type AwsTunedNodeGroupOptions } from "./aws-tuned-node-group-spec";
 import type { ResolvedProfile } from "../tuning/types";
 import { renderCloudInit, USER_DATA_MAX_BYTES } from "./cloud-init";
+import {
+  cloudInitOptionsOf,
+  EC2_ASSUME_ROLE_POLICY,
+  lifecycleGateOf,
+  rebootWarning,
+  renderInstanceRolePolicy,
+  renderLifecycleHook,
+} from "./aws-lifecycle";
+import type { ResolvedAwsTunedNodeGroupOptions } from "./aws-tuned-node-group-spec";
 
 /** Options that may be Outputs of other resources (an AMI lookup, a security group, a KMS key). */
 type InputOptions = "imageId" | "securityGroupIds" | "iamInstanceProfileArn" | "ebsKmsKeyId";
@@ -22,11 +31,13 @@ export type AwsTunedNodeGroupArgs = WithInputs<Omit<AwsTunedNodeGroupOptions, "a
 };
 
 /** The user-data must fit EC2's limit: the rendered size against it, for this profile and format. */
-export function userDataProblem(profile: ResolvedProfile, o: { userDataFormat: string; nodeadmConfig?: string }): string | undefined {
-  const ci = renderCloudInit(profile, {
-    format: o.userDataFormat === "eks-managed" ? "mime-multipart" : "cloud-config",
-    nodeadmConfig: o.nodeadmConfig,
-  });
+export function userDataProblem(
+  profile: ResolvedProfile,
+  o: ResolvedAwsTunedNodeGroupOptions,
+  group = "group",
+  stack = "stack",
+): string | undefined {
+  const ci = renderCloudInit(profile, cloudInitOptionsOf(o, group, stack));
   return ci.userData.length > USER_DATA_MAX_BYTES
     ? `got ${ci.userData.length} bytes of user-data; allowed: at most ${USER_DATA_MAX_BYTES} bytes (EC2's limit)`
     : undefined;
@@ -36,6 +47,9 @@ export function userDataProblem(profile: ResolvedProfile, o: { userDataFormat: s
 export class AwsTunedNodeGroup extends pulumi.ComponentResource {
   readonly launchTemplate: aws.ec2.LaunchTemplate;
   readonly autoScalingGroup?: aws.autoscaling.Group;
+  /** The instance role the component created for the launch gate (none when iamInstanceProfileArn is given). */
+  readonly instanceRole?: aws.iam.Role;
+  readonly instanceProfile?: aws.iam.InstanceProfile;
   /** Kernel arguments (1 GiB huge pages) that only apply after a reboot; empty when none. */
   readonly rebootRequiredFor: string[];
 
@@ -50,7 +64,7 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
     const r = resolveAwsTunedNodeGroupOptions({ ...plain, ...known, ...(subnets ? { autoScaling: subnets } : {}) }, [], pending);
     const issues = [...r.issues];
     if (r.value) {
-      const tooBig = userDataProblem(profile, r.value);
+      const tooBig = userDataProblem(profile, r.value, name, pulumi.getStack());
       if (tooBig) issues.push({ path: "profile", message: tooBig });
       const ports = r.value.userDataFormat === "eks-managed" && kubernetesPortProblem(profile, `EKS managed node group "${name}"`);
       if (ports) issues.push({ path: "profile", message: ports });
@@ -58,11 +72,39 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
     if (!r.value || issues.length) throw new ValidationError(issues, `AwsTunedNodeGroup "${name}": invalid args`);
     super("edgetune:nodes:AwsTunedNodeGroup", name, {}, opts);
     const o = r.value;
-    const eks = o.userDataFormat === "eks-managed";
     const a = o.autoScaling;
-    const ci = renderCloudInit(profile, { format: eks ? "mime-multipart" : "cloud-config", nodeadmConfig: o.nodeadmConfig });
+    const gate = lifecycleGateOf(o, name, pulumi.getStack());
+    const ci = renderCloudInit(profile, cloudInitOptionsOf(o, name, pulumi.getStack()));
 
     this.rebootRequiredFor = ci.rebootRequiredFor;
+    const warning = rebootWarning(profile, o);
+    if (warning) void pulumi.log.warn(`AwsTunedNodeGroup "${name}": ${warning}`, this);
+    let instanceProfileArn: pulumi.Input<string> | undefined = iamInstanceProfileArn;
+    if (gate && !iamInstanceProfileArn) {
+      // The instance's only permission: completing this group's hook. Created before the ASG, so
+      // the first instances can already report; the policy names the group, fixed in advance.
+      this.instanceRole = new aws.iam.Role(
+        `${name}-role`,
+        { assumeRolePolicy: JSON.stringify(EC2_ASSUME_ROLE_POLICY), description: `edgetune launch gate of ASG ${gate.groupName}` },
+        { parent: this },
+      );
+      const policy = new aws.iam.RolePolicy(
+        `${name}-gate`,
+        {
+          role: this.instanceRole.name,
+          policy: pulumi
+            .all([aws.getPartitionOutput({}, { parent: this }), aws.getRegionOutput({}, { parent: this })])
+            .apply(([p, r]) => JSON.stringify(renderInstanceRolePolicy(gate.groupName, { partition: p.partition, region: r.region }))),
+        },
+        { parent: this },
+      );
+      this.instanceProfile = new aws.iam.InstanceProfile(
+        `${name}-profile`,
+        { role: this.instanceRole.name },
+        { parent: this, dependsOn: policy },
+      );
+      instanceProfileArn = this.instanceProfile.arn;
+    }
     const tags = { "app.kubernetes.io/part-of": "edgetune", "edgetune:profile": profile.name, ...o.tags };
     this.launchTemplate = new aws.ec2.LaunchTemplate(
       `${name}-lt`,
@@ -72,7 +114,7 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
         imageId,
         instanceType: o.instanceType,
         vpcSecurityGroupIds: securityGroupIds,
-        iamInstanceProfile: iamInstanceProfileArn ? { arn: iamInstanceProfileArn } : undefined,
+        iamInstanceProfile: instanceProfileArn ? { arn: instanceProfileArn } : undefined,
         userData: ci.userData.toString("base64"),
         updateDefaultVersion: true,
         // IMDSv2 only; hop limit 2 so containers on the node still reach it through the extra hop.
@@ -98,13 +140,24 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
       this.autoScalingGroup = new aws.autoscaling.Group(
         `${name}-asg`,
         {
+          ...(gate
+            ? {
+                name: gate.groupName,
+                // Declared with the group, so the first instances are gated too.
+                initialLifecycleHooks: [renderLifecycleHook(gate, a.lifecycleHook.heartbeatTimeoutSeconds)],
+                // Creation waits for minSize instances in service, which now includes their hook.
+                waitForCapacityTimeout: `${a.lifecycleHook.heartbeatTimeoutSeconds + 600}s`,
+              }
+            : { name: a.name }),
           minSize: a.minSize,
           maxSize: a.maxSize,
           desiredCapacity: a.desiredCapacity,
           vpcZoneIdentifiers: autoScaling.subnetIds,
           launchTemplate: { id: this.launchTemplate.id, version: this.launchTemplate.latestVersion.apply(String) },
           // A new template version (a changed profile) rolls the instances instead of waiting for churn.
-          instanceRefresh: { strategy: "Rolling", preferences: { minHealthyPercentage: 90 } },
+          // A replacement is in service only after its hook completed with CONTINUE; one whose tuning
+          // failed is abandoned (terminated) and never counts towards minHealthyPercentage.
+          instanceRefresh: { strategy: "Rolling", preferences: { minHealthyPercentage: a.minHealthyPercentage } },
           tags: Object.entries(tags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
         },
         { parent: this },
@@ -113,6 +166,7 @@ export class AwsTunedNodeGroup extends pulumi.ComponentResource {
     this.registerOutputs({
       launchTemplateId: this.launchTemplate.id,
       autoScalingGroupName: this.autoScalingGroup?.name,
+      instanceProfileArn: this.instanceProfile?.arn,
       rebootRequiredFor: this.rebootRequiredFor,
     });
   }

@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { dump } from "js-yaml";
 import { profileDigest, renderTuningArtifacts } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
+import { LIFECYCLE_SH_PATH, LIFECYCLE_UNIT_NAME, renderLifecycleScript, renderLifecycleUnit, type LifecycleGate } from "./aws-lifecycle";
 
 import { kernelArgsCommand, renderSystemdUnit, renderUdevRule, TUNE_SH_PATH, UNIT_NAME, UDEV_RULE_PATH } from "./persistence";
 
@@ -19,6 +20,14 @@ export interface CloudInitOptions {
   format?: "cloud-config" | "mime-multipart";
   /** A nodeadm NodeConfig document (YAML) to ship as its own part in "mime-multipart". */
   nodeadmConfig?: string;
+  /** Complete this Auto Scaling group's launch lifecycle hook once tuning ran (CONTINUE or ABANDON). */
+  lifecycle?: LifecycleGate;
+  /**
+   * "allowed": with kernel arguments (1 GiB huge pages), reboot once after adding them, so the
+   * instance is tuned (and the hook completed) on a kernel that allocated the pages at boot.
+   * @default "never"
+   */
+  reboot?: "never" | "allowed";
 }
 
 export interface CloudInitResult {
@@ -32,9 +41,18 @@ export interface CloudInitResult {
   unit: string;
   /** undefined when the profile has no NIC settings. */
   udevRule?: string;
-  /** Kernel arguments that only take effect after a reboot (1 GiB huge pages). */
+  /** Kernel arguments that only take effect after a reboot nobody performs (1 GiB huge pages with reboot "never"). */
   rebootRequiredFor: string[];
+  /** Whether first boot reboots once to apply kernel arguments (reboot "allowed" and the profile has some). */
+  rebootsOnce: boolean;
 }
+
+export const REBOOTED_PATH = "/var/lib/edgetune/rebooted-for-kernel-args";
+/**
+ * Reboots once. runcmd runs once per instance, but if cloud-init is stopped by the reboot before
+ * it records that, the marker keeps the next boot from rebooting again.
+ */
+const rebootOnceCommand = `[ -e ${REBOOTED_PATH} ] || { mkdir -p ${REBOOTED_PATH.replace(/\/[^/]+$/, "")} && touch ${REBOOTED_PATH} && systemctl --no-block reboot; }`;
 
 /** Renders the user-data for one profile. Deterministic (Node's gzip writes no timestamp). */
 export function renderCloudInit(profile: ResolvedProfile, opts: CloudInitOptions = {}): CloudInitResult {
@@ -42,6 +60,8 @@ export function renderCloudInit(profile: ResolvedProfile, opts: CloudInitOptions
   const unit = renderSystemdUnit(profile);
   const udevRule = renderUdevRule(profile);
   const mime = opts.format === "mime-multipart";
+  const gate = opts.lifecycle;
+  const rebootsOnce = opts.reboot === "allowed" && profile.kernelArgs.length > 0;
   // cloud-init 22.x turns non-ASCII text of a gzip MIME part into "\uXXXX" escapes: a tune.sh with
   // non-ASCII text (a profile description) travels there as gz+b64, which is ASCII, byte for byte.
   // Otherwise it is plain text inside the gzipped document: compressing it twice only costs bytes.
@@ -56,6 +76,17 @@ export function renderCloudInit(profile: ResolvedProfile, opts: CloudInitOptions
       { path: TUNE_SH_PATH, owner: "root:root", permissions: "0755", ...tuneSh },
       { path: `/etc/systemd/system/${UNIT_NAME}`, owner: "root:root", permissions: "0644", content: unit },
       ...(udevRule ? [{ path: UDEV_RULE_PATH, owner: "root:root", permissions: "0644", content: udevRule }] : []),
+      ...(gate
+        ? [
+            { path: LIFECYCLE_SH_PATH, owner: "root:root", permissions: "0755", content: renderLifecycleScript(gate) },
+            {
+              path: `/etc/systemd/system/${LIFECYCLE_UNIT_NAME}`,
+              owner: "root:root",
+              permissions: "0644",
+              content: renderLifecycleUnit(gate),
+            },
+          ]
+        : []),
     ],
     runcmd: [
       ["systemctl", "daemon-reload"],
@@ -63,6 +94,10 @@ export function renderCloudInit(profile: ResolvedProfile, opts: CloudInitOptions
       ["systemctl", "enable", "--now", UNIT_NAME],
       ...(udevRule ? [["udevadm", "control", "--reload"]] : []),
       ...(profile.kernelArgs.length ? [kernelArgsCommand(profile.kernelArgs)] : []),
+      // Without a reboot the gate reports now; with one it is only enabled, and reports after the
+      // post-reboot apply, so the instance enters service with the pages allocated.
+      ...(gate ? [["systemctl", "enable", ...(rebootsOnce ? [] : ["--now"]), LIFECYCLE_UNIT_NAME]] : []),
+      ...(rebootsOnce ? [rebootOnceCommand] : []),
     ],
   };
   const cloudConfig = `#cloud-config\n# edgetune profile "${profile.name}" (${profileDigest(profile)})\n${dump(doc, { lineWidth: -1, noRefs: true })}`;
@@ -77,7 +112,7 @@ export function renderCloudInit(profile: ResolvedProfile, opts: CloudInitOptions
         ]),
       )
     : gz;
-  return { userData, cloudConfig, unit, udevRule, rebootRequiredFor: [...profile.kernelArgs] };
+  return { userData, cloudConfig, unit, udevRule, rebootRequiredFor: rebootsOnce ? [] : [...profile.kernelArgs], rebootsOnce };
 }
 
 export const MIME_BOUNDARY = "==EDGETUNE-BOUNDARY==";

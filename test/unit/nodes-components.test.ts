@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { gunzipSync } from "node:zlib";
 import { load } from "js-yaml";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
 import { ClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole";
 import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
@@ -343,6 +343,80 @@ describe("AwsTunedNodeGroup", () => {
       launchTemplate: { id: "aws-lt-id", version: "1" },
     });
     expect(asg.inputs.tags).toContainEqual({ key: "team", value: "edge", propagateAtLaunch: true });
+  });
+
+  it("gates launches: the hook declared with the ASG, a fixed group name, and a role allowed only to complete it", async () => {
+    const g = new m.AwsTunedNodeGroup("gated", {
+      profile,
+      imageId: "ami-0123456789abcdef0",
+      reboot: "allowed",
+      autoScaling: { subnetIds: ["subnet-0a1b2c3d4e5f60001"], lifecycleHook: { heartbeatTimeoutSeconds: 1200, allowDegraded: true } },
+    });
+    await value(g.launchTemplate.id);
+    await registered(1, "aws:autoscaling/group:Group", "gated-");
+    const [asg] = of("aws:autoscaling/group:Group", "gated-");
+    // The mocks' stack is "test": the default name is <group>-<stack>, the one the policy and user-data carry.
+    expect(asg.inputs.name).toBe("gated-test");
+    expect(asg.inputs.initialLifecycleHooks).toEqual([
+      {
+        name: "edgetune-tuned",
+        lifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING",
+        defaultResult: "ABANDON",
+        heartbeatTimeout: 1200,
+      },
+    ]);
+    expect(asg.inputs.instanceRefresh).toEqual({ strategy: "Rolling", preferences: { minHealthyPercentage: 90 } });
+    const [policy] = of("aws:iam/rolePolicy:RolePolicy", "gated-");
+    expect(JSON.parse(policy.inputs.policy).Statement).toEqual([
+      {
+        Sid: "EdgetuneLaunchGate",
+        Effect: "Allow",
+        Action: "autoscaling:CompleteLifecycleAction",
+        Resource: "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/gated-test",
+      },
+    ]);
+    const [role] = of("aws:iam/role:Role", "gated-");
+    expect(JSON.parse(role.inputs.assumeRolePolicy).Statement[0].Principal).toEqual({ Service: "ec2.amazonaws.com" });
+    const [lt] = of("aws:ec2/launchTemplate:LaunchTemplate", "gated-");
+    // The mocks give the profile no arn; what matters is that the template references it at all.
+    expect(lt.inputs.iamInstanceProfile).toBeDefined();
+    expect(of("aws:iam/instanceProfile:InstanceProfile", "gated-")).toHaveLength(1);
+    const doc = gunzipSync(Buffer.from(lt.inputs.userData, "base64")).toString("utf8");
+    expect(doc).toContain("ASG='gated-test'");
+    expect(doc).toContain("ALLOW_DEGRADED=1");
+    expect(g.rebootRequiredFor).toEqual([]);
+  });
+
+  it("warns at `pulumi up` that 1 GiB pages wait for a reboot nobody performs (reboot: never), and not when allowed", async () => {
+    const warn = vi.spyOn(pulumi.log, "warn").mockResolvedValue(undefined as never);
+    try {
+      new m.AwsTunedNodeGroup("never", { profile, imageId: "ami-0123456789abcdef0" });
+      new m.AwsTunedNodeGroup("allowed", { profile, imageId: "ami-0123456789abcdef0", reboot: "allowed" });
+      const messages = warn.mock.calls.map((c) => String(c[0]));
+      expect(messages.filter((t) => t.startsWith('AwsTunedNodeGroup "never": kernel arguments'))).toHaveLength(1);
+      expect(messages.join("\n")).toMatch(/hugepages=2 .*need a reboot that nobody performs \(reboot: never\)/);
+      expect(messages.filter((t) => t.includes('"allowed"'))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
+    await mocksSettled();
+  });
+
+  it("uses the user's instance profile instead of creating a role, and creates no gate without an ASG", async () => {
+    const arn = "arn:aws:iam::123456789012:instance-profile/edge";
+    const g = new m.AwsTunedNodeGroup("own", {
+      profile,
+      imageId: "ami-0123456789abcdef0",
+      iamInstanceProfileArn: arn,
+      autoScaling: { subnetIds: ["subnet-0a1b2c3d4e5f60001"] },
+    });
+    await value(g.launchTemplate.id);
+    await registered(1, "aws:autoscaling/group:Group", "own-");
+    await mocksSettled();
+    expect(of("aws:iam/role:Role", "own-")).toHaveLength(0);
+    expect(of("aws:ec2/launchTemplate:LaunchTemplate", "own-")[0].inputs.iamInstanceProfile).toEqual({ arn });
+    expect(of("aws:autoscaling/group:Group", "own-")[0].inputs.initialLifecycleHooks).toHaveLength(1);
+    expect(g.rebootRequiredFor).toEqual(expect.arrayContaining(["hugepages=2"]));
   });
 
   it("renders MIME multipart without an ASG for EKS managed node groups", async () => {
