@@ -19,7 +19,7 @@ import { pathComparisons, renderLabMarkdown, variantComparisons, type LabReport 
 import { renderSvgChart } from "../components/bench/report";
 import { offeredRate, scenarioInvocations, SCENARIOS, type Invocation, type Scenario } from "../components/bench/scenarios";
 import { proxySpecSchema, type ProxySpec } from "../components/proxy/haproxy";
-import { renderLabHaproxyConfig } from "../components/lab/local-lab";
+import { renderLabHaproxyConfig } from "../components/lab/lab-steps";
 import { readMachineFacts } from "../loader/machine-facts";
 import {
   DEFAULT_TOPOLOGY,

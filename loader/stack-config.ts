@@ -5,7 +5,7 @@ import type { BenchmarkConfig } from "../components/bench/benchmark-suite-spec";
 import { resolveBenchmarkSuiteOptions } from "../components/bench/benchmark-suite-spec";
 import type { ScenarioName } from "../components/bench/result";
 import { resolveLocalLabOptions, type LabTopology } from "../components/lab/local-lab-spec";
-import { userDataProblem } from "../components/nodes/aws-tuned-node-group";
+import { userDataProblem } from "../components/nodes/user-data";
 import type { ResolvedAwsTunedNodeGroupOptions } from "../components/nodes/aws-tuned-node-group-spec";
 import type { TunerOptions } from "../components/nodes/kubernetes-node-tuner-spec";
 import type { ResolvedRemoteHostTuningOptions } from "../components/nodes/remote-host-tuning-spec";

@@ -16,11 +16,11 @@ import {
 import { renderRemoteCommands } from "../components/nodes/remote-script";
 import { planBatches, REBOOT_DELAY_SECONDS, renderGateCommand, renderRebootCommand } from "../components/nodes/rollout";
 import { renderTunerObjects } from "../components/nodes/k8s-tuner";
-import { renderLocalLabSteps } from "../components/lab/local-lab";
+import { renderLocalLabSteps } from "../components/lab/lab-steps";
 import { estimateCapacity } from "../components/proxy/capacity";
 import { dump } from "js-yaml";
 import { renderHaproxyConfig, validateProxySpec } from "../components/proxy/haproxy";
-import { renderLabHaproxyConfig } from "../components/lab/local-lab";
+import { renderLabHaproxyConfig } from "../components/lab/lab-steps";
 import { describeFacts, type MachineFacts } from "../loader/machine-facts";
 import { renderProxyObjects } from "../components/proxy/k8s-proxy";
 import { buildBenchManifests } from "../components/bench/k8s-jobs";

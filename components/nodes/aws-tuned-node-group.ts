@@ -5,7 +5,10 @@ import { ValidationError } from "../validation";
 import { kubernetesPortProblem } from "../tuning/ports";
 import { resolveAwsTunedNodeGroupOptions, type AwsAutoScalingOptions, type AwsTunedNodeGroupOptions } from "./aws-tuned-node-group-spec";
 import type { ResolvedProfile } from "../tuning/types";
-import { renderCloudInit, USER_DATA_MAX_BYTES } from "./cloud-init";
+import { renderCloudInit } from "./cloud-init";
+import { userDataProblem } from "./user-data";
+
+export { userDataProblem };
 import {
   cloudInitOptionsOf,
   EC2_ASSUME_ROLE_POLICY,
@@ -14,7 +17,6 @@ import {
   renderInstanceRolePolicy,
   renderLifecycleHook,
 } from "./aws-lifecycle";
-import type { ResolvedAwsTunedNodeGroupOptions } from "./aws-tuned-node-group-spec";
 
 /** Options that may be Outputs of other resources (an AMI lookup, a security group, a KMS key). */
 type InputOptions = "imageId" | "securityGroupIds" | "iamInstanceProfileArn" | "ebsKmsKeyId";
@@ -29,19 +31,6 @@ export type AwsTunedNodeGroupArgs = WithInputs<Omit<AwsTunedNodeGroupOptions, "a
   /** Create an Auto Scaling group from the template (subnets may be Outputs). */
   autoScaling?: Omit<AwsAutoScalingOptions, "subnetIds"> & { subnetIds: pulumi.Input<string>[] };
 };
-
-/** The user-data must fit EC2's limit: the rendered size against it, for this profile and format. */
-export function userDataProblem(
-  profile: ResolvedProfile,
-  o: ResolvedAwsTunedNodeGroupOptions,
-  group = "group",
-  stack = "stack",
-): string | undefined {
-  const ci = renderCloudInit(profile, cloudInitOptionsOf(o, group, stack));
-  return ci.userData.length > USER_DATA_MAX_BYTES
-    ? `got ${ci.userData.length} bytes of user-data; allowed: at most ${USER_DATA_MAX_BYTES} bytes (EC2's limit)`
-    : undefined;
-}
 
 /** A launch template whose user-data tunes the node at first boot, every boot and on NIC resets; optionally an ASG. */
 export class AwsTunedNodeGroup extends pulumi.ComponentResource {
