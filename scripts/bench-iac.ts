@@ -74,7 +74,10 @@ async function programChild(hostsPerGroup: number, groups: number): Promise<void
   while (stable < 5) {
     await new Promise((r) => setTimeout(r, 100));
     if (total === seen && total > 0) stable++;
-    else ((stable = 0), (seen = total));
+    else {
+      stable = 0;
+      seen = total;
+    }
   }
   const ru = process.resourceUsage();
   process.stdout.write(
