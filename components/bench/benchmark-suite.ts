@@ -130,26 +130,20 @@ export class BenchmarkSuite extends pulumi.ComponentResource {
           { metadata: real.apply((x) => x.jobs[index].job.metadata), spec: real.apply((x) => x.jobs[index].job.spec) },
           { parent: this, dependsOn: [...deps, counterJob] },
         );
-        const collect = new command.local.Command(
-          `${j.name}-collect`,
-          {
-            create: collectCommand(o.namespace, j.name, j.deadlineSeconds + 60),
-            environment,
-            triggers: [job.metadata.uid],
-            logging: "stderr",
-          },
-          { parent: this, dependsOn: [job] },
-        );
-        const counterCollect = new command.local.Command(
-          `${counters.name}-collect`,
-          {
-            create: collectCommand(o.namespace, counters.name, j.deadlineSeconds + 90),
-            environment,
-            triggers: [counterJob.metadata.uid],
-            logging: "stderr",
-          },
-          { parent: this, dependsOn: [counterJob, collect] },
-        );
+        // Waits for the Job and prints its log; the deadline bounds the wait.
+        const collectJob = (jobName: string, jobResource: k8s.batch.v1.Job, waitSeconds: number, after: pulumi.Resource[]) =>
+          new command.local.Command(
+            `${jobName}-collect`,
+            {
+              create: collectCommand(o.namespace, jobName, waitSeconds),
+              environment,
+              triggers: [jobResource.metadata.uid],
+              logging: "stderr",
+            },
+            { parent: this, dependsOn: [jobResource, ...after] },
+          );
+        const collect = collectJob(j.name, job, j.deadlineSeconds + 60, []);
+        const counterCollect = collectJob(counters.name, counterJob, j.deadlineSeconds + 90, [collect]);
         collected.push(
           pulumi
             .all([collect.stdout, counterCollect.stdout])
