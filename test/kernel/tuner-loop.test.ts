@@ -115,11 +115,13 @@ describeSystem("tuner loop (network namespace)", ["ip", "ethtool", "unshare", "m
     const waitLog = (re: RegExp, what: string) =>
       until(what, () => re.test(log()), 15_000).catch((e) => Promise.reject(new Error(`${e.message}; log:\n${log()}`)));
     const ready = () => node.exec("env", [...envArgs.slice(1), "sh", tuner, "ready"]);
+    // Only whole lines: the fake API may have created the file, or be mid-append, when this reads it.
     const patchLog = () =>
       existsSync(patches)
         ? readFileSync(patches, "utf8")
-            .trim()
             .split("\n")
+            .slice(0, -1)
+            .filter((l) => l !== "")
             .map((l) => JSON.parse(l) as { auth: string; type: string; body: { metadata: { annotations: Record<string, string | null> } } })
         : [];
     return { node, dir, before, child: t.child, log, waitLog, exited: t.exited, setApi, ready, patchLog, env };
