@@ -167,6 +167,8 @@ describeSystem(
           RUNTIME_DIR: runtimeDir,
           TUNE_SH: join(work, "no-tune.sh"),
           HAPROXY_BIN: "haproxy",
+          // As the pod sets it from status.hostIP.
+          EDGETUNE_MANAGEMENT_ADDRESS: "127.0.0.1",
         },
       });
       child.stdout.on("data", (d) => (log += d));
