@@ -7,7 +7,7 @@
  */
 import { BlockList, isIP } from "node:net";
 import { z } from "zod";
-import { show, type ValidationIssue } from "./validation";
+import { show, ValidationError, type ValidationIssue } from "./validation";
 
 /**
  * Sources allowed by default: RFC 1918, loopback and IPv6 unique-local and loopback. Not
@@ -77,6 +77,34 @@ function privateList(): BlockList {
     list.addSubnet(net, Number(bits), isIP(net) === 6 ? "ipv6" : "ipv4");
   }
   return list;
+}
+
+/** Whether an address lies inside a CIDR (false across families). */
+export function inCidr(address: string, cidr: string): boolean {
+  const [net, bits] = cidr.split("/");
+  const family = isIP(address);
+  if (family === 0 || family !== isIP(net)) return false;
+  const list = new BlockList();
+  const type = family === 6 ? "ipv6" : "ipv4";
+  list.addSubnet(net, Number(bits), type);
+  return list.check(address, type);
+}
+
+/**
+ * The section with `address` replaced by a literal, where the node's addresses are known when
+ * rendering (the local lab's namespaces): hostIP is `internal`, a CIDR the first of `addresses` inside it.
+ */
+export function withResolvedAddress(m: ResolvedManagement, internal: string, addresses: readonly string[]): ResolvedManagement {
+  const b = managementBind(m);
+  if (b.kind === "address") return m;
+  if (b.kind === "hostIP") return { ...m, address: internal };
+  const found = addresses.find((a) => inCidr(a, b.cidr));
+  if (!found)
+    throw new ValidationError(
+      [{ path: "proxy.management.address", message: `got ${show(b.cidr)}; no address of the node is inside it (${addresses.join(", ")})` }],
+      "invalid proxy spec",
+    );
+  return { ...m, address: found };
 }
 
 /** An address in the default private ranges (RFC 1918, loopback, unique-local). */
