@@ -68,7 +68,9 @@ export function managementSources(m: ResolvedManagement): string[] {
   return [...new Set([...m.allowFrom, ...(m.podCidr ? [m.podCidr] : [])])];
 }
 
-const WILDCARDS = new Set(["0.0.0.0", "::", "0:0:0:0:0:0:0:0"]);
+/** Every address of the node: never a management bind without exposePublicly. */
+export const WILDCARD_ADDRESSES = ["0.0.0.0", "::"] as const;
+const WILDCARDS = new Set<string>([...WILDCARD_ADDRESSES, "0:0:0:0:0:0:0:0"]);
 
 function privateList(): BlockList {
   const list = new BlockList();

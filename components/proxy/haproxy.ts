@@ -40,7 +40,14 @@ import {
 
 export * from "./proxy-spec";
 import { ephemeralPlan } from "../tuning/ports";
-import { MANAGEMENT_ADDRESS_ENV, managementBind, managementIssues, managementSources, type ResolvedManagement } from "../management";
+import {
+  MANAGEMENT_ADDRESS_ENV,
+  managementBind,
+  managementIssues,
+  managementSources,
+  WILDCARD_ADDRESSES,
+  type ResolvedManagement,
+} from "../management";
 import { parseCpuList } from "../tuning/cpus";
 import type { ResolvedProfile } from "../tuning/types";
 
@@ -400,7 +407,7 @@ function managementLines(m: ResolvedManagement): { guard: string[]; bind: (port:
         ...(m.exposePublicly
           ? []
           : [
-              `.elif streq("$${MANAGEMENT_ADDRESS_ENV}","0.0.0.0") || streq("$${MANAGEMENT_ADDRESS_ENV}","::")`,
+              `.elif ${WILDCARD_ADDRESSES.map((w) => `streq("$${MANAGEMENT_ADDRESS_ENV}","${w}")`).join(" || ")}`,
               `  .alert "${MANAGEMENT_ADDRESS_ENV} is a wildcard: metrics and health would face every network (management.exposePublicly is false)"`,
             ]),
         ".endif",
