@@ -97,8 +97,12 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
     const rebooting = o.reboot === "allowed" && profile.kernelArgs.length > 0;
     const batches = planBatches(o.hosts, o.rollout);
 
-    const summaries: Record<string, pulumi.Output<ApplySummary | undefined>> = {};
-    const statuses: Record<string, pulumi.Output<HostTuningStatus>> = {};
+    // Per host only the commands' own stdout Outputs; the outputs below combine them once per
+    // group, since every Output per host is kept by the SDK until the whole group has registered.
+    const applyOut: Record<string, pulumi.Output<string>> = {};
+    const gateOut: Record<string, pulumi.Output<string>> = {};
+    const rebooted: Record<string, pulumi.Output<string>> = {};
+    const batchOf: Record<string, number> = {};
     const commands: Record<string, command.remote.Command> = {};
     const gates: Record<string, command.remote.Command> = {};
     const reboots: Record<string, command.remote.Command> = {};
@@ -194,17 +198,11 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
             { parent: this, dependsOn: [ready], replaceOnChanges: ["triggers"] },
           );
           batchGates.push(gate);
-          const summary = apply.stdout.apply(parseApplySummary);
-          summaries[h.host] = summary;
-          statuses[h.host] = pulumi.all([summary, gate.stdout, rebooting ? ready.id : ""]).apply(([s, g]) => ({
-            batch: b,
-            status: s?.status ?? "unknown",
-            changed: s?.changed ?? 0,
-            digest: s?.digest ?? "",
-            // A reboot that passed its check took the pending kernel arguments with it.
-            rebootRequired: rebooting ? 0 : (s?.rebootRequired ?? 0),
-            gate: /^gate: status=(\w+)/m.exec(g ?? "")?.[1] ?? "unknown",
-          }));
+          applyOut[h.host] = apply.stdout;
+          gateOut[h.host] = gate.stdout;
+          // Waits for the after-reboot check: its success is what clears the pending reboot.
+          if (rebooting) rebooted[h.host] = ready.id;
+          batchOf[h.host] = b;
           commands[h.host] = apply;
           gates[h.host] = gate;
           copied[h.host] = [];
@@ -221,8 +219,23 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
             : batchGates;
       }),
     );
-    this.summaries = pulumi.output(summaries);
-    this.statuses = pulumi.output(statuses).apply((all) => {
+    this.summaries = pulumi
+      .output(applyOut)
+      .apply((outs) => Object.fromEntries(Object.entries(outs).map(([h, out]) => [h, parseApplySummary(out)])));
+    this.statuses = pulumi.all([this.summaries, pulumi.output(gateOut), pulumi.output(rebooted)]).apply(([sums, gs]) => {
+      const all: Record<string, HostTuningStatus> = {};
+      for (const h of Object.keys(batchOf)) {
+        const s = sums[h];
+        all[h] = {
+          batch: batchOf[h],
+          status: s?.status ?? "unknown",
+          changed: s?.changed ?? 0,
+          digest: s?.digest ?? "",
+          // A reboot that passed its check took the pending kernel arguments with it.
+          rebootRequired: rebooting ? 0 : (s?.rebootRequired ?? 0),
+          gate: /^gate: status=(\w+)/m.exec(gs[h] ?? "")?.[1] ?? "unknown",
+        };
+      }
       // stopOnFailure: false lets the rollout go on; the failure must still be seen.
       const failed = Object.entries(all)
         .filter(([, s]) => s.gate === "failed")
