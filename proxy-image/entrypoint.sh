@@ -204,7 +204,7 @@ check_config() {
   [ "$_now" = "$_loaded" ] || [ "$_now" = "$_refused" ] || {
     cp "$HAPROXY_CFG" "$LOADED_CFG.new" 2>/dev/null || return 0
     _now=$(checksum "$LOADED_CFG.new")
-    if _why=$("$HAPROXY_BIN" -c -q -f "$LOADED_CFG.new" 2>&1); then
+    if _why=$("$HAPROXY_BIN" -c -f "$LOADED_CFG.new" 2>&1); then
       mv "$LOADED_CFG.new" "$LOADED_CFG"
       kill -USR2 "$MASTER_PID" 2>/dev/null || return 0
       _reloads=$((_reloads + 1)) _loaded=$_now _refused="" _state=reloaded
@@ -212,21 +212,47 @@ check_config() {
     else
       rm -f "$LOADED_CFG.new"
       _refusals=$((_refusals + 1)) _refused=$_now _state=refused
-      log "ERROR edgetune: config refused (cksum $_now): haproxy -c failed; still serving cksum $_loaded: $(printf '%s' "$_why" | grep -m 3 ALERT | tr '\n' ' ')"
+      log "ERROR edgetune: config refused (cksum $_now): haproxy -c failed; still serving cksum $_loaded: $(printf '%s\n' "$_why" | grep -m 2 ALERT | sed 's/^\[ALERT\] *([0-9]*) : //' | tr '\n' ' ')"
     fi
     write_status
   }
 }
 
-# Runs beside HAProxy (a child of the master once this shell execs it) until the master is gone.
+# Whether the master has a worker: workers are its children named like the binary.
+has_workers() {
+  _kids=$(cat /proc/"$MASTER_PID"/task/*/children 2>/dev/null) || _kids=""
+  for _c in $_kids; do
+    case $(cat /proc/"$_c"/comm 2>/dev/null) in haproxy*) return 0 ;; esac
+  done
+  return 1
+}
+
+# Runs beside HAProxy as a child of the master (this shell execs it; in a container orphans are
+# PID 1's children anyway). A stopping master exits only once it has no child left at all, so
+# the loop ends when the workers are gone, not only when the master is.
+# Until the first worker is seen it looks every 0.1 s (sleep takes fractions in coreutils, busybox
+# and dash's environment alike), so a master stopped right after its start is not waited for.
 watch_config() {
+  _seen=0 _i=0 _t=0
   while kill -0 "$MASTER_PID" 2>/dev/null; do
+    if [ "$_seen" -eq 0 ]; then
+      if has_workers; then
+        _seen=1
+      elif [ "$_t" -ge 300 ]; then
+        log "WARN edgetune: no HAProxy worker after 30s; config watch stopped"
+        return 0
+      else
+        _t=$((_t + 1))
+        sleep 0.1
+      fi
+      continue
+    fi
+    sleep 1
+    kill -0 "$MASTER_PID" 2>/dev/null || return 0
+    has_workers || return 0
+    _i=$((_i + 1))
+    [ "$_i" -ge "$CONFIG_POLL_SECONDS" ] || continue
     _i=0
-    while [ "$_i" -lt "$CONFIG_POLL_SECONDS" ]; do
-      sleep 1
-      kill -0 "$MASTER_PID" 2>/dev/null || return 0
-      _i=$((_i + 1))
-    done
     check_config
   done
 }
