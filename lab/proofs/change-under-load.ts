@@ -196,8 +196,9 @@ function run(ctx: ProofContext): BenchResult[] {
     // Control: a plain restart, stop then start, with nothing beside it.
     events.push({ t: Date.now(), kind: "restart" });
     stop(second);
-    const third = startProxy("c");
-    waitFor("the restarted HAProxy to serve", () => serving("c"), 20);
+    // The same pod's config and runtime directory again, as a restarted container has them.
+    const third = startProxy("a");
+    waitFor("the restarted HAProxy to serve", () => serving("a"), 20);
     pause(1);
 
     signal(load, "TERM");
