@@ -57,7 +57,10 @@ if [ -z "${HAPROXY_BIN:-}" ]; then
   if [ -x "$HAPROXY_NETBIND_BIN" ] && has_net_bind_service; then HAPROXY_BIN=$HAPROXY_NETBIND_BIN; else HAPROXY_BIN=haproxy; fi
 fi
 
-if [ -r "$TUNE_SH" ]; then
+# The preStop drain only talks to the running HAProxy: no check, no fitting.
+if [ "${1:-}" = drain ]; then
+  :
+elif [ -r "$TUNE_SH" ]; then
   # Run through sh: ConfigMap files may be mounted without the exec bit.
   # A failing check is reported but must not keep the proxy down.
   sh "$TUNE_SH" check || echo "WARN edgetune: tune.sh check failed (exit $?)" >&2
@@ -125,7 +128,7 @@ fit_maxconn() {
     echo "INFO edgetune: maxconn $_max${_pipe_note} from $_from: $_why" >&2
   fi
 }
-fit_maxconn
+[ "${1:-}" = drain ] || fit_maxconn
 
 log() { echo "$*" >&2; }
 is_seconds() { is_count "$1" && [ ${#1} -le 5 ]; }

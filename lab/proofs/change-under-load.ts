@@ -113,8 +113,8 @@ function run(ctx: ProofContext): BenchResult[] {
   };
   const alive = (pid: number) => spawnSync("kill", ["-0", String(pid)]).status === 0;
   const signal = (pid: number, sig: string) => spawnSync("kill", [`-${sig}`, String(pid)]);
-  const startProxy = (name: string) =>
-    background(nsProxy, `haproxy-${name}`, ["sh", entrypoint], {
+  const startProxy = (name: string, log = `haproxy-${name}`) =>
+    background(nsProxy, log, ["sh", entrypoint], {
       HAPROXY_CFG: join(cfgDir, "haproxy.cfg"),
       RUNTIME_DIR: runtime(name),
       TUNE_SH: join(dir, "no-tune.sh"),
@@ -133,11 +133,17 @@ function run(ctx: ProofContext): BenchResult[] {
       return {};
     }
   };
-  const serving = (name: string) =>
-    /^Pid: \d+$/m.test(
-      ctx.exec(nsProxy, ["socat", "-t", "2", "-", `UNIX-CONNECT:${runtime(name)}/admin.sock`], { input: "show info\n", timeoutMs: 3000 })
-        .stdout,
-    );
+  const serving = (name: string) => {
+    try {
+      const r = ctx.exec(nsProxy, ["socat", "-t", "2", "-", `UNIX-CONNECT:${runtime(name)}/admin.sock`], {
+        input: "show info\n",
+        timeoutMs: 3000,
+      });
+      return /^Pid: \d+$/m.test(r.stdout);
+    } catch {
+      return false; // socat gave up (nothing listens yet) before taking its input: EPIPE
+    }
+  };
   const stop = (pid: number) => {
     signal(pid, "USR1");
     waitFor(`HAProxy master ${pid} to exit after SIGUSR1`, () => !alive(pid), 40);
@@ -197,7 +203,7 @@ function run(ctx: ProofContext): BenchResult[] {
     events.push({ t: Date.now(), kind: "restart" });
     stop(second);
     // The same pod's config and runtime directory again, as a restarted container has them.
-    const third = startProxy("a");
+    const third = startProxy("a", "haproxy-a-restarted");
     waitFor("the restarted HAProxy to serve", () => serving("a"), 20);
     pause(1);
 
@@ -205,6 +211,7 @@ function run(ctx: ProofContext): BenchResult[] {
     waitFor("the load to report", () => !alive(load), 15);
     report = JSON.parse(readFileSync(join(dir, "load.out"), "utf8")) as LoadReport;
     stop(third);
+    writeFileSync(join(dir, "events.json"), `${JSON.stringify(events)}\n`);
   } finally {
     for (const p of started.reverse())
       if (alive(p.pid)) {
