@@ -8,8 +8,24 @@
 # so a node that missed its tuning is visible in the proxy's log (NovaEdge's
 # start-up check), while the proxy still starts.
 #
+# Usage
+#   edgetune-entrypoint [haproxy args...]   start HAProxy master-worker and the config watch
+#   edgetune-entrypoint drain               the pod's preStop hook: health endpoint 503, wait DRAIN_SECONDS
+#
+# Config changes reload, they do not restart. HAProxy loads a copy of the mounted config
+# ($RUNTIME_DIR/haproxy.cfg). A background loop polls the mounted file's checksum (a ConfigMap
+# volume changes by kubelet swapping its ..data symlink; the file's content is what counts),
+# checks a new version with `haproxy -c`, and only when it is valid puts it in place of the copy
+# and sends SIGUSR2 to the master: new workers take the listening sockets over (expose-fd
+# listeners) while old ones finish their connections. An invalid version is refused: one
+# `ERROR edgetune: config refused` line on stderr, and $RUNTIME_DIR/config-status says
+# `state=refused` with the counts, while the running config keeps serving. Because HAProxy
+# only ever reads the copy, no later restart or reload can load an unchecked file either.
+#
 # Environment
-#   HAPROXY_CFG=/usr/local/etc/haproxy/haproxy.cfg
+#   HAPROXY_CFG=/usr/local/etc/haproxy/haproxy.cfg   the mounted config (watched)
+#   CONFIG_POLL_SECONDS=5              how often the config is checked for a change; 0: no watch
+#   DRAIN_SECONDS=0                    drain: seconds the health endpoint answers 503 before the stop
 #   TUNE_SH=/etc/edgetune/tune.sh      rendered tune.sh; skipped when absent
 #   RUNTIME_DIR=/var/run/haproxy       master socket (and the cfg's admin socket) live here
 #   HAPROXY_BIN                        default: haproxy-netbind when CAP_NET_BIND_SERVICE is in the
@@ -43,7 +59,10 @@ if [ -z "${HAPROXY_BIN:-}" ]; then
   if [ -x "$HAPROXY_NETBIND_BIN" ] && has_net_bind_service; then HAPROXY_BIN=$HAPROXY_NETBIND_BIN; else HAPROXY_BIN=haproxy; fi
 fi
 
-if [ -r "$TUNE_SH" ]; then
+# The preStop drain only talks to the running HAProxy: no check, no fitting.
+if [ "${1:-}" = drain ]; then
+  :
+elif [ -r "$TUNE_SH" ]; then
   # Run through sh: ConfigMap files may be mounted without the exec bit.
   # A failing check is reported but must not keep the proxy down.
   sh "$TUNE_SH" check || echo "WARN edgetune: tune.sh check failed (exit $?)" >&2
@@ -111,7 +130,51 @@ fit_maxconn() {
     echo "INFO edgetune: maxconn $_max${_pipe_note} from $_from: $_why" >&2
   fi
 }
-fit_maxconn
+[ "${1:-}" = drain ] || fit_maxconn
+
+log() { echo "$*" >&2; }
+is_seconds() { is_count "$1" && [ ${#1} -le 5 ]; }
+
+# The admin socket is the config's `stats socket` (the renderer puts it in RUNTIME_DIR).
+admin() { printf '%s\n' "$1" | socat -t 5 - "UNIX-CONNECT:$RUNTIME_DIR/admin.sock"; }
+
+# How many sockets listen on TCP port $1 in this network namespace (IPv4 and IPv6).
+listeners_on() {
+  _hex=$(printf '%04X' "$1")
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$_hex" '$4 == "0A" && substr($2, length($2) - 4) == p { n++ } END { print n + 0 }'
+}
+
+# preStop: the health endpoint answers 503 (monitor fail on proc.draining) so the load balancer
+# takes the node out while the listeners still accept; kubelet sends STOPSIGNAL (SIGUSR1, a
+# soft stop) when this returns. `set var` is experimental-mode on the 2.6 and 3.0 CLI.
+# A surge replacement already bound beside this pod (SO_REUSEPORT) keeps the node in service:
+# then the health port has more listeners than ours, a 503 here would only make the load
+# balancer see the node flap, and the stop goes ahead at once.
+drain() {
+  DRAIN_SECONDS=${DRAIN_SECONDS:-0}
+  if ! is_seconds "$DRAIN_SECONDS"; then
+    log "ERROR edgetune: DRAIN_SECONDS=$DRAIN_SECONDS; allowed: an integer 0-99999"
+    return 1
+  fi
+  : >"$RUNTIME_DIR/draining" 2>/dev/null || true
+  [ "$DRAIN_SECONDS" -eq 0 ] && return 0
+  _port=$(sed -n 's/^# edgetune-health-port: //p' "$RUNTIME_DIR/haproxy.cfg" 2>/dev/null | head -n 1)
+  if is_count "$_port" && [ "$(listeners_on "$_port")" -gt "$(sed -n 's/^own-health-listeners=//p' "$RUNTIME_DIR/config-status" 2>/dev/null | head -n 1)" ] 2>/dev/null; then
+    log "INFO edgetune: drain: another process listens on health port $_port beside this one (a surge replacement); stopping without the ${DRAIN_SECONDS}s wait"
+    return 0
+  fi
+  if admin "experimental-mode on; set var proc.draining int(1)" >/dev/null; then
+    log "INFO edgetune: drain: health endpoint answers 503; soft stop in ${DRAIN_SECONDS}s"
+  else
+    log "WARN edgetune: drain: the admin socket did not answer; waiting ${DRAIN_SECONDS}s anyway"
+  fi
+  sleep "$DRAIN_SECONDS"
+}
+
+if [ "${1:-}" = drain ]; then
+  drain
+  exit $?
+fi
 
 if ! mkdir -p "$RUNTIME_DIR" 2>/dev/null || [ ! -w "$RUNTIME_DIR" ]; then
   echo "ERROR edgetune: runtime directory $RUNTIME_DIR is not writable (mount an emptyDir there)" >&2
@@ -161,7 +224,101 @@ if [ -n "${EDGETUNE_MANAGEMENT_CIDR:-}" ] && [ -z "${EDGETUNE_MANAGEMENT_ADDRESS
   echo "INFO edgetune: metrics and health bind $EDGETUNE_MANAGEMENT_ADDRESS (in $EDGETUNE_MANAGEMENT_CIDR)" >&2
 fi
 
+CONFIG_POLL_SECONDS=${CONFIG_POLL_SECONDS:-5}
+if ! is_seconds "$CONFIG_POLL_SECONDS"; then
+  echo "ERROR edgetune: CONFIG_POLL_SECONDS=$CONFIG_POLL_SECONDS; allowed: an integer 0-99999 (0: no watch)" >&2
+  exit 1
+fi
+LOADED_CFG=$RUNTIME_DIR/haproxy.cfg
+rm -f "$RUNTIME_DIR/draining"
+if ! cp "$HAPROXY_CFG" "$LOADED_CFG.new" 2>/dev/null || ! mv "$LOADED_CFG.new" "$LOADED_CFG"; then
+  echo "ERROR edgetune: cannot copy $HAPROXY_CFG to $LOADED_CFG" >&2
+  exit 1
+fi
+
+checksum() { cksum <"$1" 2>/dev/null | awk '{ print $1 "-" $2 }'; }
+_reloads=0 _refusals=0 _state=started _loaded=$(checksum "$LOADED_CFG") _refused=""
+write_status() {
+  printf 'state=%s\nloaded=%s\nrefused=%s\nreloads=%s\nrefusals=%s\nown-health-listeners=%s\n' \
+    "$_state" "$_loaded" "$_refused" "$_reloads" "$_refusals" "${_own:-1}" >"$RUNTIME_DIR/config-status.new" &&
+    mv "$RUNTIME_DIR/config-status.new" "$RUNTIME_DIR/config-status"
+}
+
+# One pass: a changed, valid config replaces the loaded copy and the master reloads.
+check_config() {
+  [ -e "$RUNTIME_DIR/draining" ] && return 0
+  _now=$(checksum "$HAPROXY_CFG")
+  [ -n "$_now" ] || return 0
+  [ "$_now" = "$_loaded" ] || [ "$_now" = "$_refused" ] || {
+    cp "$HAPROXY_CFG" "$LOADED_CFG.new" 2>/dev/null || return 0
+    _now=$(checksum "$LOADED_CFG.new")
+    if _why=$("$HAPROXY_BIN" -c -f "$LOADED_CFG.new" 2>&1); then
+      mv "$LOADED_CFG.new" "$LOADED_CFG"
+      kill -USR2 "$MASTER_PID" 2>/dev/null || return 0
+      _reloads=$((_reloads + 1)) _loaded=$_now _refused="" _state=reloaded
+      log "INFO edgetune: config changed (cksum $_now): valid, HAProxy reloaded (reload $_reloads)"
+    else
+      rm -f "$LOADED_CFG.new"
+      _refusals=$((_refusals + 1)) _refused=$_now _state=refused
+      log "ERROR edgetune: config refused (cksum $_now): haproxy -c failed; still serving cksum $_loaded: $(printf '%s\n' "$_why" | grep -m 2 ALERT | sed 's/^\[ALERT\] *([0-9]*) : //' | tr '\n' ' ')"
+    fi
+    write_status
+  }
+}
+
+# Whether the master has a worker: workers are its children named like the binary.
+has_workers() {
+  _kids=$(cat /proc/"$MASTER_PID"/task/*/children 2>/dev/null) || _kids=""
+  for _c in $_kids; do
+    case $(cat /proc/"$_c"/comm 2>/dev/null) in haproxy*) return 0 ;; esac
+  done
+  return 1
+}
+
+# Runs beside HAProxy as a child of the master (this shell execs it; in a container orphans are
+# PID 1's children anyway). A stopping master exits only once it has no child left at all, so
+# the loop ends when the workers are gone, not only when the master is.
+# Until the first worker is seen it looks every 0.1 s (sleep takes fractions in coreutils, busybox
+# and dash's environment alike), so a master stopped right after its start is not waited for.
+watch_config() {
+  _seen=0 _i=0 _t=0
+  while kill -0 "$MASTER_PID" 2>/dev/null; do
+    if [ "$_seen" -eq 0 ]; then
+      if has_workers; then
+        _seen=1
+      elif [ "$_t" -ge 300 ]; then
+        log "WARN edgetune: no HAProxy worker after 30s; config watch stopped"
+        return 0
+      else
+        _t=$((_t + 1))
+        sleep 0.1
+      fi
+      continue
+    fi
+    sleep 1
+    kill -0 "$MASTER_PID" 2>/dev/null || return 0
+    has_workers || return 0
+    _i=$((_i + 1))
+    [ "$_i" -ge "$CONFIG_POLL_SECONDS" ] || continue
+    _i=0
+    check_config
+  done
+}
+
+# The sockets this HAProxy will hold on the health port: with a surge pod beside it, drain sees more.
+_hp=$(sed -n 's/^# edgetune-health-port: //p' "$LOADED_CFG" | head -n 1)
+_own=1
+is_count "$_hp" && _own=$(($(listeners_on "$_hp") + 1))
+write_status
+
+# exec keeps this PID: the master is the shell's own PID, and the watch loop its child.
+MASTER_PID=$$
+if [ "$CONFIG_POLL_SECONDS" -gt 0 ]; then
+  # Its stdout is not the container's: only its log lines (stderr) are.
+  watch_config >/dev/null </dev/null &
+fi
+
 # -W master-worker: reloads (SIGUSR2) start new workers while old ones drain;
 # -db: stay in the foreground so the container's PID 1 is the master;
 # -S: the master CLI, to reload or inspect workers from inside the pod.
-exec "$HAPROXY_BIN" -W -db -S "$RUNTIME_DIR/master.sock" -f "$HAPROXY_CFG" "$@"
+exec "$HAPROXY_BIN" -W -db -S "$RUNTIME_DIR/master.sock" -f "$LOADED_CFG" "$@"

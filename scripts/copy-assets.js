@@ -10,6 +10,7 @@ for (const rel of [
   "components/bench/wrk-paced.lua",
   "components/bench/churn-client.js",
   "components/bench/normalize.cjs",
+  "lab/proofs/change-load.cjs",
 ]) {
   mkdirSync(join(root, "dist", rel, ".."), { recursive: true });
   copyFileSync(join(root, rel), join(root, "dist", rel));

@@ -19,6 +19,7 @@ import { READY_COMMAND, STATUS_FILE, tunerPod, type TunerPod } from "../nodes/tu
 import { renderTuneSh } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
 import {
+  FD_BUDGET_MARKER,
   HEALTH_PATH,
   METRICS_PATH,
   privilegedPorts,
@@ -56,7 +57,10 @@ export interface ProxyObjects {
   podDisruptionBudget?: PodDisruptionBudgetObject;
   /** With tuneNodes and `tuning.metrics.podMonitor`: scrapes the sidecar's metrics. */
   podMonitor?: PodMonitorObject;
-  /** In the pod template: changes exactly when haproxy.cfg, tune.sh or an image changes, so pods roll. */
+  /**
+   * In the pod template: changes exactly when tune.sh, an image, the tuning or the lifecycle options change, so pods
+   * roll; haproxy.cfg only by its fd budget line while the config is watched (configPollSeconds > 0), else wholly.
+   */
   checksum: string;
 }
 
@@ -96,11 +100,46 @@ export function tunerPortClash(port: number, spec: ResolvedProxySpec, path: read
     : undefined;
 }
 
-/** Checks between the proxy spec and its Kubernetes options: the sidecar's metrics port. */
+/**
+ * Checks between the proxy spec and its Kubernetes options: the sidecar's metrics port, the
+ * termination grace period against drain + hard-stop-after, and what `handover: surge` needs.
+ * An option still pending (an unresolved Output) is undefined here and checked when it resolves.
+ */
 export function proxyTuningIssues(spec: ResolvedProxySpec, o: ProxyK8sOptions, prefix: readonly PathSegment[]): ValidationIssue[] {
-  if (!o.tuneNodes) return [];
-  const clash = tunerPortClash(proxyTuningLoop(o).metrics.port, spec, [...prefix, "tuning", "metrics", "port"]);
-  return clash ? [clash] : [];
+  const issues: ValidationIssue[] = [];
+  const at = (...s: PathSegment[]) => formatPath([...prefix, ...s]);
+  if (o.tuneNodes) {
+    const clash = tunerPortClash(proxyTuningLoop(o).metrics.port, spec, [...prefix, "tuning", "metrics", "port"]);
+    if (clash) issues.push(clash);
+  }
+  const hardStop = spec.timeouts.hardStopAfterSeconds;
+  if (typeof o.terminationGracePeriodSeconds === "number" && typeof o.drainSeconds === "number") {
+    const need = o.drainSeconds + hardStop;
+    if (o.terminationGracePeriodSeconds < need)
+      issues.push({
+        path: at("terminationGracePeriodSeconds"),
+        message: `got ${o.terminationGracePeriodSeconds}; the drain (drainSeconds ${o.drainSeconds}) and then the soft stop (the proxy's timeouts.hardStopAfterSeconds ${hardStop}) must fit before SIGKILL; allowed: an integer >= ${need}, or a smaller drainSeconds`,
+      });
+  }
+  if (o.handover === "surge") {
+    const why = "with handover: surge the new pod binds beside the old one on the same node";
+    if (o.hostPorts === true)
+      issues.push({
+        path: at("hostPorts"),
+        message: `got true; ${why}, and the scheduler refuses a pod whose declared hostPorts are taken; allowed: false (HAProxy binds them undeclared, SO_REUSEPORT) or handover: replace`,
+      });
+    if (o.maxUnavailable !== undefined)
+      issues.push({
+        path: at("maxUnavailable"),
+        message: `got ${JSON.stringify(o.maxUnavailable)}; ${why} (maxSurge 1, maxUnavailable 0); allowed: unset, or handover: replace`,
+      });
+    if (o.tuneNodes && proxyTuningLoop(o).metrics.port !== 0)
+      issues.push({
+        path: at("tuning", "metrics", "port"),
+        message: `got ${proxyTuningLoop(o).metrics.port}; ${why}, and two tuning sidecars cannot both bind this metrics hostPort; allowed: 0 (no endpoint), tuneNodes: false (a tuner DaemonSet tunes the nodes) or handover: replace`,
+      });
+  }
+  return issues;
 }
 
 /** The proxy's management address on Kubernetes: one kubelet's probes reach. `prefix`: the proxy spec's path. */
@@ -172,8 +211,29 @@ export function renderProxyObjects(
         management: spec.management,
       })
     : undefined;
+  // With the config watched, haproxy.cfg reaches running pods by a reload, so only what the
+  // entrypoint reads once at start (the fd budget line it fits maxconn by) stays in the checksum.
+  const watched = o.configPollSeconds > 0;
+  const { "haproxy.cfg": cfg, ...rolled } = data;
+  // Its reserved fds grow with every server and listener; those reload with the maxconn fitted at
+  // start (the reserve's headroom takes them), or adding a backend would roll every pod.
+  const budgetLine = cfg
+    .split("\n")
+    .find((l) => l.startsWith(FD_BUDGET_MARKER))
+    ?.replace(/ reserved-fds=\d+/, "");
   const checksum = `sha256:${createHash("sha256")
-    .update(JSON.stringify({ data, image: o.image, tunerImage: o.tunerImage, policy: o.onTuningFailure, tuneNodes, tuning: tuner?.env }))
+    .update(
+      JSON.stringify({
+        data: watched ? rolled : data,
+        ...(watched ? { budgetLine } : {}),
+        image: o.image,
+        tunerImage: o.tunerImage,
+        policy: o.onTuningFailure,
+        tuneNodes,
+        tuning: tuner?.env,
+        lifecycle: { drainSeconds: o.drainSeconds, configPollSeconds: o.configPollSeconds },
+      }),
+    )
     .digest("hex")}`;
   const { metricsPort, healthPort, runtimeDir } = spec;
   const lowPorts = privilegedPorts(spec);
@@ -192,6 +252,19 @@ export function renderProxyObjects(
     timeoutSeconds: 2,
     failureThreshold,
   });
+  const hostPorts = [
+    ...spec.listeners.map((l) => ({
+      name: l.name
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, "-")
+        .slice(0, 15),
+      containerPort: l.port,
+      hostPort: l.port,
+      protocol: "TCP",
+    })),
+    { name: "metrics", containerPort: metricsPort, hostPort: metricsPort, protocol: "TCP" },
+    { name: "health", containerPort: healthPort, hostPort: healthPort, protocol: "TCP" },
+  ];
   const daemonSet: DaemonSetObject = {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
@@ -199,8 +272,12 @@ export function renderProxyObjects(
     spec: {
       selector: { matchLabels: selector },
       minReadySeconds: o.minReadySeconds,
-      // A surge pod would need the same host ports as the pod it replaces and never become ready.
-      updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: o.maxUnavailable } },
+      // surge: the new pod binds beside the old one (SO_REUSEPORT, no declared hostPorts); replace:
+      // a surge pod would need the host ports the old one holds and never be scheduled.
+      updateStrategy: {
+        type: "RollingUpdate",
+        rollingUpdate: o.handover === "surge" ? { maxSurge: 1, maxUnavailable: 0 } : { maxSurge: 0, maxUnavailable: o.maxUnavailable ?? 1 },
+      },
       template: {
         metadata: { labels, annotations: { [PROXY_CHECKSUM_ANNOTATION]: checksum, "edgetune.io/profile": profile.name, ...scrape } },
         spec: {
@@ -232,20 +309,13 @@ export function renderProxyObjects(
                 { name: "TUNE_SH", value: "/etc/edgetune/tune.sh" },
                 { name: "RUNTIME_DIR", value: runtimeDir },
                 ...managementEnv(spec.management),
+                { name: "CONFIG_POLL_SECONDS", value: String(o.configPollSeconds) },
+                { name: "DRAIN_SECONDS", value: String(o.drainSeconds) },
               ],
-              ports: [
-                ...spec.listeners.map((l) => ({
-                  name: l.name
-                    .toLowerCase()
-                    .replace(/[^a-z0-9-]/g, "-")
-                    .slice(0, 15),
-                  containerPort: l.port,
-                  hostPort: l.port,
-                  protocol: "TCP",
-                })),
-                { name: "metrics", containerPort: metricsPort, hostPort: metricsPort, protocol: "TCP" },
-                { name: "health", containerPort: healthPort, hostPort: healthPort, protocol: "TCP" },
-              ],
+              ...(o.drainSeconds > 0
+                ? { lifecycle: { preStop: { exec: { command: ["/usr/local/bin/edgetune-entrypoint", "drain"] } } } }
+                : {}),
+              ...(o.hostPorts ? { ports: hostPorts } : {}),
               securityContext: {
                 runAsNonRoot: true,
                 runAsUser: PROXY_UID,
@@ -268,8 +338,9 @@ export function renderProxyObjects(
           volumes: [
             { name: "config", configMap: { name, defaultMode: 0o444 } },
             ...(tuner ? tuner.volumes : []),
-            // The only writable path of the proxy: admin and master sockets.
-            { name: "runtime", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+            // The only writable path of the proxy: admin and master sockets, the loaded config
+            // and the one being checked (a ConfigMap holds at most 1 MiB).
+            { name: "runtime", emptyDir: { medium: "Memory", sizeLimit: "3Mi" } },
           ],
         },
       },

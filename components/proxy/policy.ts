@@ -104,12 +104,17 @@ export function noLatestImages(obj: Obj): PolicyViolation[] {
     }));
 }
 
-/** A DaemonSet binding host ports (hostNetwork or hostPort) must not surge: two pods cannot bind one node's port. */
+/**
+ * A DaemonSet declaring host ports must not surge: the scheduler refuses a second pod whose declared
+ * hostPorts are taken on the node (with hostNetwork every declared containerPort is one). Undeclared
+ * ports bound on the node's network (hostNetwork, SO_REUSEPORT) are what `handover: surge` relies on.
+ */
 export function noSurgeWithHostPorts(obj: Obj): PolicyViolation[] {
   if (obj.kind !== "DaemonSet") return [];
   const pod = podSpecOf(obj);
-  const usesHostPorts =
-    pod?.hostNetwork === true || (pod?.containers ?? []).some((c) => (c.ports ?? []).some((p) => p.hostPort !== undefined));
+  const usesHostPorts = [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])].some((c) =>
+    (c.ports ?? []).some((p) => p.hostPort !== undefined || pod?.hostNetwork === true),
+  );
   if (!usesHostPorts) return [];
   const surge = (((obj.spec as Obj)?.updateStrategy as Obj)?.rollingUpdate as Obj)?.maxSurge;
   const positive = typeof surge === "number" ? surge > 0 : typeof surge === "string" ? !/^0+%?$/.test(surge) : false;
@@ -118,7 +123,7 @@ export function noSurgeWithHostPorts(obj: Obj): PolicyViolation[] {
         {
           policy: "no-surge-with-host-ports",
           resource: resourceId(obj),
-          message: `maxSurge ${JSON.stringify(surge)} with host ports: the surge pod cannot bind them; use maxSurge 0 and maxUnavailable`,
+          message: `maxSurge ${JSON.stringify(surge)} with host ports: the surge pod cannot be scheduled beside the old one; use maxSurge 0 and maxUnavailable, or declare no host ports`,
         },
       ]
     : [];

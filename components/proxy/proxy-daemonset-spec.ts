@@ -45,8 +45,34 @@ export const proxyDaemonSetShape = {
   minReadySeconds: grammar.int(0, 3600).default(10).describe("Seconds a new pod must be ready before the roll moves on."),
   maxUnavailable: grammar
     .countOrPercent()
-    .default(1)
-    .describe('Nodes whose proxy may be down at once during a roll: a count or "N%" (never 0: maxSurge must be 0 with host ports).'),
+    .optional()
+    .describe(
+      'Nodes whose proxy may be down at once during a roll with `handover: replace`: a count or "N%". Default: 1. Not with `handover: surge`, which rolls with maxSurge 1 and maxUnavailable 0.',
+    ),
+  handover: z
+    .enum(["replace", "surge"])
+    .default("replace")
+    .describe(
+      "How a node's proxy pod is replaced when the pod template changes (image, tuning; config changes reload in place). `replace`: the old pod drains (`drainSeconds`) and stops, then the new one starts (maxSurge 0): the node is out of service in between. `surge`: the new pod starts beside the old one and binds the same ports with SO_REUSEPORT (hostNetwork), and the old one is stopped once the new one is ready (maxSurge 1, maxUnavailable 0): no gap. Needs `hostPorts: false` (declared hostPorts make the scheduler refuse the second pod on the node), no tuning sidecar metrics port, and Kubernetes >= 1.25 (DaemonSet maxSurge GA).",
+    ),
+  hostPorts: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Declare the listener, metrics and health ports as hostPorts of the proxy container (the scheduler then knows them, and a second pod binding them cannot land on the node). false: HAProxy binds them on the node's network (hostNetwork) undeclared; required by `handover: surge`.",
+    ),
+  drainSeconds: grammar
+    .int(0, 3600)
+    .default(15)
+    .describe(
+      "Seconds a stopping proxy answers 503 on its health endpoint while still serving, before the soft stop (the pod's preStop hook), so a load balancer that health-checks the node stops sending new connections first. The default covers a check every 5 s with 2 failures to mark down plus 5 s for requests already sent; slower checks need interval x unhealthy threshold. 0: stop at once. terminationGracePeriodSeconds must hold it plus the config's timeouts.hardStopAfterSeconds.",
+    ),
+  configPollSeconds: grammar
+    .int(0, 3600)
+    .default(5)
+    .describe(
+      "How often the proxy container checks its mounted haproxy.cfg (kubelet updates a ConfigMap volume within about a minute): a changed, valid config is loaded with a hitless reload (SIGUSR2, listening sockets handed over), an invalid one is refused and logged while the running one keeps serving; config-only changes then do not roll the pods. 0: no watch; a config change rolls the pods instead.",
+    ),
   podDisruptionBudget: z
     .strictObject({ maxUnavailable: grammar.countOrPercent() })
     .optional()
@@ -72,7 +98,7 @@ export const proxyDaemonSetShape = {
     .min(1, "allowed: an integer >= 1")
     .default(60)
     .describe(
-      "Seconds a stopping pod gets before SIGKILL: HAProxy's old workers drain on a roll (must exceed the config's hard-stop-after); when the proxy is removed, the tuning sidecar restores the node after HAProxy has exited, within the same bound.",
+      "Seconds a stopping pod gets before SIGKILL: the preStop drain (`drainSeconds`), then HAProxy's soft stop, which its config's timeouts.hardStopAfterSeconds bounds; must be at least their sum. When the proxy is removed, the tuning sidecar restores the node after HAProxy has exited, within the same bound.",
     ),
   tuning: tunerLoopSpec
     .optional()

@@ -3,8 +3,11 @@
  * here; the runner and the CLI know them only through this registry.
  */
 import type { ProofScenarioName } from "../../components/bench/result";
+import { changeUnderLoad } from "./change-under-load";
 import type { ProofScenario } from "./types";
 
-export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {};
+export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {
+  "change-under-load": changeUnderLoad,
+};
 
 export type { ProofContext, ProofScenario } from "./types";

@@ -36,6 +36,7 @@ describeSystem("proxy-image/entrypoint.sh in a network namespace", ["ip", "sh"],
     writeFileSync(join(work, "tune.sh"), renderTuneSh(profile));
     // Stands in for HAProxy: shows what the entrypoint exec'd, then exits.
     writeFileSync(join(work, "fake-haproxy"), '#!/bin/sh\necho "EXEC $*"\n', { mode: 0o755 });
+    writeFileSync(join(work, "test.cfg"), "global\n");
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   beforeEach(() => {
@@ -44,7 +45,8 @@ describeSystem("proxy-image/entrypoint.sh in a network namespace", ["ip", "sh"],
     env = {
       TUNE_SH: join(work, "tune.sh"),
       HAPROXY_BIN: join(work, "fake-haproxy"),
-      HAPROXY_CFG: "/etc/haproxy/test.cfg",
+      HAPROXY_CFG: join(work, "test.cfg"),
+      CONFIG_POLL_SECONDS: "0",
       RUNTIME_DIR: join(state, "run"),
       EDGETUNE_SCOPE: "netns",
       STATE_DIR: join(state, "state"),
@@ -91,7 +93,8 @@ describeSystem("proxy-image/entrypoint.sh in a network namespace", ["ip", "sh"],
     // Nothing was changed by the check.
     expect(node.sysctl("net.core.somaxconn")).toBe("4096");
     const exec = lines.find((l) => l.startsWith("EXEC "));
-    expect(exec).toBe(`EXEC -W -db -S ${env.RUNTIME_DIR}/master.sock -f /etc/haproxy/test.cfg`);
+    // HAProxy loads the entrypoint's copy of the mounted config: what the config watch replaces only with a checked one.
+    expect(exec).toBe(`EXEC -W -db -S ${env.RUNTIME_DIR}/master.sock -f ${env.RUNTIME_DIR}/haproxy.cfg`);
     // The check runs before HAProxy starts.
     expect(lines.findIndex((l) => l.startsWith("WARN"))).toBeLessThan(lines.indexOf(exec!));
   });

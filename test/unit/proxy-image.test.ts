@@ -216,6 +216,8 @@ describe("proxy-image/entrypoint.sh fits maxconn into the real fd limit by the r
         HAPROXY_CFG: cfg,
         TUNE_SH: join(work, "none"),
         RUNTIME_DIR: join(work, "run"),
+        // The stand-in exits at once; the config watch is test/kernel/proxy-reload.test.ts's.
+        CONFIG_POLL_SECONDS: "0",
         ...env,
       },
     });

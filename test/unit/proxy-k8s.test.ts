@@ -333,9 +333,123 @@ describe("proxy policies", () => {
     ds.spec.updateStrategy.rollingUpdate.maxSurge = "0%";
     expect(noSurgeWithHostPorts(ds)).toEqual([]);
     ds.spec.updateStrategy.rollingUpdate.maxSurge = 1;
-    ds.spec.template.spec.hostNetwork = false;
-    for (const c of ds.spec.template.spec.containers) for (const p of c.ports) delete p.hostPort;
+    const pod = ds.spec.template.spec;
+    // The tuning sidecar's metrics port is a host port too.
+    for (const c of pod.containers) delete c.ports;
+    expect(noSurgeWithHostPorts(ds)).toHaveLength(1);
+    // hostNetwork with nothing declared: ports bound beside the old pod with SO_REUSEPORT (handover: surge).
+    for (const c of pod.initContainers) delete c.ports;
     expect(noSurgeWithHostPorts(ds)).toEqual([]);
+    // With hostNetwork a declared containerPort is a host port, hostPort written or not.
+    pod.containers[0].ports = [{ containerPort: 80 }];
+    expect(noSurgeWithHostPorts(ds)).toHaveLength(1);
+    pod.hostNetwork = false;
+    expect(noSurgeWithHostPorts(ds)).toEqual([]);
+  });
+});
+
+describe("renderProxyObjects: config reloads, drained stops and surge handover", () => {
+  const facts = { cpus: 4, nofileLimit: 1048576 };
+  const base = renderProxyObjects(spec, profile, options, facts);
+  const container = (o: ReturnType<typeof renderProxyObjects>) => (o.daemonSet as Any).spec.template.spec.containers[0];
+  const issues = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ValidationError);
+      return (e as ValidationError).issues;
+    }
+    return expect.unreachable("no ValidationError");
+  };
+
+  it("does not roll the pods on a config-only change while the config is watched, and does when it is not", () => {
+    const changed: ProxySpec = {
+      ...spec,
+      timeouts: { clientSeconds: 45 },
+      backends: [...spec.backends, { name: "spare", servers: [{ name: "s", address: "10.0.0.9", port: 80 }] }],
+    };
+    const reloaded = renderProxyObjects(changed, profile, options, facts);
+    expect(reloaded.configMap.data!["haproxy.cfg"]).not.toBe(base.configMap.data!["haproxy.cfg"]);
+    expect(reloaded.checksum).toBe(base.checksum);
+    // Unwatched, the config reaches the pods only by a roll.
+    const unwatched = (x: ProxySpec) => renderProxyObjects(x, profile, { ...options, configPollSeconds: 0 }, facts).checksum;
+    expect(unwatched(changed)).not.toBe(unwatched(spec));
+    // maxconn is fitted to the fd limit once, at start: a change to the budget rolls.
+    expect(renderProxyObjects({ ...spec, maxconn: 1000 }, profile, options, facts).checksum).not.toBe(base.checksum);
+    expect(container(base).env).toEqual(
+      expect.arrayContaining([
+        { name: "CONFIG_POLL_SECONDS", value: "5" },
+        { name: "DRAIN_SECONDS", value: "15" },
+      ]),
+    );
+  });
+
+  it("drains before the stop: a preStop hook runs the entrypoint's drain; without drainSeconds there is none", () => {
+    expect(container(base).lifecycle).toEqual({ preStop: { exec: { command: ["/usr/local/bin/edgetune-entrypoint", "drain"] } } });
+    expect(base.configMap.data!["haproxy.cfg"]).toMatch(
+      /^frontend health\n(?: {2}.*\n)* {2}monitor fail if \{ var\(proc\.draining\) -m int 1 \}$/m,
+    );
+    const none = renderProxyObjects(spec, profile, { ...options, drainSeconds: 0 }, facts);
+    expect(container(none).lifecycle).toBeUndefined();
+    expect(none.checksum).not.toBe(base.checksum);
+  });
+
+  it("refuses a grace period that cannot hold the drain and the hard stop, naming both keys and values", () => {
+    const got = issues(() =>
+      renderProxyObjects(
+        { ...spec, timeouts: { hardStopAfterSeconds: 40 } },
+        profile,
+        { ...options, drainSeconds: 30, terminationGracePeriodSeconds: 60 },
+        facts,
+      ),
+    );
+    expect(got).toEqual([
+      {
+        path: "proxy.terminationGracePeriodSeconds",
+        message: expect.stringMatching(/^got 60; .*drainSeconds 30.*timeouts\.hardStopAfterSeconds 40.*allowed: an integer >= 70/),
+      },
+    ]);
+    expect(() =>
+      renderProxyObjects(
+        { ...spec, timeouts: { hardStopAfterSeconds: 40 } },
+        profile,
+        { ...options, drainSeconds: 20, terminationGracePeriodSeconds: 60 },
+        facts,
+      ),
+    ).not.toThrow();
+  });
+
+  it("surge: maxSurge 1, maxUnavailable 0 and no declared ports; schema-valid and within the policies", () => {
+    const o = renderProxyObjects(
+      spec,
+      profile,
+      { ...options, handover: "surge", hostPorts: false, tuning: { metrics: { port: 0 } } },
+      facts,
+    );
+    const ds = o.daemonSet as Any;
+    expect(ds.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    expect(ds.spec.template.spec.hostNetwork).toBe(true);
+    for (const c of [...ds.spec.template.spec.initContainers, ...ds.spec.template.spec.containers]) expect(c.ports ?? []).toEqual([]);
+    // The probes and the Service name ports by number, so they need no declared port.
+    expect(container(o).readinessProbe.httpGet.port).toBe(8405);
+    new DaemonSet(o.daemonSet as never).validate();
+    expect(checkProxyPolicies([o.namespace!, o.configMap, o.daemonSet])).toEqual([]);
+    // Replace keeps maxSurge 0 and takes maxUnavailable.
+    const replace = renderProxyObjects(spec, profile, { ...options, maxUnavailable: "20%" }, facts);
+    expect((replace.daemonSet as Any).spec.updateStrategy.rollingUpdate).toEqual({ maxSurge: 0, maxUnavailable: "20%" });
+  });
+
+  it("surge: refuses declared hostPorts, a maxUnavailable and a sidecar metrics hostPort, each by its key", () => {
+    const got = issues(() => renderProxyObjects(spec, profile, { ...options, handover: "surge", maxUnavailable: 1 }, facts));
+    expect(got.map((i) => i.path)).toEqual(["proxy.hostPorts", "proxy.maxUnavailable", "proxy.tuning.metrics.port"]);
+    expect(got[0].message).toMatch(/^got true; .*allowed: false/);
+    expect(got[1].message).toMatch(/^got 1; .*maxUnavailable 0/);
+    expect(got[2].message).toMatch(/^got 9\d{3}; .*allowed: 0/);
+    // Without the sidecar, only hostPorts is left to say.
+    const { tunerImage: _t, ...noTuner } = options;
+    expect(
+      issues(() => renderProxyObjects(spec, profile, { ...noTuner, tuneNodes: false, handover: "surge" }, facts)).map((i) => i.path),
+    ).toEqual(["proxy.hostPorts"]);
   });
 });
 
