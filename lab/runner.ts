@@ -387,7 +387,15 @@ async function runProofPhase(proofs: ProofScenario[], profiles: Variant[], o: Pr
           exec: (ns, argv, opts) => execInNamespace(ns, argv, opts, o.stepEnv),
           progress: o.progress,
         };
-        for (const res of proof.run(ctx)) o.record(r, v.label, res);
+        let results: BenchResult[];
+        try {
+          results = proof.run(ctx);
+        } catch (e) {
+          // A proof's own failure (its tool, its parser) ends the lab as a lab error: torn down, named, no stack trace.
+          if (e instanceof LabError) throw e;
+          throw new LabError(`${proof.name} (${v.label}): ${(e as Error).message}`);
+        }
+        for (const res of results) o.record(r, v.label, res);
         o.step("down");
         await o.checkInterrupt();
       }

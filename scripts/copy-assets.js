@@ -10,6 +10,7 @@ for (const rel of [
   "components/bench/wrk-paced.lua",
   "components/bench/churn-client.js",
   "components/bench/normalize.cjs",
+  "lab/proofs/proof-client.js",
 ]) {
   mkdirSync(join(root, "dist", rel, ".."), { recursive: true });
   copyFileSync(join(root, rel), join(root, "dist", rel));

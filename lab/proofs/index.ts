@@ -4,7 +4,10 @@
  */
 import type { ProofScenarioName } from "../../components/bench/result";
 import type { ProofScenario } from "./types";
+import { connHold } from "./conn-hold";
 
-export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {};
+export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {
+  "conn-hold": connHold,
+};
 
 export type { ProofContext, ProofScenario } from "./types";
