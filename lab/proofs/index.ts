@@ -5,9 +5,13 @@
 import type { ProofScenarioName } from "../../components/bench/result";
 import type { ProofScenario } from "./types";
 import { connHold } from "./conn-hold";
+import { softnet } from "./softnet";
+import { synFlood } from "./syn-flood";
 
 export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {
   "conn-hold": connHold,
+  softnet,
+  "syn-flood": synFlood,
 };
 
 export type { ProofContext, ProofScenario } from "./types";
