@@ -17,6 +17,7 @@ import { nstatValidity, parseNstat, parseToolOutput } from "../components/bench/
 import { compareProfiles, SCENARIO_NAMES, type BenchResult, type LabScenarioName, type ScenarioName } from "../components/bench/result";
 import { pathComparisons, renderLabMarkdown, variantComparisons, type LabReport } from "../components/lab/analysis";
 import { renderSvgChart } from "../components/bench/report";
+import { proofComparisons } from "../components/lab/proof-analysis";
 import { offeredRate, scenarioInvocations, SCENARIOS, type Invocation, type Scenario } from "../components/bench/scenarios";
 import { proxySpecSchema, type ProxySpec } from "../components/proxy/haproxy";
 import { renderLabHaproxyConfig } from "../components/lab/lab-steps";
@@ -322,7 +323,19 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     haproxy: /version (\S+)/.exec(runProcess("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
     nofile: facts.nofileLimit,
   };
-  const report: LabReport = { stack: opts.stack, machine, repeat, quick, results, comparisons, paths, variants: variantResults, files };
+  const proofResults = proofComparisons(results);
+  const report: LabReport = {
+    stack: opts.stack,
+    machine,
+    repeat,
+    quick,
+    results,
+    comparisons,
+    paths,
+    variants: variantResults,
+    ...(proofResults.length ? { proofs: proofResults } : {}),
+    files,
+  };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
   writeFileSync(files.markdown, renderLabMarkdown(report));

@@ -7,7 +7,7 @@
  * per held connection — HAProxy's RSS and the kernel's socket slabs — the guides' "~10 MB per
  * 1,000 connections" claim checked on edgetune's own proxy.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseNstat } from "../../components/bench/parsers";
 import { assessValidity, RESULT_SCHEMA_VERSION, type BenchResult } from "../../components/bench/result";
@@ -193,6 +193,8 @@ export const connHold: ProofScenario = {
     );
     const counters = parseNstat(nstat.after());
     if (r.code !== 0) throw new ProofOutputError("conn-hold", `client exited ${r.code}: ${r.stderr.trim().slice(-400)}`);
+    // Kept beside the lab's other files: the raw samples behind the figures.
+    writeFileSync(join(ctx.labDir, `conn-hold-${ctx.label}-${ctx.run}.out`), r.stdout);
     const samples = parseConnHold(r.stdout);
     const measures = connHoldMeasures(samples, maxconn);
     const last = samples.at(-1)!;

@@ -13,6 +13,7 @@
  * it) and puts the previous value back afterwards, also when the run fails.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { assessValidity, RESULT_SCHEMA_VERSION, type BenchResult } from "../../components/bench/result";
 import { ProofOutputError } from "./proof-util";
 import type { ProofContext, ProofScenario } from "./types";
@@ -87,7 +88,8 @@ export const softnet: ProofScenario = {
       sh(proxyNs, 'for q in /sys/class/net/et-pc/queues/rx-*/rps_cpus; do echo 1 > "$q" || exit 1; done');
       const nft = ctx.exec(proxyNs, ["nft", "-f", "-"], { input: NFT_RULES, timeoutMs: 10_000 });
       if (nft.code !== 0) throw new ProofOutputError("softnet", `nft: ${nft.stderr.trim()}`);
-      const before = parseSoftnetStat(readFileSync("/proc/net/softnet_stat", "utf8"));
+      const beforeText = readFileSync("/proc/net/softnet_stat", "utf8");
+      const before = parseSoftnetStat(beforeText);
       const t0 = Date.now();
       // Each sender a UDP flood of 16-byte payloads from an incrementing source port (a new flow
       // per packet), on CPU 1, stopped by timeout: bounded whatever hping3 does.
@@ -99,7 +101,9 @@ export const softnet: ProofScenario = {
         ctx.a.proxy,
       );
       const elapsed = (Date.now() - t0) / 1000;
-      const d = softnetDelta(before, parseSoftnetStat(readFileSync("/proc/net/softnet_stat", "utf8")));
+      const afterText = readFileSync("/proc/net/softnet_stat", "utf8");
+      writeFileSync(join(ctx.labDir, `softnet-${ctx.label}-${ctx.run}.out`), `${beforeText}---\n${afterText}`);
+      const d = softnetDelta(before, parseSoftnetStat(afterText));
       const measures = {
         netdevMaxBacklog: Number(wanted),
         softnetDrops: d.dropped,

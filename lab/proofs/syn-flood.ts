@@ -10,7 +10,7 @@
  * the request, as for a real flood). rp_filter is off in the proxy namespace for the run
  * (the namespace is deleted afterwards).
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseNstat } from "../../components/bench/parsers";
 import { assessValidity, RESULT_SCHEMA_VERSION, type BenchResult } from "../../components/bench/result";
@@ -134,6 +134,7 @@ export const synFlood: ProofScenario = {
       .stdout.split("\n")
       .filter((l) => l.trim()).length;
     if (r.code !== 0) throw new ProofOutputError("syn-flood", `probe exited ${r.code}: ${r.stderr.trim().slice(-300)}`);
+    writeFileSync(join(ctx.labDir, `probe-${ctx.label}-${ctx.run}.out`), r.stdout);
     const probe = parseProbe(r.stdout);
     const hpingLog = readFileSync(join(ctx.labDir, `hping3-${ctx.label}.log`), "utf8");
     const p = (q: number) => percentile(probe.latenciesMs, q);
