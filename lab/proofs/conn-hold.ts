@@ -148,7 +148,7 @@ export function renderedMaxconn(cfg: string): number | undefined {
 
 /** Steps as fractions of maxconn: below it, at it, and beyond it (where holding must stop). */
 export function connHoldSteps(maxconn: number, quick: boolean): number[] {
-  const fractions = quick ? [0.25, 0.5, 0.9, 1.15] : [0.125, 0.25, 0.5, 0.75, 0.9, 1.15, 1.3];
+  const fractions = quick ? [0.25, 0.9, 1.15] : [0.125, 0.25, 0.5, 0.75, 0.9, 1.15, 1.3];
   return fractions.map((f) => Math.max(1, Math.round(maxconn * f)));
 }
 
@@ -167,7 +167,7 @@ export const connHold: ProofScenario = {
     if (maxconn === undefined) throw new ProofOutputError("conn-hold", `no maxconn in ${ctx.haproxyCfg}`);
     const port = ctx.spec.listeners.find((l) => l.mode === "http")?.port ?? HTTP_PORT_FALLBACK;
     const steps = connHoldSteps(maxconn, ctx.quick);
-    const holdMs = ctx.durationSeconds !== undefined ? ctx.durationSeconds * 1000 : ctx.quick ? 500 : 2000;
+    const holdMs = ctx.durationSeconds !== undefined ? ctx.durationSeconds * 1000 : ctx.quick ? 300 : 2000;
     const workers = haproxyWorkers(ctx.labDir);
     const backendPid = readFileSync(join(ctx.labDir, "nginx.pid"), "utf8").trim();
     const nstat = proxyNstat(ctx);

@@ -5,10 +5,11 @@
  * backlog (somaxconn) and tcp_syncookies.
  *
  * Nothing leaves the namespaces: the flood goes from the client namespace over its veth, and
- * the proxy namespace routes every address it has no subnet for into a blackhole, so each
- * SYN-ACK to a spoofed source is discarded there (a route exists, so the kernel still queues
- * the request, as for a real flood). rp_filter is off in the proxy namespace for the run
- * (the namespace is deleted afterwards).
+ * the proxy namespace routes every address it has no subnet for back to the client namespace,
+ * which does not forward and so discards each SYN-ACK to a spoofed source. A blackhole route
+ * would not do: the kernel finds no usable route for the SYN-ACK and drops the SYN before
+ * queueing it (measured: ListenDrops, no half-open sockets), so the queue never fills.
+ * rp_filter is off in the proxy namespace for the run (the namespace is deleted afterwards).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -56,7 +57,7 @@ export function parseProbe(output: string): ProbeResult {
   return { attempts, answered, errors, latenciesMs: raw.latenciesMs as number[] };
 }
 
-/** hping3's closing statistics ("N packets tramitted, M packets received, ..." — its own spelling). */
+/** hping3's closing statistics ("N packets transmitted, ..."; older builds spell it "tramitted"). */
 export function parseHpingSent(stderr: string): number {
   const m = /(\d+) packets tr(?:ans)?a?n?s?mitted/.exec(stderr);
   if (!m) throw new ProofOutputError("hping3", `no "packets tramitted" statistics in: ${JSON.stringify(stderr.trim().slice(-200))}`);
@@ -97,23 +98,26 @@ export const synFlood: ProofScenario = {
     const setup = ctx.exec(proxyNs, [
       "sh",
       "-c",
-      'ip route add blackhole default && for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > "$f"; done',
+      'ip route add default via "$1" && for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > "$f"; done',
+      "sh",
+      ctx.a.client,
     ]);
-    if (setup.code !== 0) throw new ProofOutputError("syn-flood", `blackhole route: ${setup.stderr.trim()}`);
+    if (setup.code !== 0) throw new ProofOutputError("syn-flood", `default route to the client namespace: ${setup.stderr.trim()}`);
     const sysctl = (k: string) => Number(ctx.exec(proxyNs, ["cat", `/proc/sys/net/ipv4/${k}`]).stdout.trim());
     const nstat = proxyNstat(ctx);
     ctx.progress(
       `lab: syn-flood (${ctx.label}): ≤ ${floodCount} spoofed SYNs in ≤ ${seconds} s while ${probeCount} connections are probed`,
     );
     const t0 = Date.now();
-    // The flood in the background (stopped by timeout with SIGINT so hping3 prints its count),
+    // The flood in the background, paced (-i u10: with --flood hping3 ignores -c) and stopped by
+    // timeout with SIGINT at the latest, so hping3 prints its count;
     // the probe after it has started, then wait for the flood.
     const r = ctx.exec(
       ctx.a.namespaces.client,
       [
         "sh",
         "-c",
-        'timeout -s INT "$1" hping3 -S -p "$2" --rand-source --flood -c "$3" "$4" 2>"$7" >/dev/null & f=$!; sleep 0.5; "$5" "$6" probe "$4" "$2" "$8" "$9" 3000; rc=$?; wait "$f"; exit $rc',
+        'timeout -s INT "$1" hping3 -S -p "$2" --rand-source -i u10 -c "$3" "$4" 2>"$7" >/dev/null & f=$!; sleep 0.5; "$5" "$6" probe "$4" "$2" "$8" "$9" 3000; rc=$?; wait "$f"; exit $rc',
         "sh",
         String(seconds),
         String(port),
