@@ -48,6 +48,10 @@ describeSystem(
         expect(sf.legitAnswered).toBeLessThanOrEqual(sf.legitAttempts);
       }
       expect(one("syn-flood", "tuned").tcpMaxSynBacklog).toBe(65535);
+      // 30,000 SYNs overflow the baseline's queue (the listen backlog, 4,096 per shard) into
+      // syncookies; the tuned queue (65,535) holds them all.
+      expect(one("syn-flood", "baseline").reqQueueFullCookies).toBeGreaterThan(0);
+      expect(one("syn-flood", "tuned").reqQueueFullCookies).toBe(0);
       expect(one("syn-flood", "baseline").tcpMaxSynBacklog).not.toBe(65535);
       // softnet ran with the host's netdev_max_backlog at each profile's value.
       expect(one("softnet", "baseline").netdevMaxBacklog).toBe(1000);
