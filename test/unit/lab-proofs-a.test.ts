@@ -140,7 +140,7 @@ describe("syn-flood parsers", () => {
   });
 
   it("reads hping3's closing statistics as captured here, its spelling included", () => {
-    expect(parseHpingSent(fixture("hping3-flood.log"))).toBeGreaterThan(0);
+    expect(parseHpingSent(fixture("hping3-flood.txt"))).toBeGreaterThan(0);
     expect(parseHpingSent("--- 10.0.0.1 hping statistic ---\n1234 packets tramitted, 0 packets received, 100% packet loss\n")).toBe(1234);
     expect(() => parseHpingSent("hping3: can't open raw socket")).toThrow(/no "packets tramitted"/);
   });
