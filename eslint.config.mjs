@@ -23,7 +23,7 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {
-    files: ["bin/**/*.js", "scripts/**/*.js", "components/**/*.js", "test/**/*.cjs", "lab/**/*.cjs"],
+    files: ["bin/**/*.js", "scripts/**/*.js", "components/**/*.js", "lab/**/*.js", "test/**/*.cjs", "lab/**/*.cjs"],
     languageOptions: {
       sourceType: "commonjs",
       globals: {

@@ -17,6 +17,7 @@ import { nstatValidity, parseNstat, parseToolOutput } from "../components/bench/
 import { compareProfiles, SCENARIO_NAMES, type BenchResult, type LabScenarioName, type ScenarioName } from "../components/bench/result";
 import { pathComparisons, renderLabMarkdown, variantComparisons, type LabReport } from "../components/lab/analysis";
 import { renderSvgChart } from "../components/bench/report";
+import { proofComparisons } from "../components/lab/proof-analysis";
 import { offeredRate, scenarioInvocations, SCENARIOS, type Invocation, type Scenario } from "../components/bench/scenarios";
 import { proxySpecSchema, type ProxySpec } from "../components/proxy/haproxy";
 import { renderLabHaproxyConfig } from "../components/lab/lab-steps";
@@ -322,7 +323,19 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     haproxy: /version (\S+)/.exec(runProcess("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
     nofile: facts.nofileLimit,
   };
-  const report: LabReport = { stack: opts.stack, machine, repeat, quick, results, comparisons, paths, variants: variantResults, files };
+  const proofResults = proofComparisons(results);
+  const report: LabReport = {
+    stack: opts.stack,
+    machine,
+    repeat,
+    quick,
+    results,
+    comparisons,
+    paths,
+    variants: variantResults,
+    ...(proofResults.length ? { proofs: proofResults } : {}),
+    files,
+  };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
   writeFileSync(files.markdown, renderLabMarkdown(report));
@@ -387,7 +400,15 @@ async function runProofPhase(proofs: ProofScenario[], profiles: Variant[], o: Pr
           exec: (ns, argv, opts) => execInNamespace(ns, argv, opts, o.stepEnv),
           progress: o.progress,
         };
-        for (const res of proof.run(ctx)) o.record(r, v.label, res);
+        let results: BenchResult[];
+        try {
+          results = proof.run(ctx);
+        } catch (e) {
+          // A proof's own failure (its tool, its parser) ends the lab as a lab error: torn down, named, no stack trace.
+          if (e instanceof LabError) throw e;
+          throw new LabError(`${proof.name} (${v.label}): ${(e as Error).message}`);
+        }
+        for (const res of results) o.record(r, v.label, res);
         o.step("down");
         await o.checkInterrupt();
       }

@@ -11,6 +11,7 @@ for (const rel of [
   "components/bench/churn-client.js",
   "components/bench/normalize.cjs",
   "lab/proofs/change-load.cjs",
+  "lab/proofs/proof-client.js",
 ]) {
   mkdirSync(join(root, "dist", rel, ".."), { recursive: true });
   copyFileSync(join(root, rel), join(root, "dist", rel));

@@ -5,6 +5,7 @@
  */
 import { compareProfiles, median, type BenchResult, type ScenarioName } from "../bench/result";
 import { renderMarkdown, renderTable } from "../bench/report";
+import { proofComparisons, renderProofMarkdown, renderProofTable, type ProofComparison } from "./proof-analysis";
 
 export interface PathComparison {
   scenario: ScenarioName;
@@ -50,6 +51,8 @@ export interface LabReport {
   comparisons: ReturnType<typeof compareProfiles>;
   paths: PathComparison[];
   variants: VariantComparison[];
+  /** The proof scenarios, baseline against tuned (proof-analysis.ts); absent in reports from before them. */
+  proofs?: ProofComparison[];
   files: { json: string; markdown: string; svg: string };
 }
 
@@ -170,6 +173,7 @@ export function renderLabMarkdown(report: LabReport): string {
       );
     lines.push("", `Verdict: a ratio beyond ${NOISE_FACTOR} either way; anything closer is within this machine's noise.`);
   }
+  lines.push(...renderProofMarkdown(report.proofs ?? proofComparisons(report.results)));
   return `${lines.join("\n")}\n`;
 }
 
@@ -196,5 +200,6 @@ export function renderLabTable(report: LabReport): string {
     );
   if (report.variants.length)
     lines.push("variants (the tuned profile with one setting changed) / tuned:", ...report.variants.map((v) => `  ${variantLine(v)}`), "");
+  lines.push(...renderProofTable(report.proofs ?? proofComparisons(report.results)));
   return lines.join("\n");
 }

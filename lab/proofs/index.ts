@@ -5,8 +5,14 @@
 import type { ProofScenarioName } from "../../components/bench/result";
 import { changeUnderLoad } from "./change-under-load";
 import type { ProofScenario } from "./types";
+import { connHold } from "./conn-hold";
+import { softnet } from "./softnet";
+import { synFlood } from "./syn-flood";
 
 export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {
+  "conn-hold": connHold,
+  softnet,
+  "syn-flood": synFlood,
   "change-under-load": changeUnderLoad,
 };
 
