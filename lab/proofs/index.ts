@@ -3,8 +3,15 @@
  * here; the runner and the CLI know them only through this registry.
  */
 import type { ProofScenarioName } from "../../components/bench/result";
+import { deadPeer } from "./dead-peer";
+import { finWait } from "./fin-wait";
+import { reuseport } from "./reuseport";
 import type { ProofScenario } from "./types";
 
-export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {};
+export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {
+  "fin-wait": finWait,
+  "dead-peer": deadPeer,
+  reuseport,
+};
 
 export type { ProofContext, ProofScenario } from "./types";
