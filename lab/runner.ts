@@ -34,6 +34,8 @@ import { renderTuneSh } from "../components/tuning/render";
 import type { ResolvedProfile } from "../components/tuning/types";
 import { loadStack, type LabVariantPlan, type StackPlan } from "../loader/stack-config";
 import { PROOFS, type ProofContext, type ProofScenario } from "./proofs";
+import { checkKernel } from "./kernel-checks";
+import { renderSettingsProof } from "./settings-proof";
 
 /** Tool → the Debian package that provides it, for a clear refusal. */
 export const LAB_TOOLS: Record<string, string> = {
@@ -322,10 +324,22 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     haproxy: /version (\S+)/.exec(runProcess("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
     nofile: facts.nofileLimit,
   };
-  const report: LabReport = { stack: opts.stack, machine, repeat, quick, results, comparisons, paths, variants: variantResults, files };
+  const kernelChecks = checkKernel();
+  const report: LabReport = {
+    stack: opts.stack,
+    machine,
+    repeat,
+    quick,
+    results,
+    comparisons,
+    paths,
+    variants: variantResults,
+    files,
+    kernelChecks,
+  };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
-  writeFileSync(files.markdown, renderLabMarkdown(report));
+  writeFileSync(files.markdown, `${renderLabMarkdown(report)}\n${renderSettingsProof(report, kernelChecks, "this run")}`);
   return report;
 }
 

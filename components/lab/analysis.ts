@@ -3,6 +3,7 @@
  * variants against tuned, the report's Markdown and the terminal table. The lab runner
  * (lab/runner.ts) measures; this turns its results into findings.
  */
+import type { KernelChecks } from "./settings-table";
 import { compareProfiles, median, type BenchResult, type ScenarioName } from "../bench/result";
 import { renderMarkdown, renderTable } from "../bench/report";
 
@@ -51,6 +52,8 @@ export interface LabReport {
   paths: PathComparison[];
   variants: VariantComparison[];
   files: { json: string; markdown: string; svg: string };
+  /** What this kernel can emulate (lab/kernel-checks.ts): the settings table's reasons. */
+  kernelChecks?: KernelChecks;
 }
 
 function rateOf(r: BenchResult): number | undefined {
