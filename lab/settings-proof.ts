@@ -6,6 +6,7 @@
 import { SCENARIOS } from "../components/bench/scenarios";
 import { renderClaimsTable } from "../components/lab/claims-table";
 import {
+  NOTSENT_VARIANT,
   renderSettingsTable,
   settingsRows,
   type KernelChecks,
@@ -18,6 +19,8 @@ export function settingsSources(): SettingsSource[] {
   return [
     ...Object.values(SCENARIOS).map((s) => ({ name: s.name, settings: s.settings ?? [] })),
     ...Object.values(PROOFS).map((p) => ({ name: p.name, settings: p.settings })),
+    // The local stack's lab variant that adds it back to tuned (stacks/Pulumi.local.yaml): a harm on a zero-RTT path.
+    { name: NOTSENT_VARIANT, settings: ["net.ipv4.tcp_notsent_lowat"] },
   ];
 }
 

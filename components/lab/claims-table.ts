@@ -66,7 +66,8 @@ export const CLAIMS: Claim[] = [
     id: "splice",
     claim: "splice() for L4: +20–30 % throughput and measurably lower CPU",
     source: "NovaEdge performance tuning guide (seeds/000)",
-    measure: "l4-throughput: HAProxy splicing (tuned) vs the same profile copying (no-splice listener), Gbit/s",
+    measure:
+      "l4-throughput: HAProxy splicing (tuned) vs the same profile copying (no-splice listener), Gbit/s, median over 1 and 4 streams",
     judge(run) {
       const spliced = med(run, "l4-throughput", "tuned", (r) => r.gbps);
       const copied = med(run, "l4-throughput", "no-splice", (r) => r.gbps);

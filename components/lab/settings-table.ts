@@ -31,6 +31,8 @@ export interface SettingsSource {
 export interface MeasuredRun {
   machine?: { cpus: number; kernel: string; haproxy: string; nofile: number };
   results: readonly BenchResult[];
+  /** The lab variants' verdicts against tuned (components/lab/analysis.ts). */
+  variants?: readonly { variant: string; concurrency?: number; verdict: string }[];
 }
 
 /** HAProxy options edgetune renders (not preset keys): rows of their own, shown by the scenarios that list them. */
@@ -122,8 +124,18 @@ const DECIDING: Record<string, { measure: string; unit: string; label: string }>
   softnet: { measure: "softnetDrops", unit: "", label: "softnet drops" },
 };
 
+/** The lab variant (stacks/Pulumi.local.yaml) that shows tcp_notsent_lowat: l4-throughput with it, against tuned without it. */
+export const NOTSENT_VARIANT = "l4-throughput (variant notsent-lowat)";
+
 /** The last measured figure of `scenario` for `key`, from a results file; undefined when it has none. */
 export function figureFor(scenario: string, key: string, run: MeasuredRun): string | undefined {
+  if (scenario === NOTSENT_VARIANT) {
+    const g = (profile: string) => pick(run, "l4-throughput", profile, (r) => r.gbps);
+    const w = g("notsent-lowat");
+    if (w === undefined) return undefined;
+    const verdicts = (run.variants ?? []).filter((v) => v.variant === "notsent-lowat").map((v) => `${v.verdict} at P${v.concurrency ?? 1}`);
+    return `tuned without it ${fmt(g("tuned"))} → with it ${fmt(w)} Gbit/s${verdicts.length ? ` (${verdicts.join(", ")})` : ""}`;
+  }
   const has = (profile: string) => run.results.some((r) => r.scenario === scenario && r.profile === profile);
   if (!has("tuned") && !has("baseline")) return undefined;
   const rate = (r: BenchResult) => r.gbps ?? r.connsPerSecond ?? r.rps;

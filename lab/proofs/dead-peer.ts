@@ -62,7 +62,7 @@ export const deadPeer: ProofScenario = {
   summary: "an idle L4 tunnel whose client vanishes silently: seconds until the proxy drops the backend side",
   shows:
     "kernel keepalive (tcp_keepalive_*, with HAProxy's clitcpka) ends a dead client's tunnel after time + intvl × probes; without it the backend connection is held for the whole run",
-  settings: ["net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"],
+  settings: ["net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes", "haproxy: clitcpka/srvtcpka"],
   inQuick: false,
   startsProxy: true,
   tools: { nft: "nftables", ss: "iproute2" },
