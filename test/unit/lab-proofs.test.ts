@@ -52,6 +52,11 @@ describe("reuseport: one listening socket against one per thread", () => {
 });
 
 describe("dead-peer", () => {
+  it("reads the probe count from ss -o output captured as the kernel gave up on a vanished client", () => {
+    expect(parseSsTimers(fixture("dead-peer-ss-timer.txt"))).toEqual([
+      { local: "10.231.1.2:5299", peer: "10.231.1.1:49330", timer: { name: "keepalive", expires: "820ms", count: 6 } },
+    ]);
+  });
   it("reads ss -o keepalive timers and their probe counts", () => {
     const out = [
       "0      0      10.231.1.2:5299 10.231.1.1:40112 timer:(keepalive,4.2sec,3)",

@@ -18,6 +18,7 @@ const ROOT = join(__dirname, "..", "..");
 const json = (p: string) => JSON.parse(readFileSync(join(ROOT, p), "utf8"));
 const committed = json("docs/lab-results.json") as MeasuredRun;
 const quickProofs = json("test/fixtures/lab/proofs-quick-results.json") as MeasuredRun;
+const deadPeer = json("test/fixtures/lab/dead-peer-results.json") as MeasuredRun;
 const noDelay: KernelChecks = {
   kernel: "6.18.44-test",
   qdiscs: {
@@ -55,6 +56,8 @@ describe("settings table", () => {
     expect(row("net.ipv4.tcp_tw_reuse").scenarios).toEqual(["port-churn"]);
     expect(row("haproxy: splice").figures[0]).toMatch(/Gbit\/s copying → .* Gbit\/s splicing/);
     expect(row("net.ipv4.tcp_keepalive_time").figures[0]).toBe("not in this results file");
+    const dp = settingsRows(settingsSources(), deadPeer, noDelay).find((r) => r.key === "haproxy: clitcpka/srvtcpka")!;
+    expect(dp.figures).toEqual(["backend side dropped after: never within 135 s → 124 s (expected 120 s)"]);
   });
   it("a key without a scenario shows its reason, measured where the kernel checks say", () => {
     const row = (k: string) => rows.find((r) => r.key === k)!;
@@ -89,6 +92,8 @@ describe("claims table", () => {
     expect(verdicts["conn-rate-4-cores"].verdict).toBe("cannot test here");
     expect(verdicts["memory-per-connection"]).toMatchObject({ verdict: "cannot test here", measured: "no conn-hold in this results file" });
     expect(verdicts.keepalive.measured).toBe("no dead-peer in this results file");
+    const withDeadPeer = CLAIMS.find((c) => c.id === "keepalive")!.judge({ results: deadPeer.results });
+    expect(withDeadPeer).toMatchObject({ verdict: "confirmed", measured: "never within 135 s → 124 s" });
   });
   it("a claim whose gain meets its bound is confirmed", () => {
     const r = (one: number, per: number) => ({
