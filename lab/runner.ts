@@ -35,6 +35,7 @@ import type { ResolvedProfile } from "../components/tuning/types";
 import { loadStack, type LabVariantPlan, type StackPlan } from "../loader/stack-config";
 import { PROOFS, type ProofContext, type ProofScenario } from "./proofs";
 import { checkKernel } from "./kernel-checks";
+import type { KernelChecks } from "../components/lab/settings-table";
 import { renderSettingsProof } from "./settings-proof";
 
 /** Tool → the Debian package that provides it, for a clear refusal. */
@@ -324,7 +325,13 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     haproxy: /version (\S+)/.exec(runProcess("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
     nofile: facts.nofileLimit,
   };
-  const kernelChecks = checkKernel();
+  // The settings table's reasons; a failed check must not cost the run's results.
+  let kernelChecks: KernelChecks | undefined;
+  try {
+    kernelChecks = checkKernel();
+  } catch (e) {
+    progress(`lab: WARNING: kernel checks failed, the settings table says so: ${(e as Error).message}`);
+  }
   const report: LabReport = {
     stack: opts.stack,
     machine,
@@ -335,7 +342,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     paths,
     variants: variantResults,
     files,
-    kernelChecks,
+    ...(kernelChecks ? { kernelChecks } : {}),
   };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
