@@ -474,7 +474,8 @@ function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
   const port = proxySpecSchema.parse(spec).healthPort;
   const ns = a.namespaces.client;
   for (let i = 0; i < 50; i++) {
-    // The health endpoint binds serviceAddress (default all addresses), so the client reaches it on the proxy's address.
+    // The health endpoint binds the proxy namespace's address (management.address hostIP) and answers
+    // private sources: the client (10.x) reaches it there.
     if (
       runProcess("ip", ["netns", "exec", ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "1", `http://${a.proxy}:${port}/healthz`])
         .code === 0

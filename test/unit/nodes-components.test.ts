@@ -639,6 +639,8 @@ describe("KubernetesNodeTuner", () => {
         { name: "RESTORE_ON_REMOVE", value: "1" },
         { name: "READY_WHEN", value: "no-failures" },
         { name: "METRICS_PORT", value: "9477" },
+        { name: "METRICS_ALLOW", value: "10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 127.0.0.0/8" },
+        { name: "METRICS_ALLOW_ANY", value: "0" },
         { name: "ANNOTATE_NODE", value: "1" },
         { name: "DAEMONSET_NAME", value: "edgetune-tuner-g" },
         { name: "NODE_SELECTOR", value: '{"role":"proxy"}' },
@@ -649,6 +651,7 @@ describe("KubernetesNodeTuner", () => {
         { name: "EDGETUNE_SCOPE", value: "all" },
         { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
         { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+        { name: "METRICS_BIND", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
       ]);
       // DAEMONSET_NAME is this DaemonSet, which the Role lets it read, and nothing else.
       expect(o.role.rules).toEqual([
