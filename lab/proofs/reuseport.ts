@@ -85,7 +85,10 @@ export const reuseport: ProofScenario = {
         }
       }
     }
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+    const med = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    };
     const one = med(rates.one);
     const perThread = med(rates.perThread);
     const reasons: string[] = [];
