@@ -53,5 +53,5 @@ describeSystem("edgetune lab --quick: fin-wait and reuseport", ["ip", "haproxy",
     expect(md).toMatch(/\| `net.ipv4.tcp_fin_timeout` \| .* \| `fin-wait` \| FIN-WAIT-2 sockets left at the end of the window: 300 → 0 \|/);
     expect(labNamespaces()).toEqual([]);
     expect(hostSysctls()).toEqual(before);
-  });
+  }, 360_000);
 });
