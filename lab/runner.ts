@@ -35,6 +35,9 @@ import { renderTuneSh } from "../components/tuning/render";
 import type { ResolvedProfile } from "../components/tuning/types";
 import { loadStack, type LabVariantPlan, type StackPlan } from "../loader/stack-config";
 import { PROOFS, type ProofContext, type ProofScenario } from "./proofs";
+import { checkKernel } from "./kernel-checks";
+import type { KernelChecks } from "../components/lab/settings-table";
+import { renderSettingsProof } from "./settings-proof";
 
 /** Tool → the Debian package that provides it, for a clear refusal. */
 export const LAB_TOOLS: Record<string, string> = {
@@ -324,6 +327,13 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     nofile: facts.nofileLimit,
   };
   const proofResults = proofComparisons(results);
+  // The settings table's reasons; a failed check must not cost the run's results.
+  let kernelChecks: KernelChecks | undefined;
+  try {
+    kernelChecks = checkKernel();
+  } catch (e) {
+    progress(`lab: WARNING: kernel checks failed, the settings table says so: ${(e as Error).message}`);
+  }
   const report: LabReport = {
     stack: opts.stack,
     machine,
@@ -335,10 +345,11 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     variants: variantResults,
     ...(proofResults.length ? { proofs: proofResults } : {}),
     files,
+    ...(kernelChecks ? { kernelChecks } : {}),
   };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
-  writeFileSync(files.markdown, renderLabMarkdown(report));
+  writeFileSync(files.markdown, `${renderLabMarkdown(report)}\n${renderSettingsProof(report, kernelChecks, "this run")}`);
   return report;
 }
 

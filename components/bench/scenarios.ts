@@ -43,6 +43,8 @@ export interface Scenario {
   proxyCounters: string[];
   /** What the scenario is expected to show, for the report. */
   shows: string;
+  /** Profile keys (catalog sysctl names, `haproxy: ...` options) whose effect it shows: the lab's settings table. */
+  settings?: readonly string[];
 }
 
 /** Proxy-side kernel counters every connection scenario reads. */
@@ -106,6 +108,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     reports: ["gbps", "retransmits"],
     proxyCounters: ["TcpRetransSegs"],
     shows: "splice and offloads (splice: ~2x Gbps and ~1/3 the proxy CPU per GB here)",
+    settings: ["haproxy: splice"],
   },
   "conn-rate": {
     name: "conn-rate",
@@ -142,6 +145,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     reports: ["connsPerSecond", "latency", "errors", "listenDrops", "retransmits"],
     proxyCounters: [...LISTEN_COUNTERS],
     shows: "listen backlog (somaxconn, tcp_max_syn_backlog, HAProxy backlog): ListenOverflows and p99, not throughput",
+    settings: ["net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "haproxy: bind backlog"],
   },
   "port-churn": {
     name: "port-churn",
@@ -163,6 +167,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     reports: ["connsPerSecond", "errors"],
     proxyCounters: ["TcpExtTWRecycled", "TcpExtTW", "TcpAttemptFails"],
     shows: "ephemeral port range, tcp_tw_reuse and TIME_WAIT on the proxy's backend side: rate per run and connect errors",
+    settings: ["net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse"],
   },
 };
 

@@ -3,6 +3,7 @@
  * variants against tuned, the report's Markdown and the terminal table. The lab runner
  * (lab/runner.ts) measures; this turns its results into findings.
  */
+import type { KernelChecks } from "./settings-table";
 import { compareProfiles, median, type BenchResult, type ScenarioName } from "../bench/result";
 import { renderMarkdown, renderTable } from "../bench/report";
 import { proofComparisons, renderProofMarkdown, renderProofTable, type ProofComparison } from "./proof-analysis";
@@ -54,6 +55,8 @@ export interface LabReport {
   /** The proof scenarios, baseline against tuned (proof-analysis.ts); absent in reports from before them. */
   proofs?: ProofComparison[];
   files: { json: string; markdown: string; svg: string };
+  /** What this kernel can emulate (lab/kernel-checks.ts): the settings table's reasons. */
+  kernelChecks?: KernelChecks;
 }
 
 function rateOf(r: BenchResult): number | undefined {

@@ -206,6 +206,13 @@ function sysctlNumber(profile: ResolvedProfile, key: string): string | undefined
   return profile.sysctls.find((s) => s.key === key)?.value;
 }
 
+const KEEPALIVE_SYSCTLS = ["net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"];
+
+/** The profile sets any of the kernel's keepalive timings (they apply only to sockets with SO_KEEPALIVE). */
+export function setsKeepalive(profile: ResolvedProfile): boolean {
+  return profile.sysctls.some((s) => KEEPALIVE_SYSCTLS.includes(s.key));
+}
+
 function isSplicing(l: Pick<ProxyListener, "mode" | "splice">): boolean {
   return l.mode === "tcp" && l.splice !== "off";
 }
@@ -482,6 +489,10 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
     `  timeout http-request ${t.httpRequestSeconds}s`,
     `  timeout http-keep-alive ${t.httpKeepAliveSeconds}s`,
     "  timeout check 3s",
+    // SO_KEEPALIVE on both sides when the profile tunes keepalive: without it the kernel's
+    // tcp_keepalive_* never apply to HAProxy's sockets, and an idle tunnel whose client vanished
+    // holds its backend connection until `timeout tunnel`. The probes' timing is the profile's sysctls.
+    ...(setsKeepalive(node.profile) ? ["  option clitcpka", "  option srvtcpka"] : []),
     "",
   );
   const mgmt = managementLines(spec.management);

@@ -4,6 +4,9 @@
  */
 import type { ProofScenarioName } from "../../components/bench/result";
 import { changeUnderLoad } from "./change-under-load";
+import { deadPeer } from "./dead-peer";
+import { finWait } from "./fin-wait";
+import { reuseport } from "./reuseport";
 import type { ProofScenario } from "./types";
 import { connHold } from "./conn-hold";
 import { softnet } from "./softnet";
@@ -13,6 +16,9 @@ export const PROOFS: Partial<Record<ProofScenarioName, ProofScenario>> = {
   "conn-hold": connHold,
   softnet,
   "syn-flood": synFlood,
+  "fin-wait": finWait,
+  "dead-peer": deadPeer,
+  reuseport,
   "change-under-load": changeUnderLoad,
 };
 

@@ -174,6 +174,25 @@ describe("renderHaproxyConfig: TCP Fast Open follows the profile", () => {
   });
 });
 
+describe("renderHaproxyConfig: TCP keepalive follows the profile", () => {
+  const defaults = (cfg: string) => cfg.split("\ndefaults\n")[1].split("\n\n")[0].split("\n");
+  it("turns on SO_KEEPALIVE on both sides when the profile sets any tcp_keepalive_* sysctl", () => {
+    for (const key of ["net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"]) {
+      const p = resolveProfile("ka", { sysctls: { [key]: 5 }, ports: { listenPorts: [80, 5201, 8404, 8405] } });
+      const d = defaults(renderHaproxyConfig(spec, { profile: p }));
+      expect(d.filter((l) => /tcpka/.test(l))).toEqual(["  option clitcpka", "  option srvtcpka"]);
+    }
+    // recommended sets all three: the rendered config carries both options once, in defaults only.
+    const cfg = renderHaproxyConfig(spec, { profile });
+    expect(cfg.match(/option (cli|srv)tcpka/g)).toEqual(["option clitcpka", "option srvtcpka"]);
+  });
+  it("leaves keepalive to the application (off) when the profile does not tune it", () => {
+    const p = resolveProfile("noka", { sysctls: { "net.core.somaxconn": 8192 }, ports: { listenPorts: [80, 5201, 8404, 8405] } });
+    expect(renderHaproxyConfig(spec, { profile: p })).not.toMatch(/tcpka/);
+    expect(renderHaproxyConfig(spec, { profile: resolveProfile("b", { extends: "baseline" }) })).not.toMatch(/tcpka/);
+  });
+});
+
 describe("renderHaproxyConfig: cpuMap pins threads to the NICs' CPUs", () => {
   it("auto: one thread per IRQ/RPS CPU, in order, whatever the node's CPU count", () => {
     const cfg = renderHaproxyConfig({ ...spec, cpuMap: "auto" }, { profile: pinned, cpus: 8 });
