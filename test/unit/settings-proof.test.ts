@@ -51,7 +51,7 @@ describe("settings table", () => {
     const row = (k: string) => rows.find((r) => r.key === k)!;
     expect(row("net.ipv4.tcp_fin_timeout").scenarios).toEqual(["fin-wait"]);
     expect(row("net.ipv4.tcp_fin_timeout").figures[0]).toBe("FIN-WAIT-2 sockets left at the end of the window: 300 → 0");
-    expect(row("net.core.somaxconn").scenarios).toEqual(["conn-burst"]);
+    expect(row("net.core.somaxconn").scenarios).toEqual(["conn-burst", "syn-flood"]);
     expect(row("net.core.somaxconn").figures[0]).toMatch(/^ListenOverflows at c8000: [\d,]+ → 0;/);
     expect(row("net.ipv4.tcp_tw_reuse").scenarios).toEqual(["port-churn"]);
     expect(row("haproxy: splice").figures[0]).toMatch(/Gbit\/s copying → .* Gbit\/s splicing/);
