@@ -33,6 +33,26 @@ import { resolveProfile } from "../components/tuning/profile";
 import { renderTuneSh } from "../components/tuning/render";
 import type { ResolvedProfile } from "../components/tuning/types";
 import { loadStack, type LabVariantPlan, type StackPlan } from "../loader/stack-config";
+import { cpuSnapshot, runCpu, startPlacementSampler } from "./accounting";
+import {
+  BASELINE_PORT_OFFSET,
+  NGINX_STREAM_MODULE,
+  baselineRuntimeDir,
+  haproxyExtra,
+  nginxExtra,
+  PEER_LABELS,
+  PEER_PORTS,
+  peerTemplate,
+  renderBaselineHaproxy,
+  renderNginxPeer,
+  renderStockHaproxy,
+  type ExtraProxy,
+  type PeerLabel,
+} from "./peers";
+import { runSlices, sliceArms, slicePlan, sliceScenarios } from "./slices";
+import { cpuSecondsPer1kRequests, cpuSecondsPerGB } from "../components/lab/stats";
+import { parseRunRecords, type RunRecord } from "../components/lab/run-record";
+import { analyzeSlices, appendIntervalPanel, markSlowMode } from "../components/lab/slice-analysis";
 
 /** Tool → the Debian package that provides it, for a clear refusal. */
 export const LAB_TOOLS: Record<string, string> = {
@@ -64,6 +84,11 @@ export interface LabOptions {
   variants?: string[];
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
+  /** Paired-slice rounds (default 10, quick 3) and seconds per slice (default 3, quick 1). */
+  sliceRounds?: number;
+  sliceSeconds?: number;
+  /** Peers run beside edgetune's HAProxy in the slices; default both, [] for none. */
+  peers?: PeerLabel[];
   /**
    * The proxy image's exported root filesystem (`scripts/build-images.sh --rootfs DIR` writes
    * DIR/proxy): HAProxy runs from it, chrooted, instead of the host's, so what is measured is what ships.
@@ -114,6 +139,8 @@ export function labPreflight(): string[] {
   const found = (tool: string) =>
     spawnSync("/bin/sh", ["-c", `command -v ${tool}`], { env: { ...process.env, PATH: path }, stdio: "ignore" }).status === 0;
   const missing = Object.entries(LAB_TOOLS).filter(([tool]) => !found(tool));
+  // The NGINX peer's L4 listener needs the stream module, a package of its own on Debian.
+  if (!existsSync(NGINX_STREAM_MODULE)) missing.push(["nginx stream module", "libnginx-mod-stream"]);
   if (missing.length) {
     const pkgs = [...new Set(missing.map(([, p]) => p))].join(" ");
     problems.push(`missing tools: ${missing.map(([t]) => t).join(", ")}; install them with: apt-get install -y ${pkgs}`);
@@ -157,6 +184,7 @@ const CLK_TCK = 100;
 
 export async function runLab(opts: LabOptions): Promise<LabReport> {
   const progress = opts.progress ?? (() => {});
+  const started = Date.now();
   const problems = labPreflight();
   if (problems.length) throw new LabError(problems.join("\n"));
   const plan = loadStack(opts.stack, opts.root);
@@ -166,6 +194,12 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const quick = opts.quick ?? false;
   const repeat = opts.repeat ?? (quick ? 1 : 3);
   const selected = (opts.scenarios ?? [...SCENARIO_NAMES]).map((n) => SCENARIOS[n]);
+  // Scenarios the paired slices run (lab/slices.ts); the rest (conn-burst, port-churn) need fresh
+  // namespaces per profile, as do the variants, and keep the repeated runs below.
+  const sliced = sliceScenarios(selected);
+  const repeated = selected.filter((sc) => !sliced.includes(sc));
+  const plan_ = slicePlan(quick, { rounds: opts.sliceRounds, sliceSeconds: opts.sliceSeconds });
+  const peers = opts.peers ?? [...PEER_LABELS];
   const reportDir = resolve(opts.reportDir ?? mkdtempSync(join(tmpdir(), "edgetune-lab-")));
   const labDir = join(reportDir, "lab");
   mkdirSync(labDir, { recursive: true });
@@ -214,6 +248,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   };
 
   const results: BenchResult[] = [];
+  const extras: ExtraProxy[] = [];
   const record = (r: number, label: string, res: BenchResult) => {
     results.push(res);
     progress(`lab: [${r + 1}/${repeat}] ${label.padEnd(8)} ${describe(res)}`);
@@ -242,7 +277,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         return results;
       };
       for (const v of order) {
-        const scenarios = v.scenarios ? selected.filter((sc) => v.scenarios!.includes(sc.name)) : selected;
+        const scenarios = v.scenarios ? selected.filter((sc) => v.scenarios!.includes(sc.name)) : repeated;
         if (!scenarios.length) continue;
         // Fresh namespaces per profile: TIME_WAIT sockets and counters of one run must not
         // carry into the next (they would decide port-churn for whichever runs second).
@@ -260,17 +295,11 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
           }
           await checkInterrupt();
         }
-        // Splice against copying through user space, same proxy, same profile.
-        const copy = noSpliceListener(spec);
-        const l4 = selected.find((sc) => sc.name === "l4-throughput");
-        if (copy && l4 && v.label === "tuned") {
-          measure(l4, "no-splice", "proxy", a.proxy, copy.port);
-          await checkInterrupt();
-        }
         step("down");
       }
-      // The physical limit on this path: the same scenario without the proxy.
-      const reference = selected.filter((s) => ["http-throughput", "l4-throughput", "conn-rate"].includes(s.name));
+      // The physical limit on this path: the same scenario without the proxy (the slices measure
+      // it for their scenarios).
+      const reference = selected.filter((s) => ["http-throughput", "l4-throughput", "conn-rate"].includes(s.name) && !sliced.includes(s));
       if (reference.length) {
         step("up");
         for (const sc of reference) {
@@ -282,7 +311,93 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         step("down");
       }
     }
+    if (sliced.length) {
+      const [baseline, tuned] = variants;
+      progress(`lab: paired slices: ${sliced.map((s) => s.name).join(", ")}, ${plan_.rounds} rounds × ${plan_.sliceSeconds} s per arm`);
+      step("up");
+      let current: "baseline" | "tuned" | undefined;
+      let switches = 0;
+      let switchMs = 0;
+      const useProfile = (p: "baseline" | "tuned") => {
+        if (current === p) return;
+        const t0 = Date.now();
+        if (current) step("untune");
+        step("tune", p === "tuned" ? tuned.tuneSh : baseline.tuneSh);
+        current = p;
+        switches++;
+        switchMs += Date.now() - t0;
+      };
+      // Each HAProxy starts under its own profile: the listen backlog is capped by somaxconn when it listens.
+      useProfile("baseline");
+      mkdirSync(baselineRuntimeDir(topology), { recursive: true });
+      const baselineProxy = haproxyExtra(
+        "baseline",
+        labSh,
+        join(labDir, "baseline-proxy"),
+        renderBaselineHaproxy(spec, baseline.profile, facts, topology),
+        stepEnv,
+      );
+      extras.push(baselineProxy);
+      baselineProxy.start();
+      const baselinePorts = {
+        http: listenerPort(spec, "http") + BASELINE_PORT_OFFSET,
+        l4: listenerPort(spec, "tcp", true) + BASELINE_PORT_OFFSET,
+      };
+      waitForHttp(a, baselinePorts.http);
+      useProfile("tuned");
+      step("proxy-start", tuned.haproxyCfg);
+      waitForProxy(a, spec);
+      for (const peer of peers) {
+        const x =
+          peer === "nginx"
+            ? nginxExtra(
+                a.namespaces.proxy,
+                join(labDir, "nginx-peer"),
+                renderNginxPeer(peerTemplate("nginx.conf"), a, topology, { nofile: facts.nofileLimit, dir: join(labDir, "nginx-peer") }),
+              )
+            : haproxyExtra(
+                peer,
+                labSh,
+                join(labDir, "haproxy-stock"),
+                renderStockHaproxy(peerTemplate("haproxy-stock.cfg"), a, topology),
+                stepEnv,
+              );
+        extras.push(x);
+        x.start();
+        waitForHttp(a, PEER_PORTS[peer].http);
+      }
+      await checkInterrupt();
+      const arms = sliceArms({
+        a,
+        t: topology,
+        tunedPorts: { http: listenerPort(spec, "http"), l4: listenerPort(spec, "tcp", true) },
+        baselinePorts,
+        peers,
+        // Splice against copying through user space, same proxy, same profile.
+        noSplicePort: noSpliceListener(spec)?.port,
+      });
+      await runSlices({
+        plan: plan_,
+        arms,
+        scenarios: sliced,
+        quick,
+        labDir,
+        a,
+        useProfile,
+        run: runScenario,
+        record: (label, res) => {
+          results.push(res);
+          progress(`lab: [slice ${(res.run ?? 0) + 1}/${plan_.rounds}] ${label.padEnd(13)} ${describe(res)}`);
+        },
+        checkInterrupt,
+        progress,
+      });
+      progress(`lab: ${switches} profile switches (tune.sh restore + apply) took ${(switchMs / 1000).toFixed(1)} s in all`);
+      for (const x of extras.splice(0)) x.stop();
+      step("down");
+    }
   } finally {
+    for (const x of extras.splice(0)) x.stop();
     const down = runProcess("sh", [labSh, "down"]);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -300,9 +415,26 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     haproxy: /version (\S+)/.exec(runProcess("haproxy", ["-v"]).stdout)?.[1] ?? "unknown",
     nofile: facts.nofileLimit,
   };
-  const report: LabReport = { stack: opts.stack, machine, repeat, quick, results, comparisons, paths, variants: variantResults, files };
+  const measurements = parseRunRecords(results.map((r, i) => ({ result: i, ...(runMeasurements.get(r) ?? {}) })));
+  markSlowMode(results, measurements);
+  const slices = sliced.length ? analyzeSlices(results, measurements, plan_) : undefined;
+  const report: LabReport = {
+    stack: opts.stack,
+    machine,
+    repeat,
+    quick,
+    results,
+    comparisons,
+    paths,
+    variants: variantResults,
+    files,
+    measurements,
+    ...(slices ? { slices } : {}),
+    wallSeconds: Math.round((Date.now() - started) / 1000),
+  };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
+  const chart = renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` });
+  writeFileSync(files.svg, slices ? appendIntervalPanel(chart, slices) : chart);
   writeFileSync(files.markdown, renderLabMarkdown(report));
   return report;
 }
@@ -321,8 +453,11 @@ export function selectVariants(plan: StackPlan, names: readonly string[] | undef
   return names ? defined.filter((v) => names.includes(v.name)) : defined;
 }
 
-function listenerPort(spec: ProxySpec, mode: "http" | "tcp"): number {
-  const l = spec.listeners.find((x) => x.mode === mode);
+/** The first listener of a mode; `spliced`: the L4 scenarios' listener (not port-churn's, not the copying one). */
+function listenerPort(spec: ProxySpec, mode: "http" | "tcp", spliced = false): number {
+  const l =
+    (spliced ? spec.listeners.find((x) => x.mode === mode && x.name !== "churn" && x.splice !== "off") : undefined) ??
+    spec.listeners.find((x) => x.mode === mode);
   if (!l) throw new LabError(`the proxy spec has no ${mode} listener for the lab's ${mode === "http" ? "HTTP" : "L4"} scenarios`);
   return l.port;
 }
@@ -357,7 +492,30 @@ function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
   throw new LabError(`HAProxy did not answer its health endpoint on ${a.proxy}:${port}`);
 }
 
-interface RunTarget {
+/** Waits until the proxy namespace answers HTTP on `port` (a peer's or the baseline's listener). */
+function waitForHttp(a: LabAddresses, port: number): void {
+  for (let i = 0; i < 50; i++) {
+    if (
+      runProcess("ip", [
+        "netns",
+        "exec",
+        a.namespaces.client,
+        "curl",
+        "-fsS",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "1",
+        `http://${a.proxy}:${port}/`,
+      ]).code === 0
+    )
+      return;
+    runProcess("sleep", ["0.1"]);
+  }
+  throw new LabError(`nothing answered HTTP on ${a.proxy}:${port} in the proxy namespace`);
+}
+
+export interface RunTarget {
   host: string;
   port: number;
   label: string;
@@ -368,7 +526,15 @@ interface RunTarget {
   a: LabAddresses;
   maxRps?: number;
   target: "proxy" | "direct" | "forward";
+  /** The paired-slice round this run belongs to (lab/slices.ts). */
+  slice?: number;
 }
+
+/**
+ * What runInvocation measured beside each result (CPU, steal, placement), keyed by the result
+ * object: runLab turns it into results.json's `measurements`.
+ */
+export const runMeasurements = new WeakMap<BenchResult, Omit<RunRecord, "result">>();
 
 /** CPU seconds (user+sys) of every process in a namespace, from /proc/<pid>/stat. */
 function namespaceCpuTicks(ns: string): number {
@@ -388,7 +554,7 @@ function namespaceCpuTicks(ns: string): number {
   return ticks;
 }
 
-function runScenario(sc: Scenario, t: RunTarget): BenchResult[] {
+export function runScenario(sc: Scenario, t: RunTarget): BenchResult[] {
   let rateRps: number | undefined;
   if (sc.rateFractionOfMax && sc.tool.local !== "tcp-churn") {
     const max = t.maxRps ?? probeMaxRps(t);
@@ -426,6 +592,10 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
   // Each namespace its own nstat history, or the deltas mix namespaces (lab notes).
   runProcess("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-n"]);
   const proxyBefore = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
+  const names = { client: nsClient, proxy: nsProxy, backend: t.a.namespaces.backend };
+  const allNs = [names.client, names.proxy, names.backend];
+  const sampler = startPlacementSampler(allNs, inv.durationSeconds / 2, join(t.labDir, "placement.sample"));
+  const cpuBefore = cpuSnapshot(allNs);
   // The tool's CPU: the wrapping shell's cutime+cstime after it waited for the tool.
   const wrapped = runProcess("ip", [
     "netns",
@@ -437,7 +607,9 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
     "sh",
     ...inv.argv,
   ]);
+  const cpuAfter = cpuSnapshot(allNs);
   const proxyAfter = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
+  const placement = sampler.collect();
   // -z without -a: deltas since the `nstat -n` above, zeros included (-a would be absolute counts).
   const counters = parseNstat(runProcess("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-z"]).stdout);
   const ticks = Number(/EDGETUNE_CHILD_TICKS (\d+)/.exec(wrapped.stdout)?.[1] ?? NaN);
@@ -459,7 +631,20 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
     validity,
   };
   try {
-    return parseToolOutput(inv.tool, output, ctx);
+    const result = parseToolOutput(inv.tool, output, ctx);
+    const cpu = runCpu(cpuBefore, cpuAfter, names, ticks);
+    const perGB = result.gbps !== undefined ? cpuSecondsPerGB(cpu.totalSeconds, result.gbps, result.durationSeconds) : undefined;
+    const rate = result.connsPerSecond ?? result.rps;
+    const per1k =
+      result.gbps === undefined && rate !== undefined ? cpuSecondsPer1kRequests(cpu.totalSeconds, rate, result.durationSeconds) : undefined;
+    runMeasurements.set(result, {
+      ...(t.slice !== undefined ? { slice: t.slice } : {}),
+      cpu,
+      ...(perGB !== undefined ? { cpuSecondsPerGB: perGB } : {}),
+      ...(per1k !== undefined ? { cpuSecondsPer1k: per1k } : {}),
+      ...(placement.length ? { placement } : {}),
+    });
+    return result;
   } catch (e) {
     throw new LabError(
       `${sc.name} (${t.label}, ${inv.argv.join(" ")}) produced no result: ${(e as Error).message}\n${wrapped.stderr.slice(-500)}`,

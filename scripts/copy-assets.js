@@ -10,6 +10,8 @@ for (const rel of [
   "components/bench/wrk-paced.lua",
   "components/bench/churn-client.js",
   "components/bench/normalize.cjs",
+  "lab/peers/haproxy-stock.cfg",
+  "lab/peers/nginx.conf",
 ]) {
   mkdirSync(join(root, "dist", rel, ".."), { recursive: true });
   copyFileSync(join(root, rel), join(root, "dist", rel));

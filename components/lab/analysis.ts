@@ -5,6 +5,8 @@
  */
 import { compareProfiles, median, type BenchResult, type ScenarioName } from "../bench/result";
 import { renderMarkdown, renderTable } from "../bench/report";
+import type { RunRecord } from "./run-record";
+import { renderSliceMarkdown, type SliceReport } from "./slice-analysis";
 
 export interface PathComparison {
   scenario: ScenarioName;
@@ -51,6 +53,12 @@ export interface LabReport {
   paths: PathComparison[];
   variants: VariantComparison[];
   files: { json: string; markdown: string; svg: string };
+  /** Per run, by index into results: CPU, steal, placement, slice (components/lab/run-record.ts). */
+  measurements?: RunRecord[];
+  /** The paired slices: arms, ratios with 95 % intervals, findings. */
+  slices?: SliceReport;
+  /** Wall time of the whole lab run, seconds. */
+  wallSeconds?: number;
 }
 
 function rateOf(r: BenchResult): number | undefined {
@@ -156,6 +164,8 @@ export function renderLabMarkdown(report: LabReport): string {
     "",
     "Spread is the relative spread of the repeats; differences below ~30 % on rates are within this machine's noise unless drop or error counters differ (lab notes).",
   ];
+  if (report.slices) lines.push("", renderSliceMarkdown(report.slices));
+  if (report.wallSeconds !== undefined) lines.push("", `Wall time of this lab run: ${(report.wallSeconds / 60).toFixed(1)} min.`);
   if (report.variants.length) {
     lines.push(
       "",
