@@ -9,6 +9,9 @@ import { bootstrapRatio, halfWidth, isFinding, slowModeFlags } from "./stats";
 
 /** Arms whose runs have no proxy: their rate bounds the path (a saturated client still counts). */
 export const LIMIT_ARMS = ["direct", "forward"] as const;
+/** Fewer paired slices than this never make a finding: a bootstrap of 3 pairs has too few distinct resamples. */
+export const MIN_PAIRS_FOR_FINDING = 5;
+
 /** Arms measured in the slices, in report order. */
 export const ARM_ORDER = ["tuned", "baseline", "haproxy-stock", "nginx", "no-splice", "direct", "forward"];
 
@@ -36,6 +39,11 @@ export interface ArmSummary {
   /** slices below SLOW_MODE_FRACTION of the arm's median rate */
   slowSlices: number;
   stealSeconds: number;
+  /**
+   * CPU-seconds of processes outside the run (machine user+system minus the run's processes),
+   * over all slices: other work on the machine competing with the run.
+   */
+  otherSeconds: number;
 }
 
 export interface IntervalComparison {
@@ -129,6 +137,10 @@ export function analyzeSlices(
         errors: rs.reduce((s, r) => s + totalErrors(r), 0),
         slowSlices: ii.filter((i) => records[i]?.slowMode).length,
         stealSeconds: ii.reduce((s, i) => s + (records[i]?.cpu?.stealSeconds ?? 0), 0),
+        otherSeconds: ii.reduce((s, i) => {
+          const c = records[i]?.cpu;
+          return s + (c ? Math.max(0, c.machineProcessSeconds - c.clientSeconds - c.proxySeconds - c.backendSeconds) : 0);
+        }, 0),
       };
       const p = (k: "p50Ms" | "p99Ms" | "p999Ms") => med((i) => results[i].latency?.[k]);
       for (const k of ["p50Ms", "p99Ms", "p999Ms"] as const) {
@@ -170,7 +182,15 @@ export function analyzeSlices(
           xs.map((x) => x[1]),
           { seed },
         );
-        comparisons.push({ ...base, quantity, ratio: ci.ratio, lo: ci.lo, hi: ci.hi, pairs: ci.n, finding: isFinding(ci) });
+        comparisons.push({
+          ...base,
+          quantity,
+          ratio: ci.ratio,
+          lo: ci.lo,
+          hi: ci.hi,
+          pairs: ci.n,
+          finding: isFinding(ci) && ci.n >= MIN_PAIRS_FOR_FINDING,
+        });
       };
       push("rate", (i) => rateOf(results[i])?.value);
       if (first.scenario === "http-latency") push("p99", (i) => results[i].latency?.p99Ms);
@@ -204,7 +224,10 @@ const NAMES: Record<string, string> = {
 export function findingSentence(c: IntervalComparison): string {
   const what = `${QUANTITY[c.quantity]} of ${NAMES[c.numerator] ?? c.numerator} / ${NAMES[c.denominator] ?? c.denominator} on ${label(c)}`;
   const ci = `${c.ratio.toFixed(2)} (95 % interval ${c.lo.toFixed(2)}–${c.hi.toFixed(2)}, ${c.pairs} paired slices)`;
-  if (!c.finding) return `Not a finding: ${what} is ${ci}; the interval includes 1, so this run cannot tell them apart.`;
+  if (!c.finding)
+    return c.pairs < MIN_PAIRS_FOR_FINDING && isFinding(c)
+      ? `Not a finding: ${what} is ${ci}; fewer than ${MIN_PAIRS_FOR_FINDING} paired slices are too few to call it.`
+      : `Not a finding: ${what} is ${ci}; the interval includes 1, so this run cannot tell them apart.`;
   const higher = c.lo > 1;
   const dir =
     c.quantity === "rate"
@@ -230,11 +253,11 @@ export function renderSliceMarkdown(s: SliceReport): string {
     "",
     `Every arm ran each scenario in ${s.rounds} rounds of ${s.sliceSeconds} s, interleaved (ABCD… then …DCBA) in one set of namespaces, with all proxies running at once; only the namespace's sysctls change for the baseline arm. The peers run under the tuned profile. CPU is the run's: the load generator, every process of the proxy and backend namespaces, and the machine's irq/softirq time (packet work no process is charged for), from /proc.`,
     "",
-    "| scenario | arm | rate (mean) | p50 ms | p99 ms | p99.9 ms | errors | CPU-s per GB | CPU-s per 1k req | slow slices | steal s |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| scenario | arm | rate (mean) | p50 ms | p99 ms | p99.9 ms | errors | CPU-s per GB | CPU-s per 1k req | slow slices | steal s | other load CPU-s |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...s.arms.map(
       (a) =>
-        `| ${label(a)} | ${a.arm} | ${num(a.rate)} ${UNIT[a.metric]} | ${num(a.p50Ms)} | ${num(a.p99Ms)} | ${num(a.p999Ms)} | ${a.errors} | ${num(a.cpuSecondsPerGB)} | ${num(a.cpuSecondsPer1k)} | ${a.slowSlices}/${a.slices} | ${num(a.stealSeconds)} |`,
+        `| ${label(a)} | ${a.arm} | ${num(a.rate)} ${UNIT[a.metric]} | ${num(a.p50Ms)} | ${num(a.p99Ms)} | ${num(a.p999Ms)} | ${a.errors} | ${num(a.cpuSecondsPerGB)} | ${num(a.cpuSecondsPer1k)} | ${a.slowSlices}/${a.slices} | ${num(a.stealSeconds)} | ${num(a.otherSeconds)} |`,
     ),
     "",
     "| scenario | compared | ratio | 95 % interval | ± | finding |",
@@ -244,7 +267,7 @@ export function renderSliceMarkdown(s: SliceReport): string {
         `| ${label(c)} | ${QUANTITY[c.quantity]}: tuned / ${c.denominator} | ${c.ratio.toFixed(2)} | ${c.lo.toFixed(2)}–${c.hi.toFixed(2)} | ${(halfWidth(c) * 100).toFixed(0)} % | ${c.finding ? "**yes**" : "no"} |`,
     ),
     "",
-    "A ratio is a finding only when its bootstrap 95 % interval (paired slices resampled, seeded) excludes 1; otherwise this run cannot tell the two apart, whatever the ratio. Slow slices: a slice below 0.75 × its arm's median rate (this machine's slow mode).",
+    "A ratio is a finding only when its bootstrap 95 % interval (paired slices resampled, seeded) excludes 1; otherwise this run cannot tell the two apart, whatever the ratio. Slow slices: a slice below 0.75 × its arm's median rate (this machine's slow mode). Steal: time the hypervisor gave these vCPUs to someone else; other load: CPU of processes outside the run (anything else on the machine) during the slices — both widen intervals.",
     "",
     "### Findings",
     "",
