@@ -3,7 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CONTROL, ValidationError } from "../components/validation";
 import { fleetStatus, parseNodeList, renderStatusTable, stackTuners, statusExitCode, type ClusterNode } from "./status";
-import { LabError, runLab, labPreflight, selectVariants } from "../lab/runner";
+import { LabError, runLab, labPreflight, PLACEMENTS, selectVariants, type Placement } from "../lab/runner";
 import { PEER_LABELS, type PeerLabel } from "../lab/peers";
 import { renderLabTable, type LabReport } from "../components/lab/analysis";
 import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
@@ -23,6 +23,7 @@ commands:
 
   lab [--stack local] [--quick] [--scenarios a,b] [--repeat N] [--duration S]
       [--variants a,b|none] [--peers haproxy-stock,nginx|none] [--slice-rounds N] [--slice-seconds S]
+      [--placement none|proxy-core]
       [--report-dir DIR] [--proxy-from-image DIR] [--json]
                                       tuned vs baseline on this machine, in network namespaces,
                                       plus the stack's lab.variants against tuned (default: all)
@@ -72,6 +73,7 @@ export function main(
         "report-dir": { type: "string" },
         "proxy-from-image": { type: "string" },
         peers: { type: "string" },
+        placement: { type: "string" },
         "slice-rounds": { type: "string" },
         "slice-seconds": { type: "string" },
         json: { type: "boolean" },
@@ -245,6 +247,11 @@ async function lab(
   const sliceRounds = positiveInt("slice-rounds", v["slice-rounds"] as string | undefined, err);
   const sliceSeconds = positiveInt("slice-seconds", v["slice-seconds"] as string | undefined, err);
   if (repeat === null || duration === null || sliceRounds === null || sliceSeconds === null) return 2;
+  const placement = v.placement as string | undefined;
+  if (placement !== undefined && !(PLACEMENTS as readonly string[]).includes(placement)) {
+    err.write(`edgetune lab: --placement ${placement}: unknown; allowed: ${PLACEMENTS.join(", ")}\n`);
+    return 2;
+  }
   let peers: PeerLabel[] | undefined;
   if (typeof v.peers === "string") {
     const names = v.peers === "none" ? [] : v.peers.split(",").map((s) => s.trim());
@@ -271,6 +278,7 @@ async function lab(
       repeat,
       durationSeconds: duration,
       sliceRounds,
+      placement: placement as Placement | undefined,
       sliceSeconds,
       peers,
       reportDir: v["report-dir"] as string | undefined,

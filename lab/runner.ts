@@ -73,7 +73,10 @@ export interface LabOptions {
   /** Short smoke run (tests): quick durations and concurrency, one repeat unless set. */
   quick?: boolean;
   scenarios?: ScenarioName[];
-  /** @default 3 (1 with quick) */
+  /**
+   * Repeats of the scenarios and variants that need fresh namespaces (conn-burst, port-churn,
+   * the stack's variants); the others run as paired slices (sliceRounds). @default 2 (1 with quick)
+   */
   repeat?: number;
   /** Overrides every scenario's duration, seconds. */
   durationSeconds?: number;
@@ -84,6 +87,12 @@ export interface LabOptions {
   variants?: string[];
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
+  /**
+   * Where the slices' processes run. "none": the scheduler decides. "proxy-core": every process
+   * of the proxy namespace on the last CPU, the load generator and the backend on the others.
+   * @default "none"
+   */
+  placement?: Placement;
   /** Paired-slice rounds (default 10, quick 3) and seconds per slice (default 3, quick 1). */
   sliceRounds?: number;
   sliceSeconds?: number;
@@ -192,7 +201,9 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const topology = opts.topology ?? DEFAULT_TOPOLOGY;
   const a = labAddresses(topology);
   const quick = opts.quick ?? false;
-  const repeat = opts.repeat ?? (quick ? 1 : 3);
+  // 2, not 3: the paired slices took over the scenarios whose rates need many samples, and a
+  // default run must stay under 25 minutes on 2 vCPUs.
+  const repeat = opts.repeat ?? (quick ? 1 : 2);
   const selected = (opts.scenarios ?? [...SCENARIO_NAMES]).map((n) => SCENARIOS[n]);
   // Scenarios the paired slices run (lab/slices.ts); the rest (conn-burst, port-churn) need fresh
   // namespaces per profile, as do the variants, and keep the repeated runs below.
@@ -366,6 +377,9 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         x.start();
         waitForHttp(a, PEER_PORTS[peer].http);
       }
+      const clientCpus = applyPlacement(opts.placement ?? "none", a, facts.cpus);
+      if (clientCpus)
+        progress(`lab: placement ${opts.placement}: proxy namespace on CPU ${facts.cpus - 1}, client and backend on ${clientCpus}`);
       await checkInterrupt();
       const arms = sliceArms({
         a,
@@ -384,7 +398,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         labDir,
         a,
         useProfile,
-        run: runScenario,
+        run: (sc, t) => runScenario(sc, clientCpus ? { ...t, clientCpus } : t),
         record: (label, res) => {
           results.push(res);
           progress(`lab: [slice ${(res.run ?? 0) + 1}/${plan_.rounds}] ${label.padEnd(13)} ${describe(res)}`);
@@ -417,7 +431,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   };
   const measurements = parseRunRecords(results.map((r, i) => ({ result: i, ...(runMeasurements.get(r) ?? {}) })));
   markSlowMode(results, measurements);
-  const slices = sliced.length ? analyzeSlices(results, measurements, plan_) : undefined;
+  const slices = sliced.length ? { ...analyzeSlices(results, measurements, plan_), placement: opts.placement ?? "none" } : undefined;
   const report: LabReport = {
     stack: opts.stack,
     machine,
@@ -492,6 +506,28 @@ function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
   throw new LabError(`HAProxy did not answer its health endpoint on ${a.proxy}:${port}`);
 }
 
+export const PLACEMENTS = ["none", "proxy-core"] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+
+/**
+ * Pins the running processes of a placement (every thread: taskset -a) and returns the load
+ * generator's CPU list, or undefined when the scheduler decides.
+ */
+function applyPlacement(p: Placement, a: LabAddresses, cpus: number): string | undefined {
+  if (p === "none" || cpus < 2) return undefined;
+  const proxyCpu = String(cpus - 1);
+  const rest = cpus === 2 ? "0" : `0-${cpus - 2}`;
+  const pin = (ns: string, list: string) => {
+    for (const pid of runProcess("ip", ["netns", "pids", ns]).stdout.split("\n").filter(Boolean)) {
+      const r = runProcess("taskset", ["-a", "-p", "-c", list, pid]);
+      if (r.code !== 0) throw new LabError(`taskset -a -p -c ${list} ${pid} failed: ${r.stderr.trim()}`);
+    }
+  };
+  pin(a.namespaces.proxy, proxyCpu);
+  pin(a.namespaces.backend, rest);
+  return rest;
+}
+
 /** Waits until the proxy namespace answers HTTP on `port` (a peer's or the baseline's listener). */
 function waitForHttp(a: LabAddresses, port: number): void {
   for (let i = 0; i < 50; i++) {
@@ -528,6 +564,8 @@ export interface RunTarget {
   target: "proxy" | "direct" | "forward";
   /** The paired-slice round this run belongs to (lab/slices.ts). */
   slice?: number;
+  /** taskset CPU list for the load generator (a placement under test). */
+  clientCpus?: string;
 }
 
 /**
@@ -605,6 +643,7 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
     "-c",
     '"$@"; rc=$?; awk \'{ print "EDGETUNE_CHILD_TICKS", $16 + $17 }\' /proc/$$/stat; exit $rc',
     "sh",
+    ...(t.clientCpus ? ["taskset", "-c", t.clientCpus] : []),
     ...inv.argv,
   ]);
   const cpuAfter = cpuSnapshot(allNs);

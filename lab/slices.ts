@@ -75,7 +75,8 @@ export function sliceArms(o: {
       target: "direct",
       host: o.a.backendDirect,
       port: () => o.t.httpPort,
-      runs: (sc) => !isL4(sc),
+      // Not for http-latency: at a fixed offered rate the path without a proxy bounds nothing.
+      runs: (sc) => !isL4(sc) && sc.name !== "http-latency",
     },
     { label: "forward", profile: "tuned", target: "forward", host: o.a.backend, port: () => o.t.iperfPort, runs: isL4 },
   ];

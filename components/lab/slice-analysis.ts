@@ -65,6 +65,8 @@ export interface IntervalComparison {
 export interface SliceReport {
   rounds: number;
   sliceSeconds: number;
+  /** how the slices' processes were placed on CPUs ("none": by the scheduler) */
+  placement?: string;
   arms: ArmSummary[];
   comparisons: IntervalComparison[];
 }
@@ -251,7 +253,7 @@ export function renderSliceMarkdown(s: SliceReport): string {
   const out = [
     "## Peers, limits and intervals (paired slices)",
     "",
-    `Every arm ran each scenario in ${s.rounds} rounds of ${s.sliceSeconds} s, interleaved (ABCD… then …DCBA) in one set of namespaces, with all proxies running at once; only the namespace's sysctls change for the baseline arm. The peers run under the tuned profile. CPU is the run's: the load generator, every process of the proxy and backend namespaces, and the machine's irq/softirq time (packet work no process is charged for), from /proc.`,
+    `Every arm ran each scenario in ${s.rounds} rounds of ${s.sliceSeconds} s, interleaved (ABCD… then …DCBA) in one set of namespaces, with all proxies running at once; only the namespace's sysctls change for the baseline arm. CPU placement: ${s.placement ?? "none"}. The peers run under the tuned profile. CPU is the run's: the load generator, every process of the proxy and backend namespaces, and the machine's irq/softirq time (packet work no process is charged for), from /proc.`,
     "",
     "| scenario | arm | rate (mean) | p50 ms | p99 ms | p99.9 ms | errors | CPU-s per GB | CPU-s per 1k req | slow slices | steal s | other load CPU-s |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
