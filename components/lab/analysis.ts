@@ -204,6 +204,17 @@ export function renderLabTable(report: LabReport): string {
       ),
       "",
     );
+  if (report.slices?.comparisons.length)
+    lines.push(
+      "edgetune (tuned) / each arm, paired slices, 95 % intervals (a finding when the interval excludes 1):",
+      ...report.slices.comparisons
+        .filter((c) => c.quantity !== "cpuPerUnit")
+        .map(
+          (c) =>
+            `  ${c.scenario.padEnd(16)} ${c.concurrency ? `c${c.concurrency}`.padEnd(7) : "".padEnd(7)} ${`${c.quantity === "p99" ? "p99 " : ""}/ ${c.denominator}`.padEnd(18)} ${c.ratio.toFixed(2)} [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}]${c.finding ? "  finding" : ""}`,
+        ),
+      "",
+    );
   if (report.variants.length)
     lines.push("variants (the tuned profile with one setting changed) / tuned:", ...report.variants.map((v) => `  ${variantLine(v)}`), "");
   return lines.join("\n");
