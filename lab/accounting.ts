@@ -4,7 +4,7 @@
  * 39). The arithmetic is components/lab/stats.ts's; this module only reads.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { machineCpuDelta, parseProcStat, parseTaskStat, type ProcStatCpu } from "../components/lab/stats";
 import type { Placement, RunCpu } from "../components/lab/run-record";
 
@@ -31,10 +31,37 @@ export function namespaceTicks(ns: string): number {
 export interface CpuSnapshot {
   stat: ProcStatCpu;
   ns: Record<string, number>;
+  /** ksoftirqd threads: packet work deferred out of interrupt context runs there, in no lab namespace */
+  softirqThreads?: number;
+}
+
+let ksoftirqdPids: string[] | undefined;
+function ksoftirqdTicks(): number {
+  ksoftirqdPids ??= readdirSync("/proc").filter((p) => {
+    if (!/^\d+$/.test(p)) return false;
+    try {
+      return readFileSync(`/proc/${p}/comm`, "utf8").startsWith("ksoftirqd/");
+    } catch {
+      return false;
+    }
+  });
+  let ticks = 0;
+  for (const pid of ksoftirqdPids) {
+    try {
+      ticks += parseTaskStat(readFileSync(`/proc/${pid}/stat`, "utf8")).ticks;
+    } catch {
+      // CPU went offline
+    }
+  }
+  return ticks;
 }
 
 export function cpuSnapshot(namespaces: readonly string[]): CpuSnapshot {
-  return { stat: parseProcStat(readFileSync("/proc/stat", "utf8")), ns: Object.fromEntries(namespaces.map((n) => [n, namespaceTicks(n)])) };
+  return {
+    stat: parseProcStat(readFileSync("/proc/stat", "utf8")),
+    ns: Object.fromEntries(namespaces.map((n) => [n, namespaceTicks(n)])),
+    softirqThreads: ksoftirqdTicks(),
+  };
 }
 
 /** The run's CPU from two snapshots and the load generator's own ticks. */
@@ -46,6 +73,7 @@ export function runCpu(
 ): RunCpu {
   const d = (ns: string) => Math.max(0, (after.ns[ns] ?? 0) - (before.ns[ns] ?? 0)) / CLK_TCK;
   const m = machineCpuDelta(before.stat, after.stat, CLK_TCK);
+  const ksoftirqd = Math.max(0, (after.softirqThreads ?? 0) - (before.softirqThreads ?? 0)) / CLK_TCK;
   const clientSeconds = (Number.isFinite(clientToolTicks) ? clientToolTicks : 0) / CLK_TCK + d(names.client);
   const proxySeconds = d(names.proxy);
   const backendSeconds = d(names.backend);
@@ -53,8 +81,9 @@ export function runCpu(
     clientSeconds,
     proxySeconds,
     backendSeconds,
-    interruptSeconds: m.interruptSeconds,
-    totalSeconds: clientSeconds + proxySeconds + backendSeconds + m.interruptSeconds,
+    interruptSeconds: m.interruptSeconds + ksoftirqd,
+    softirqThreadSeconds: ksoftirqd,
+    totalSeconds: clientSeconds + proxySeconds + backendSeconds + m.interruptSeconds + ksoftirqd,
     machineProcessSeconds: m.processSeconds,
     stealSeconds: m.stealSeconds,
   };

@@ -26,8 +26,13 @@ export const runCpuSchema = z.strictObject({
   proxySeconds: nonNeg,
   /** every process of the backend namespace (nginx, iperf3) */
   backendSeconds: nonNeg,
-  /** machine-wide irq + softirq: packet work no process is charged for (veths, forwarding) */
+  /**
+   * machine-wide irq + softirq time plus the ksoftirqd threads: packet work no lab process is
+   * charged for (veths, forwarding)
+   */
   interruptSeconds: nonNeg,
+  /** of interruptSeconds, the ksoftirqd threads' part (process time in /proc/stat) */
+  softirqThreadSeconds: nonNeg.optional(),
   /** client + proxy + backend + interrupt: the CPU the run cost */
   totalSeconds: nonNeg,
   /** machine-wide user + nice + system, every process (including ones outside the lab) */

@@ -141,7 +141,12 @@ export function analyzeSlices(
         stealSeconds: ii.reduce((s, i) => s + (records[i]?.cpu?.stealSeconds ?? 0), 0),
         otherSeconds: ii.reduce((s, i) => {
           const c = records[i]?.cpu;
-          return s + (c ? Math.max(0, c.machineProcessSeconds - c.clientSeconds - c.proxySeconds - c.backendSeconds) : 0);
+          return (
+            s +
+            (c
+              ? Math.max(0, c.machineProcessSeconds - c.clientSeconds - c.proxySeconds - c.backendSeconds - (c.softirqThreadSeconds ?? 0))
+              : 0)
+          );
         }, 0),
       };
       const p = (k: "p50Ms" | "p99Ms" | "p999Ms") => med((i) => results[i].latency?.[k]);

@@ -97,16 +97,17 @@ describe("CPU accounting from /proc", () => {
     expect(() => parseTaskStat("garbage")).toThrow(/no "\(comm\)"/);
   });
 
-  it("adds the load generator, the namespaces' processes and the kernel's packet work", () => {
+  it("adds the load generator, the namespaces' processes and the kernel's packet work (ksoftirqd included)", () => {
     const names = { client: "c", proxy: "p", backend: "b" };
-    const before = { stat: parseProcStat(STAT(0, 0, 0, 0, 0)), ns: { c: 0, p: 100, b: 50 } };
-    const after = { stat: parseProcStat(STAT(400, 300, 0, 40, 2)), ns: { c: 0, p: 250, b: 80 } };
+    const before = { stat: parseProcStat(STAT(0, 0, 0, 0, 0)), ns: { c: 0, p: 100, b: 50 }, softirqThreads: 10 };
+    const after = { stat: parseProcStat(STAT(400, 300, 0, 40, 2)), ns: { c: 0, p: 250, b: 80 }, softirqThreads: 35 };
     expect(runCpu(before, after, names, 120)).toEqual({
       clientSeconds: 1.2,
       proxySeconds: 1.5,
       backendSeconds: 0.3,
-      interruptSeconds: 0.4,
-      totalSeconds: 1.2 + 1.5 + 0.3 + 0.4,
+      interruptSeconds: 0.4 + 0.25,
+      softirqThreadSeconds: 0.25,
+      totalSeconds: 1.2 + 1.5 + 0.3 + 0.4 + 0.25,
       machineProcessSeconds: 7,
       stealSeconds: 0.02,
     });
