@@ -23,7 +23,7 @@ commands:
 
   lab [--stack local] [--quick] [--scenarios a,b] [--repeat N] [--duration S]
       [--variants a,b|none] [--peers haproxy-stock,nginx|none] [--slice-rounds N] [--slice-seconds S]
-      [--placement none|proxy-core]
+      [--placement proxy-core|none]
       [--report-dir DIR] [--proxy-from-image DIR] [--json]
                                       tuned vs baseline on this machine, in network namespaces,
                                       plus the stack's lab.variants against tuned (default: all)

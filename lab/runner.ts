@@ -89,8 +89,10 @@ export interface LabOptions {
   progress?: (line: string) => void;
   /**
    * Where the slices' processes run. "none": the scheduler decides. "proxy-core": every process
-   * of the proxy namespace on the last CPU, the load generator and the backend on the others.
-   * @default "none"
+   * of the proxy namespace on the last CPU, the load generator and the backend on the others —
+   * as on a real proxy node, whose clients are elsewhere. Measured on the 2-vCPU VM (6 × 3 s,
+   * tuned/baseline, docs/lab-peers-and-intervals.md): intervals ±7/±12/±12 % (http, l4 P1, P4)
+   * against ±9/±26/±8 % unpinned, and fewer slow-mode slices. @default "proxy-core"
    */
   placement?: Placement;
   /** Paired-slice rounds (default 10, quick 3) and seconds per slice (default 3, quick 1). */
@@ -377,7 +379,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         x.start();
         waitForHttp(a, PEER_PORTS[peer].http);
       }
-      const clientCpus = applyPlacement(opts.placement ?? "none", a, facts.cpus);
+      const clientCpus = applyPlacement(opts.placement ?? "proxy-core", a, facts.cpus);
       if (clientCpus)
         progress(`lab: placement ${opts.placement}: proxy namespace on CPU ${facts.cpus - 1}, client and backend on ${clientCpus}`);
       await checkInterrupt();
@@ -431,7 +433,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   };
   const measurements = parseRunRecords(results.map((r, i) => ({ result: i, ...(runMeasurements.get(r) ?? {}) })));
   markSlowMode(results, measurements);
-  const slices = sliced.length ? { ...analyzeSlices(results, measurements, plan_), placement: opts.placement ?? "none" } : undefined;
+  const slices = sliced.length ? { ...analyzeSlices(results, measurements, plan_), placement: opts.placement ?? "proxy-core" } : undefined;
   const report: LabReport = {
     stack: opts.stack,
     machine,
