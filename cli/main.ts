@@ -3,10 +3,11 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CONTROL, ValidationError } from "../components/validation";
 import { fleetStatus, parseNodeList, renderStatusTable, stackTuners, statusExitCode, type ClusterNode } from "./status";
-import { LabError, runLab, labPreflight, PLACEMENTS, selectVariants, type Placement } from "../lab/runner";
+import { LabError, runLab, labPreflight, PLACEMENTS, selectProofs, selectVariants, type Placement } from "../lab/runner";
 import { PEER_LABELS, type PeerLabel } from "../lab/peers";
+import { PROOFS } from "../lab/proofs";
 import { renderLabTable, type LabReport } from "../components/lab/analysis";
-import { SCENARIO_NAMES, type ScenarioName } from "../components/bench/result";
+import { SCENARIO_NAMES, type LabScenarioName } from "../components/bench/result";
 import { DEFAULT_TOPOLOGY, renderLabScript } from "../components/lab/topology";
 import { renderStack } from "../render/render";
 import { spawnSync } from "node:child_process";
@@ -225,9 +226,11 @@ async function lab(
     return r.status ?? 1;
   }
   const scenarios = typeof v.scenarios === "string" ? v.scenarios.split(",").map((s) => s.trim()) : undefined;
-  const unknown = scenarios?.filter((s) => !(SCENARIO_NAMES as readonly string[]).includes(s)) ?? [];
+  // Proof scenarios exist once their module is registered (lab/proofs/index.ts).
+  const allowed: string[] = [...SCENARIO_NAMES, ...Object.keys(PROOFS)];
+  const unknown = scenarios?.filter((s) => !allowed.includes(s)) ?? [];
   if (unknown.length) {
-    err.write(`edgetune lab: --scenarios ${unknown.join(",")}: unknown; allowed: ${SCENARIO_NAMES.join(", ")}\n`);
+    err.write(`edgetune lab: --scenarios ${unknown.join(",")}: unknown; allowed: ${allowed.join(", ")}\n`);
     return 2;
   }
   let variants: string[] | undefined;
@@ -262,7 +265,7 @@ async function lab(
     }
     peers = names as PeerLabel[];
   }
-  const problems = labPreflight();
+  const problems = labPreflight(Object.assign({}, ...selectProofs(scenarios, v.quick === true).map((p) => p.tools ?? {})));
   if (problems.length) {
     err.write(`edgetune lab: cannot run here:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);
     return 1;
@@ -273,7 +276,7 @@ async function lab(
       stack: (v.stack as string | undefined) ?? "local",
       root,
       quick: v.quick === true,
-      scenarios: scenarios as ScenarioName[] | undefined,
+      scenarios: scenarios as LabScenarioName[] | undefined,
       variants,
       repeat,
       durationSeconds: duration,

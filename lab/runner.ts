@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFi
 import { cpus as osCpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { nstatValidity, parseNstat, parseToolOutput } from "../components/bench/parsers";
-import { compareProfiles, SCENARIO_NAMES, type BenchResult, type ScenarioName } from "../components/bench/result";
+import { compareProfiles, SCENARIO_NAMES, type BenchResult, type LabScenarioName, type ScenarioName } from "../components/bench/result";
 import { pathComparisons, renderLabMarkdown, variantComparisons, type LabReport } from "../components/lab/analysis";
 import { renderSvgChart } from "../components/bench/report";
 import { offeredRate, scenarioInvocations, SCENARIOS, type Invocation, type Scenario } from "../components/bench/scenarios";
@@ -53,6 +53,7 @@ import { runSlices, sliceArms, slicePlan, sliceScenarios } from "./slices";
 import { cpuSecondsPer1kRequests, cpuSecondsPerGB } from "../components/lab/stats";
 import { parseRunRecords, type RunRecord } from "../components/lab/run-record";
 import { analyzeSlices, appendIntervalPanel, markSlowMode } from "../components/lab/slice-analysis";
+import { PROOFS, type ProofContext, type ProofScenario } from "./proofs";
 
 /** Tool → the Debian package that provides it, for a clear refusal. */
 export const LAB_TOOLS: Record<string, string> = {
@@ -72,7 +73,8 @@ export interface LabOptions {
   root: string;
   /** Short smoke run (tests): quick durations and concurrency, one repeat unless set. */
   quick?: boolean;
-  scenarios?: ScenarioName[];
+  /** Default: every scenario, and every proof scenario (with --quick, those marked inQuick). */
+  scenarios?: LabScenarioName[];
   /**
    * Repeats of the scenarios and variants that need fresh namespaces (conn-burst, port-churn,
    * the stack's variants); the others run as paired slices (sliceRounds). @default 2 (1 with quick)
@@ -138,7 +140,7 @@ function proxyRootfsVersion(rootfs: string): string {
 }
 
 /** Refuses clearly when the lab cannot run here. */
-export function labPreflight(): string[] {
+export function labPreflight(extraTools: Record<string, string> = {}): string[] {
   const problems: string[] = [];
   const root = typeof process.getuid !== "function" || process.getuid() === 0;
   if (!root) problems.push("edgetune lab needs root (it creates network namespaces and sets sysctls); run it with sudo");
@@ -149,7 +151,7 @@ export function labPreflight(): string[] {
   // /bin/sh by path: PATH is what is being checked.
   const found = (tool: string) =>
     spawnSync("/bin/sh", ["-c", `command -v ${tool}`], { env: { ...process.env, PATH: path }, stdio: "ignore" }).status === 0;
-  const missing = Object.entries(LAB_TOOLS).filter(([tool]) => !found(tool));
+  const missing = Object.entries({ ...LAB_TOOLS, ...extraTools }).filter(([tool]) => !found(tool));
   // The NGINX peer's L4 listener needs the stream module, a package of its own on Debian.
   if (!existsSync(NGINX_STREAM_MODULE)) missing.push(["nginx stream module", "libnginx-mod-stream"]);
   if (missing.length) {
@@ -196,17 +198,20 @@ const CLK_TCK = 100;
 export async function runLab(opts: LabOptions): Promise<LabReport> {
   const progress = opts.progress ?? (() => {});
   const started = Date.now();
-  const problems = labPreflight();
+  const quick = opts.quick ?? false;
+  const proofs = selectProofs(opts.scenarios, quick);
+  const problems = labPreflight(Object.assign({}, ...proofs.map((p) => p.tools ?? {})));
   if (problems.length) throw new LabError(problems.join("\n"));
   const plan = loadStack(opts.stack, opts.root);
   const group = plan.nodeGroups.find((g) => g.target === "local") ?? plan.nodeGroups[0];
   const topology = opts.topology ?? DEFAULT_TOPOLOGY;
   const a = labAddresses(topology);
-  const quick = opts.quick ?? false;
   // 2, not 3: the paired slices took over the scenarios whose rates need many samples, and a
   // default run must stay under 25 minutes on 2 vCPUs.
   const repeat = opts.repeat ?? (quick ? 1 : 2);
-  const selected = (opts.scenarios ?? [...SCENARIO_NAMES]).map((n) => SCENARIOS[n]);
+  const selected = (opts.scenarios ?? [...SCENARIO_NAMES])
+    .filter((n): n is ScenarioName => (SCENARIO_NAMES as readonly string[]).includes(n))
+    .map((n) => SCENARIOS[n]);
   // Scenarios the paired slices run (lab/slices.ts); the rest (conn-burst, port-churn) need fresh
   // namespaces per profile, as do the variants, and keep the repeated runs below.
   const sliced = sliceScenarios(selected);
@@ -412,6 +417,23 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       for (const x of extras.splice(0)) x.stop();
       step("down");
     }
+    if (proofs.length) {
+      const [baseline, tuned] = variants;
+      await runProofPhase(proofs, [baseline, tuned], {
+        repeat,
+        quick,
+        durationSeconds: opts.durationSeconds,
+        labDir,
+        a,
+        topology,
+        spec,
+        step,
+        stepEnv,
+        progress,
+        record: (r, label, res) => record(r, label, res),
+        checkInterrupt,
+      });
+    }
   } finally {
     for (const x of extras.splice(0)) x.stop();
     const down = runProcess("sh", [labSh, "down"]);
@@ -456,6 +478,91 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
 }
 
 /**
+ * The proof scenarios a run includes: those named in `scenarios` (in registry order), or
+ * by default all of them, with --quick only those marked inQuick.
+ */
+export function selectProofs(scenarios: readonly string[] | undefined, quick: boolean): ProofScenario[] {
+  const all = Object.values(PROOFS);
+  if (scenarios) return all.filter((p) => scenarios.includes(p.name));
+  return quick ? all.filter((p) => p.inQuick) : all;
+}
+
+interface ProofPhaseOptions {
+  repeat: number;
+  quick: boolean;
+  durationSeconds?: number;
+  labDir: string;
+  a: LabAddresses;
+  topology: LabTopology;
+  spec: ProxySpec;
+  step: (...args: string[]) => { code: number; stdout: string; stderr: string };
+  stepEnv?: NodeJS.ProcessEnv;
+  progress: (line: string) => void;
+  record: (run: number, label: string, res: BenchResult) => void;
+  checkInterrupt: () => Promise<void>;
+}
+
+/**
+ * Each proof scenario against baseline and tuned, alternating which goes first per repetition,
+ * each in freshly created namespaces (a proof's leftovers — held sockets, TIME_WAIT, conntrack
+ * — must not decide the next one's figures).
+ */
+async function runProofPhase(proofs: ProofScenario[], profiles: Variant[], o: ProofPhaseOptions): Promise<void> {
+  for (let r = 0; r < o.repeat; r++) {
+    const order = r % 2 === 0 ? profiles : [...profiles].reverse();
+    for (const proof of proofs) {
+      for (const v of order) {
+        o.step("up");
+        o.step("tune", v.tuneSh);
+        if (!proof.startsProxy) {
+          o.step("proxy-start", v.haproxyCfg);
+          waitForProxy(o.a, o.spec);
+        }
+        await o.checkInterrupt();
+        const ctx: ProofContext = {
+          label: v.label,
+          profile: v.profile,
+          run: r,
+          quick: o.quick,
+          durationSeconds: o.durationSeconds,
+          labDir: o.labDir,
+          a: o.a,
+          topology: o.topology,
+          spec: o.spec,
+          haproxyCfg: v.haproxyCfg,
+          tuneSh: v.tuneSh,
+          step: o.step,
+          exec: (ns, argv, opts) => execInNamespace(ns, argv, opts, o.stepEnv),
+          progress: o.progress,
+        };
+        for (const res of proof.run(ctx)) o.record(r, v.label, res);
+        o.step("down");
+        await o.checkInterrupt();
+      }
+    }
+  }
+}
+
+/** argv in namespace ns, no shell between; killed after timeoutMs (code 124, like timeout(1)). */
+function execInNamespace(
+  ns: string,
+  argv: string[],
+  opts: { timeoutMs?: number; input?: string } | undefined,
+  env: NodeJS.ProcessEnv | undefined,
+): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync("ip", ["netns", "exec", ns, ...argv], {
+    encoding: "utf8",
+    input: opts?.input,
+    maxBuffer: 64 << 20,
+    env,
+    timeout: opts?.timeoutMs,
+    killSignal: "SIGKILL",
+  });
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== "ETIMEDOUT") throw r.error;
+  return { code: r.status ?? 124, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/**
  * The stack's lab variants to run: all when `names` is undefined, else those named, in
  * the stack's order. Throws a LabError naming the unknown ones and what is allowed.
  */
@@ -497,7 +604,8 @@ function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
   const port = proxySpecSchema.parse(spec).healthPort;
   const ns = a.namespaces.client;
   for (let i = 0; i < 50; i++) {
-    // The health endpoint binds serviceAddress (default all addresses), so the client reaches it on the proxy's address.
+    // The health endpoint binds the proxy namespace's address (management.address hostIP) and answers
+    // private sources: the client (10.x) reaches it there.
     if (
       runProcess("ip", ["netns", "exec", ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "1", `http://${a.proxy}:${port}/healthz`])
         .code === 0

@@ -11,7 +11,7 @@ import type { TunerOptions } from "../components/nodes/kubernetes-node-tuner-spe
 import type { ResolvedRemoteHostTuningOptions } from "../components/nodes/remote-host-tuning-spec";
 import { capacitySpec } from "../components/proxy/capacity";
 import { checkProxySpec, proxySpecSchema, type ResolvedProxySpec } from "../components/proxy/haproxy";
-import { proxyTuningIssues, proxyTuningLoop, tunerPortClash } from "../components/proxy/k8s-proxy";
+import { kubernetesManagementIssues, proxyTuningIssues, proxyTuningLoop, tunerPortClash } from "../components/proxy/k8s-proxy";
 import type { ProxyK8sOptions } from "../components/proxy/proxy-daemonset-spec";
 import { checkProfile } from "../components/tuning/profile";
 import { kubernetesPortProblem } from "../components/tuning/ports";
@@ -577,7 +577,8 @@ function parseProxy(input: unknown, profileRef: ProfileRef, found: Found): Proxy
   const r = profile ? checkProxySpec(spec, { profile }) : resolveWith(proxySpecSchema, spec, ["proxy"]);
   issues.push(...r.issues);
   const resolved = "spec" in r ? r.spec : "value" in r ? r.value : undefined;
-  if (resolved && k8s) issues.push(...proxyTuningIssues(resolved, k8s, ["proxy", "kubernetes"]));
+  if (resolved && k8s)
+    issues.push(...kubernetesManagementIssues(resolved, ["proxy"]), ...proxyTuningIssues(resolved, k8s, ["proxy", "kubernetes"]));
   if (!resolved || !profile || (kubernetes !== undefined && !k8s)) return undefined;
   return { profile: profile.name, spec: resolved, ...(k8s ? { kubernetes: k8s } : {}) };
 }

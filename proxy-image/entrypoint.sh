@@ -18,6 +18,8 @@
 #   EDGETUNE_MAXCONN                   the maxconn wanted; default: the config's fd budget line.
 #                                      Either way lowered to what `ulimit -Hn` fits, and exported
 #                                      (with EDGETUNE_MAXPIPES) for the config's maxconn "${EDGETUNE_MAXCONN}".
+#   EDGETUNE_MANAGEMENT_ADDRESS        the metrics and health bind (the pod sets it from status.hostIP), or
+#   EDGETUNE_MANAGEMENT_CIDR           resolved here to this node's first IPv4 address inside it
 #   EDGETUNE_SCOPE and the *_ROOT variables are passed through to tune.sh.
 set -eu
 
@@ -114,6 +116,49 @@ fit_maxconn
 if ! mkdir -p "$RUNTIME_DIR" 2>/dev/null || [ ! -w "$RUNTIME_DIR" ]; then
   echo "ERROR edgetune: runtime directory $RUNTIME_DIR is not writable (mount an emptyDir there)" >&2
   exit 1
+fi
+
+# ---- management address and sources (IPv4; the same functions in proxy-image/entrypoint.sh and components/nodes/tuner.sh) ----
+ip4_int() { # a.b.c.d -> its 32-bit value; fails on anything else
+  case $1 in '' | *[!0-9.]* | *..* | .* | *.) return 1 ;; esac
+  _ifs=$IFS IFS=.
+  # shellcheck disable=SC2086
+  set -- $1
+  IFS=$_ifs
+  [ $# -eq 4 ] || return 1
+  # A leading zero would be octal in $((...)).
+  for _o; do case $_o in 0?*) return 1 ;; esac; [ ${#_o} -le 3 ] && [ "$_o" -le 255 ] || return 1; done
+  echo $((($1 << 24) + ($2 << 16) + ($3 << 8) + $4))
+}
+in_cidr4() { # address cidr
+  _a=$(ip4_int "$1") && _n=$(ip4_int "${2%/*}") || return 1
+  _bits=${2#*/}
+  case $_bits in '' | *[!0-9]*) return 1 ;; esac
+  [ "$_bits" -le 32 ] || return 1
+  _mask=$(((0xFFFFFFFF << (32 - _bits)) & 0xFFFFFFFF))
+  [ $((_a & _mask)) -eq $((_n & _mask)) ]
+}
+local_in_cidr4() { # cidr: the first of this network namespace's IPv4 addresses inside it (/proc/net/fib_trie: no iproute2 needed)
+  _last=''
+  while read -r _f1 _f2 _f3 _f4; do
+    case $_f1 in
+      '|--') _last=$_f2 ;;
+      /32) if [ "$_f2 $_f3" = "host LOCAL" ] && in_cidr4 "$_last" "$1"; then echo "$_last"; return 0; fi ;;
+    esac
+  done <"${FIB_TRIE:-/proc/net/fib_trie}"
+  return 1
+}
+
+# management.address as a CIDR (docs/management.md): bind the first of this node's IPv4 addresses
+# inside it, for the config's "${EDGETUNE_MANAGEMENT_ADDRESS}". Without one the start fails: the
+# endpoints must not fall back to every address.
+if [ -n "${EDGETUNE_MANAGEMENT_CIDR:-}" ] && [ -z "${EDGETUNE_MANAGEMENT_ADDRESS:-}" ]; then
+  if ! EDGETUNE_MANAGEMENT_ADDRESS=$(local_in_cidr4 "$EDGETUNE_MANAGEMENT_CIDR"); then
+    echo "ERROR edgetune: no IPv4 address of this node is inside EDGETUNE_MANAGEMENT_CIDR=$EDGETUNE_MANAGEMENT_CIDR (management.address)" >&2
+    exit 1
+  fi
+  export EDGETUNE_MANAGEMENT_ADDRESS
+  echo "INFO edgetune: metrics and health bind $EDGETUNE_MANAGEMENT_ADDRESS (in $EDGETUNE_MANAGEMENT_CIDR)" >&2
 fi
 
 # -W master-worker: reloads (SIGUSR2) start new workers while old ones drain;

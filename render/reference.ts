@@ -97,7 +97,8 @@ function typeOf(n: Node): string {
   if (n.minItems !== undefined) bounds.push(`at least ${n.minItems}`);
   if (n.maxItems !== undefined) bounds.push(`at most ${n.maxItems}`);
   if (n.maxLength !== undefined) bounds.push(`≤ ${n.maxLength} characters`);
-  if (n.pattern) bounds.push(`matching ${code(n.pattern)}`);
+  // A named format (ipv4, cidrv4) says more than the regular expression zod emits beside it.
+  if (n.pattern && !n.format) bounds.push(`matching ${code(n.pattern)}`);
   if (n.format) bounds.push(n.format);
   const t = Array.isArray(n.type) ? n.type.join("|") : n.type;
   const base =

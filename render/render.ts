@@ -289,7 +289,7 @@ const APPLIED_BY: Record<Target, (g: NodeGroupPlan) => string> = {
         : "launch template only (referenced by an EKS managed node group)"
     }`,
   ssh: (g) =>
-    `SSH to ${g.ssh!.hosts.map((h) => `${h.host}${h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh!.user}${g.ssh!.sudo ? " with sudo -n" : ""} (remote/apply.sh on create and update, remote/restore.sh on delete), in batches ${planBatches(
+    `SSH to ${g.ssh!.hosts.map((h) => `${h.host}${h.port !== 22 ? `:${h.port}` : ""}`).join(", ")} as ${g.ssh!.user}${g.ssh!.sudo ? " with sudo -n" : ""} (remote/apply.sh, with tune.sh gzipped and base64-encoded on its stdin, on create and update; remote/restore.sh on delete), in batches ${planBatches(
       g.ssh!.hosts.map((h) => h.host),
       g.ssh!.rollout,
     )

@@ -1,4 +1,4 @@
-import { compareProfiles, median, SCENARIO_NAMES, totalErrors, type BenchResult, type Comparison } from "./result";
+import { compareProfiles, LAB_SCENARIO_NAMES, median, SCENARIO_NAMES, totalErrors, type BenchResult, type Comparison } from "./result";
 import type { ThresholdVerdict } from "./thresholds";
 
 /**
@@ -33,7 +33,7 @@ interface Row {
 function rows(results: readonly BenchResult[]): Row[] {
   const groups = new Map<string, BenchResult[]>();
   for (const r of results) {
-    const key = JSON.stringify([SCENARIO_NAMES.indexOf(r.scenario), r.scenario, r.profile ?? "", r.concurrency ?? 0]);
+    const key = JSON.stringify([LAB_SCENARIO_NAMES.indexOf(r.scenario), r.scenario, r.profile ?? "", r.concurrency ?? 0]);
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   return [...groups.entries()]

@@ -11,9 +11,32 @@ export const RESULT_SCHEMA_VERSION = 1 as const;
 export const SCENARIO_NAMES = ["http-throughput", "http-latency", "l4-throughput", "conn-rate", "conn-burst", "port-churn"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
-/** tcp-churn: components/bench/churn-client.js, short connections the client closes first, at a fixed rate. */
-export const TOOLS = ["wrk", "wrk-paced", "iperf3", "tcp-churn"] as const;
+/**
+ * Lab-only scenarios (lab/proofs/): each proves one setting's effect with its own driver and
+ * reports scenario-specific figures in `measures`. They need namespaces and tools a cluster Job
+ * does not have, so the Kubernetes suite never runs them.
+ */
+export const PROOF_SCENARIO_NAMES = [
+  "conn-hold",
+  "softnet",
+  "syn-flood",
+  "fin-wait",
+  "dead-peer",
+  "reuseport",
+  "change-under-load",
+] as const;
+export type ProofScenarioName = (typeof PROOF_SCENARIO_NAMES)[number];
+export const LAB_SCENARIO_NAMES = [...SCENARIO_NAMES, ...PROOF_SCENARIO_NAMES] as const;
+export type LabScenarioName = (typeof LAB_SCENARIO_NAMES)[number];
+
+/**
+ * tcp-churn: components/bench/churn-client.js, short connections the client closes first, at a fixed rate.
+ * lab-driver: a proof scenario's own driver (lab/proofs/), which names what it ran in `measures`' keys.
+ */
+export const TOOLS = ["wrk", "wrk-paced", "iperf3", "tcp-churn", "lab-driver"] as const;
 export type ToolName = (typeof TOOLS)[number];
+/** The load tools a Scenario (components/bench/scenarios.ts) can be run with, in the lab and in a cluster Job. */
+export type LoadToolName = Exclude<ToolName, "lab-driver">;
 
 /**
  * How latency was measured. `closed-loop`: from the moment a request left
@@ -56,7 +79,7 @@ export const validitySchema = z.strictObject({
 
 export const benchResultSchema = z.strictObject({
   schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
-  scenario: z.enum(SCENARIO_NAMES),
+  scenario: z.enum(LAB_SCENARIO_NAMES),
   /** Profile label of the run, e.g. "baseline" or "tuned". */
   profile: z.string().min(1).optional(),
   /** 0-based repetition index within one scenario and profile. */
@@ -72,6 +95,8 @@ export const benchResultSchema = z.strictObject({
   /** Failed operations by kind (connect, read, write, status, timeout, ...). */
   errors: z.record(z.string(), count),
   validity: validitySchema,
+  /** A proof scenario's own figures (e.g. heldConnections, softnetDrops), named in camelCase with their unit. */
+  measures: z.record(z.string(), finite).optional(),
 });
 
 export type BenchLatency = z.infer<typeof latencySchema>;

@@ -1,4 +1,4 @@
-import type { ScenarioName, ToolName } from "./result";
+import type { LoadToolName, ScenarioName } from "./result";
 
 /**
  * Benchmark scenarios as data. The Kubernetes Jobs and the local lab both
@@ -17,7 +17,7 @@ export interface Scenario {
   name: ScenarioName;
   summary: string;
   /** The tool per environment (the lab and the loadgen image have the same tools: Debian's). */
-  tool: Record<Environment, ToolName>;
+  tool: Record<Environment, LoadToolName>;
   listener: Listener;
   durationSeconds: number;
   /** Duration for `--quick` runs: long enough for a figure, not a conclusion. */
@@ -187,7 +187,7 @@ export interface InvocationOptions {
 
 export interface Invocation {
   scenario: ScenarioName;
-  tool: ToolName;
+  tool: LoadToolName;
   /** argv[0] is the program; pass it to execve, never through a shell unquoted. */
   argv: string[];
   durationSeconds: number;

@@ -7,7 +7,8 @@ import { renderHaproxyConfig, type ProxySpec } from "../proxy/haproxy";
 import type { LocalLabOptions } from "./local-lab-spec";
 import { renderTuneSh } from "../tuning/render";
 import type { ResolvedProfile } from "../tuning/types";
-import { DEFAULT_TOPOLOGY, labRuntimeDir, renderBackendNginx, renderLabScript, type LabTopology } from "./topology";
+import { managementSpec, withResolvedAddress } from "../management";
+import { DEFAULT_TOPOLOGY, labAddresses, labRuntimeDir, renderBackendNginx, renderLabScript, type LabTopology } from "./topology";
 
 /** Arguments of LocalLab: the options of its spec (local-lab-spec.ts) and what it runs. */
 export type LocalLabArgs = LocalLabOptions & {
@@ -29,8 +30,13 @@ export function renderLabHaproxyConfig(
   machine: { cpus: number; nofileLimit: number },
   topology: LabTopology = DEFAULT_TOPOLOGY,
 ): string {
+  // The lab made its namespaces' addresses: its "node's internal address" is known here, not at start.
+  const a = labAddresses(topology);
+  const given = managementSpec.safeParse(proxy.management ?? {});
+  // An invalid section is left as it is, for the renderer to report by its path.
+  const management = given.success ? withResolvedAddress(given.data, a.proxy, [a.proxy, a.proxyToBackend]) : proxy.management;
   return renderHaproxyConfig(
-    { ...proxy, runtimeDir: labRuntimeDir(topology) },
+    { ...proxy, management, runtimeDir: labRuntimeDir(topology) },
     { profile, cpus: machine.cpus, nofileLimit: machine.nofileLimit },
   );
 }

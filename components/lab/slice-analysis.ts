@@ -3,7 +3,9 @@
  * latency, errors and CPU per unit of work; ratios with bootstrap 95 % intervals; findings in
  * words; and the chart panel that draws them. The lab runner (lab/slices.ts) measures.
  */
-import { median, totalErrors, type BenchResult, type ScenarioName } from "../bench/result";
+import { median, totalErrors, type BenchResult } from "../bench/result";
+
+type ScenarioName = BenchResult["scenario"];
 import type { RunRecord } from "./run-record";
 import { bootstrapRatio, halfWidth, isFinding, slowModeFlags } from "./stats";
 

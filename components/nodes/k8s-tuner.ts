@@ -79,6 +79,7 @@ export function renderTunerObjects(profile: ResolvedProfile, options: Kubernetes
     nodeSelector,
     hostNetwork: o.hostNetwork,
     loop: o,
+    management: o.management,
   });
   const checksum = `sha256:${createHash("sha256")
     .update(JSON.stringify({ data, env: tuner.env, image: o.image }))

@@ -4,6 +4,7 @@
  * render and the generated reference all take them from here.
  */
 import { z } from "zod";
+import { managementIssues, managementSpec, type ResolvedManagement } from "../management";
 import { SYSCTL_CATALOG } from "../tuning/catalog";
 import { formatPath, grammar, resolveWith, withPending, type PathSegment, type ValidationIssue } from "../validation";
 
@@ -104,6 +105,11 @@ export const kubernetesNodeTunerShape = {
     .describe(
       "Per-namespace sysctls the nodes' kubelet allows beyond its safe set (kubelet --allowed-unsafe-sysctls); podSysctls may use them.",
     ),
+  management: managementSpec
+    .prefault({})
+    .describe(
+      "Where the metrics endpoint binds and whom it answers: the node's internal address (status.hostIP with hostNetwork, else the pod IP) and private sources by default (docs/management.md). tuner.sh matches IPv4 sources only.",
+    ),
   podSecurityVersion: grammar.podSecurityVersion(),
   terminationGracePeriodSeconds: grammar
     .int(5, 3600)
@@ -132,9 +138,17 @@ export function podSysctlProblem(name: string, allowedUnsafe: readonly string[])
 
 /** Rules between fields, shared by the component's schema and the stack's `kubernetes` section. */
 export function tunerRules<
-  T extends z.ZodType<{ hostNetwork?: boolean; podSysctls?: Array<{ name: string }>; allowedUnsafeSysctls?: string[] }>,
+  T extends z.ZodType<{
+    hostNetwork?: boolean;
+    podSysctls?: Array<{ name: string }>;
+    allowedUnsafeSysctls?: string[];
+    management?: ResolvedManagement;
+  }>,
 >(schema: T): T {
   return schema.superRefine((v, ctx) => {
+    if (v.management)
+      for (const issue of managementIssues(v.management, (key) => key))
+        ctx.addIssue({ code: "custom", path: ["management", issue.path], message: issue.message });
     v.podSysctls?.forEach((s, i) => {
       const problem = podSysctlProblem(s.name, v.allowedUnsafeSysctls ?? []);
       if (problem) ctx.addIssue({ code: "custom", path: ["podSysctls", i, "name"], message: `got ${JSON.stringify(s.name)}; ${problem}` });

@@ -57,7 +57,7 @@ export const remoteHostTuningShape = {
           ctx.addIssue({ code: "custom", path: [i, "host"], message: "allowed: each host once" });
       });
     })
-    .describe("The hosts; each gets its own copy of the rendered files and its own command."),
+    .describe("The hosts; each gets one apply command (tune.sh on its stdin) and one verify gate."),
   user: z.string().regex(USER, "allowed: a POSIX user name").default("root").describe("SSH user."),
   privateKey: z
     .string()
@@ -67,7 +67,9 @@ export const remoteHostTuningShape = {
   stagingDir: grammar
     .absolutePath()
     .default("/var/tmp/edgetune")
-    .describe("Remote directory the rendered files are copied to (as the SSH user)."),
+    .describe(
+      "Remote directory where earlier edgetune versions staged copies of the rendered files. Nothing is staged any more (tune.sh travels on the apply command's stdin); `restore` removes what an earlier version left here.",
+    ),
   installPath: grammar
     .absolutePath()
     .default(TUNE_SH_PATH)

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { knownNow, type WithInputs } from "../inputs";
+import { withoutPromiseStacks } from "../promise-stacks";
 import { ValidationError } from "../validation";
 import type { ResolvedProfile } from "../tuning/types";
 import { resolveRemoteHostTuningOptions, type RemoteHostTuningOptions } from "./remote-host-tuning-spec";
@@ -47,9 +48,10 @@ const REBOOT_SETTLE_SECONDS = 30;
 const REBOOT_DIAL_SECONDS = 10;
 
 /**
- * Tunes SSH hosts in batches: copies the rendered artifacts, applies on create/update (and installs
- * the boot-time unit), optionally reboots into kernel arguments, then gates each host on
+ * Tunes SSH hosts in batches: applies on create/update (tune.sh sent on the command's stdin; the
+ * boot-time unit installed), optionally reboots into kernel arguments, then gates each host on
  * `tune.sh verify`; the next batch depends on every gate of the one before. Restores on delete.
+ * Two resources per host (apply and gate) unless reboot: allowed has kernel arguments to add.
  */
 export class RemoteHostTuning extends pulumi.ComponentResource {
   /** Per host: the parsed `summary:` line of tune.sh apply. */
@@ -66,7 +68,10 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
   readonly gates: Readonly<Record<string, command.remote.Command>>;
   /** Per host (reboot: allowed and kernel arguments in the profile): the reboot command. */
   readonly reboots: Readonly<Record<string, command.remote.Command>>;
-  /** Per host: the copies of the rendered files it runs from. */
+  /**
+   * Per host: an empty list. tune.sh now travels in the apply command's stdin.
+   * @deprecated Nothing is copied any more; kept so code reading it still compiles.
+   */
   readonly copies: Readonly<Record<string, command.remote.CopyToRemote[]>>;
 
   constructor(name: string, args: RemoteHostTuningArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -92,131 +97,145 @@ export class RemoteHostTuning extends pulumi.ComponentResource {
     const rebooting = o.reboot === "allowed" && profile.kernelArgs.length > 0;
     const batches = planBatches(o.hosts, o.rollout);
 
-    const summaries: Record<string, pulumi.Output<ApplySummary | undefined>> = {};
-    const statuses: Record<string, pulumi.Output<HostTuningStatus>> = {};
+    // Per host only the commands' own stdout Outputs; the outputs below combine them once per
+    // group, since every Output per host is kept by the SDK until the whole group has registered.
+    const applyOut: Record<string, pulumi.Output<string>> = {};
+    const gateOut: Record<string, pulumi.Output<string>> = {};
+    const rebooted: Record<string, pulumi.Output<string>> = {};
+    const batchOf: Record<string, number> = {};
     const commands: Record<string, command.remote.Command> = {};
     const gates: Record<string, command.remote.Command> = {};
     const reboots: Record<string, command.remote.Command> = {};
     const copied: Record<string, command.remote.CopyToRemote[]> = {};
     // What the next batch waits for: the gates (or the pause after them) of the batch before.
     let previous: pulumi.Resource[] = [];
-    batches.forEach((batch, b) => {
-      const batchGates: command.remote.Command[] = [];
-      for (const h of batch) {
-        const id = `${name}-${names[h.host]}`;
-        const legacy = `${name}-${legacyName(h.host)}`;
-        const aliased = (suffix: string) =>
-          id !== legacy && legacyUses.get(legacyName(h.host)) === 1 ? { aliases: [{ name: `${legacy}${suffix}` }] } : {};
-        const connection = { host: h.host, port: h.port, user, privateKey };
-        // What ends up on the host, and which host: either changing means restore the old, apply the new.
-        const triggers = [cmds.tuneShSha256, h.host, h.port];
-        // Staging only writes a private directory, so copies need not wait for earlier batches.
-        const copies = Object.entries(cmds.stagedFiles).map(([remotePath, content]) => {
-          const file = remotePath
-            .split("/")
-            .slice(-2)
-            .join("-")
-            .replace(/[^A-Za-z0-9.-]/g, "-");
-          return new command.remote.CopyToRemote(
-            `${id}-${file}`,
-            { connection, remotePath, source: new pulumi.asset.StringAsset(content), triggers: [cmds.tuneShSha256] },
-            { parent: this, ...aliased(`-${file}`) },
-          );
-        });
-        const apply = new command.remote.Command(
-          `${id}-apply`,
-          { connection, create: cmds.apply, update: cmds.apply, delete: cmds.restore, triggers, addPreviousOutputInEnv: false },
-          {
-            parent: this,
-            dependsOn: [...copies, ...previous],
-            replaceOnChanges: ["triggers"],
-            // The default create-then-delete order would run the old restore after the new apply
-            // and silently undo the tuning (test/kernel/remote-replace.test.ts shows both orders).
-            deleteBeforeReplace: true,
-            ...aliased("-apply"),
-          },
-        );
-        let ready: pulumi.CustomResource = apply;
-        if (rebooting) {
-          const reboot = new command.remote.Command(
-            `${id}-reboot`,
+    // A fleet registers thousands of resources here; the SDK's per-promise debug stacks cost more
+    // than everything else per host (components/promise-stacks.ts).
+    withoutPromiseStacks(() =>
+      batches.forEach((batch, b) => {
+        const batchGates: command.remote.Command[] = [];
+        for (const h of batch) {
+          const id = `${name}-${names[h.host]}`;
+          const legacy = `${name}-${legacyName(h.host)}`;
+          const aliased = (suffix: string) =>
+            id !== legacy && legacyUses.get(legacyName(h.host)) === 1 ? { aliases: [{ name: `${legacy}${suffix}` }] } : {};
+          const connection = { host: h.host, port: h.port, user, privateKey };
+          // What ends up on the host, and which host: either changing means restore the old, apply the new.
+          const triggers = [cmds.tuneShSha256, h.host, h.port];
+          // One command per host carries tune.sh on stdin: the group's one payload string, not a
+          // copy per host, and re-sent only when the command runs (create, or a changed input).
+          const apply = new command.remote.Command(
+            `${id}-apply`,
             {
               connection,
-              create: renderRebootCommand({
-                host: h.host,
-                sudo: o.sudo,
-                delaySeconds: REBOOT_DELAY_SECONDS,
-                kernelArgs: profile.kernelArgs,
-              }),
+              create: cmds.apply,
+              update: cmds.apply,
+              delete: cmds.restore,
+              stdin: cmds.payload,
               triggers,
               addPreviousOutputInEnv: false,
             },
-            { parent: this, dependsOn: [apply], replaceOnChanges: ["triggers"] },
-          );
-          // Dialling at once could reach the old boot's sshd; the check below fails on the old boot id.
-          const settle = new command.local.Command(
-            `${id}-reboot-settle`,
             {
-              create: reboot.stdout.apply((out) => (parseBootId(out) ? `sleep ${REBOOT_DELAY_SECONDS + REBOOT_SETTLE_SECONDS}` : "true")),
-              triggers,
+              parent: this,
+              dependsOn: previous,
+              replaceOnChanges: ["triggers"],
+              // The default create-then-delete order would run the old restore after the new apply
+              // and silently undo the tuning (test/kernel/remote-replace.test.ts shows both orders).
+              deleteBeforeReplace: true,
+              ...aliased("-apply"),
             },
-            { parent: this, dependsOn: [reboot], replaceOnChanges: ["triggers"] },
           );
-          ready = new command.remote.Command(
-            `${id}-rebooted`,
-            {
-              connection: {
-                ...connection,
-                perDialTimeout: REBOOT_DIAL_SECONDS,
-                dialErrorLimit: Math.ceil(o.rebootTimeoutSeconds / REBOOT_DIAL_SECONDS),
+          let ready: pulumi.CustomResource = apply;
+          if (rebooting) {
+            const reboot = new command.remote.Command(
+              `${id}-reboot`,
+              {
+                connection,
+                create: renderRebootCommand({
+                  host: h.host,
+                  sudo: o.sudo,
+                  delaySeconds: REBOOT_DELAY_SECONDS,
+                  kernelArgs: profile.kernelArgs,
+                }),
+                triggers,
+                addPreviousOutputInEnv: false,
               },
-              create: reboot.stdout.apply((out) => renderRebootedCheck(h.host, parseBootId(out))),
+              { parent: this, dependsOn: [apply], replaceOnChanges: ["triggers"] },
+            );
+            // Dialling at once could reach the old boot's sshd; the check below fails on the old boot id.
+            const settle = new command.local.Command(
+              `${id}-reboot-settle`,
+              {
+                create: reboot.stdout.apply((out) => (parseBootId(out) ? `sleep ${REBOOT_DELAY_SECONDS + REBOOT_SETTLE_SECONDS}` : "true")),
+                triggers,
+              },
+              { parent: this, dependsOn: [reboot], replaceOnChanges: ["triggers"] },
+            );
+            ready = new command.remote.Command(
+              `${id}-rebooted`,
+              {
+                connection: {
+                  ...connection,
+                  perDialTimeout: REBOOT_DIAL_SECONDS,
+                  dialErrorLimit: Math.ceil(o.rebootTimeoutSeconds / REBOOT_DIAL_SECONDS),
+                },
+                create: reboot.stdout.apply((out) => renderRebootedCheck(h.host, parseBootId(out))),
+                triggers,
+                addPreviousOutputInEnv: false,
+              },
+              { parent: this, dependsOn: [settle], replaceOnChanges: ["triggers"] },
+            );
+            reboots[h.host] = reboot;
+          }
+          const gate = new command.remote.Command(
+            `${id}-gate`,
+            {
+              connection,
+              create: renderGateCommand({ host: h.host, installPath: o.installPath, sudo: o.sudo, stopOnFailure: o.rollout.stopOnFailure }),
               triggers,
               addPreviousOutputInEnv: false,
             },
-            { parent: this, dependsOn: [settle], replaceOnChanges: ["triggers"] },
+            { parent: this, dependsOn: [ready], replaceOnChanges: ["triggers"] },
           );
-          reboots[h.host] = reboot;
+          batchGates.push(gate);
+          applyOut[h.host] = apply.stdout;
+          gateOut[h.host] = gate.stdout;
+          // Waits for the after-reboot check: its success is what clears the pending reboot.
+          if (rebooting) rebooted[h.host] = ready.id;
+          batchOf[h.host] = b;
+          commands[h.host] = apply;
+          gates[h.host] = gate;
+          copied[h.host] = [];
         }
-        const gate = new command.remote.Command(
-          `${id}-gate`,
-          {
-            connection,
-            create: renderGateCommand({ host: h.host, installPath: o.installPath, sudo: o.sudo, stopOnFailure: o.rollout.stopOnFailure }),
-            triggers,
-            addPreviousOutputInEnv: false,
-          },
-          { parent: this, dependsOn: [ready], replaceOnChanges: ["triggers"] },
-        );
-        batchGates.push(gate);
-        const summary = apply.stdout.apply(parseApplySummary);
-        summaries[h.host] = summary;
-        statuses[h.host] = pulumi.all([summary, gate.stdout, rebooting ? ready.id : ""]).apply(([s, g]) => ({
-          batch: b,
+        previous =
+          o.rollout.pauseSeconds > 0 && b < batches.length - 1
+            ? [
+                new command.local.Command(
+                  `${name}-pause-${b + 1}`,
+                  { create: `sleep ${o.rollout.pauseSeconds}`, triggers: [cmds.tuneShSha256] },
+                  { parent: this, dependsOn: batchGates, replaceOnChanges: ["triggers"] },
+                ),
+              ]
+            : batchGates;
+      }),
+    );
+    this.summaries = pulumi
+      .output(applyOut)
+      .apply((outs) => Object.fromEntries(Object.entries(outs).map(([h, out]) => [h, parseApplySummary(out)])));
+    this.statuses = pulumi.all([this.summaries, pulumi.output(gateOut), pulumi.output(rebooted)]).apply(([sums, gs]) => {
+      const all: Record<string, HostTuningStatus> = {};
+      for (const h of Object.keys(batchOf)) {
+        const s = sums[h];
+        all[h] = {
+          batch: batchOf[h],
           status: s?.status ?? "unknown",
           changed: s?.changed ?? 0,
           digest: s?.digest ?? "",
           // A reboot that passed its check took the pending kernel arguments with it.
           rebootRequired: rebooting ? 0 : (s?.rebootRequired ?? 0),
-          gate: /^gate: status=(\w+)/m.exec(g ?? "")?.[1] ?? "unknown",
-        }));
-        commands[h.host] = apply;
-        gates[h.host] = gate;
-        copied[h.host] = copies;
+          gate: /^gate: status=(\w+)/m.exec(gs[h] ?? "")?.[1] ?? "unknown",
+        };
       }
-      previous =
-        o.rollout.pauseSeconds > 0 && b < batches.length - 1
-          ? [
-              new command.local.Command(
-                `${name}-pause-${b + 1}`,
-                { create: `sleep ${o.rollout.pauseSeconds}`, triggers: [cmds.tuneShSha256] },
-                { parent: this, dependsOn: batchGates, replaceOnChanges: ["triggers"] },
-              ),
-            ]
-          : batchGates;
-    });
-    this.summaries = pulumi.output(summaries);
-    this.statuses = pulumi.output(statuses).apply((all) => {
       // stopOnFailure: false lets the rollout go on; the failure must still be seen.
       const failed = Object.entries(all)
         .filter(([, s]) => s.gate === "failed")

@@ -1,15 +1,19 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
+import { gzipSync } from "node:zlib";
 import { shq } from "../shell";
-import { renderTuningArtifacts } from "../tuning/render";
+import { renderTuneSh, renderTuningArtifacts } from "../tuning/render";
 import { CONTROL } from "../validation";
 import type { ResolvedProfile } from "../tuning/types";
 import { renderSystemdUnit, renderUdevRule, UDEV_RULE_PATH, UNIT_NAME, UNIT_PATH } from "./persistence";
 
 /** Where the remote commands find and put things on a host. */
 export interface RemoteScriptOptions {
-  /** Directory the rendered artifacts are copied to (by CopyToRemote, as the SSH user), in a subdirectory per rendering. */
-  stagingDir: string;
+  /**
+   * Where earlier versions of edgetune staged copies of the rendered files (by CopyToRemote).
+   * Nothing is staged any more; `restore` still removes what such a version left there.
+   */
+  stagingDir?: string;
   /** Where tune.sh is installed (as root) so `restore` still finds it when the staging copy is gone. */
   installPath: string;
   /** Run tune.sh through `sudo -n` (the SSH user is not root). */
@@ -24,9 +28,12 @@ export interface RemoteScriptOptions {
   systemRoot?: string;
 }
 
-/** The scripts remote.Command runs, and the files CopyToRemote puts in `stagingDir`. */
+/** The scripts remote.Command runs, and what its standard input carries. */
 export interface RemoteCommands {
-  /** Runs on create and on update: verify the staged copy, install it, `tune.sh apply`. */
+  /**
+   * Runs on create and on update with `payload` on standard input: unpacks tune.sh into the
+   * install directory, checks its digest, `tune.sh apply`, installs the unit and rule.
+   */
   apply: string;
   /** Runs on delete: removes the unit and udev rule, `tune.sh restore`, then removes the installed script. */
   restore: string;
@@ -34,9 +41,14 @@ export interface RemoteCommands {
   unit: string;
   /** The udev rule apply installs (undefined when the profile has no NIC settings). */
   udevRule?: string;
-  /** Absolute remote path → content, for every rendered artifact. */
-  stagedFiles: Record<string, string>;
-  /** sha256 (hex) of tune.sh: the apply script refuses a staged copy with another digest. */
+  /** The rendered tune.sh. */
+  tuneSh: string;
+  /**
+   * The apply command's standard input: tune.sh, gzipped, base64 (one line). The same string for
+   * every host of a group, so a fleet holds the script once per group, not once per host.
+   */
+  payload: string;
+  /** sha256 (hex) of tune.sh: apply refuses a received script with another digest. */
   tuneShSha256: string;
 }
 
@@ -52,13 +64,16 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
   for (const [k, v] of Object.entries(opts.env ?? {}))
     if (!ENV_NAME.test(k) || CONTROL.test(v))
       throw new Error(`renderRemoteCommands: env ${JSON.stringify(k)} is not a variable name with a plain value`);
-  const artifacts = renderTuningArtifacts(profile);
-  const tuneShSha256 = createHash("sha256").update(artifacts["tune.sh"]).digest("hex");
-  // One staging directory per rendering: on a replacement the new copy lands before the old
-  // command's delete runs, and that delete must only remove its own files.
-  const stagingDir = posix.join(opts.stagingDir, tuneShSha256.slice(0, 16));
-  const stagedFiles = Object.fromEntries(Object.entries(artifacts).map(([name, content]) => [posix.join(stagingDir, name), content]));
-  const staged = posix.join(stagingDir, "tune.sh");
+  const tuneSh = renderTuneSh(profile);
+  const tuneShSha256 = createHash("sha256").update(tuneSh).digest("hex");
+  // No name, no time and (below) no OS in the header: the same script gives the same bytes on
+  // any machine running Pulumi, so the command's stdin only changes when the script does.
+  const gz = gzipSync(tuneSh, { level: 9 });
+  gz[9] = 255;
+  const payload = gz.toString("base64");
+  // Earlier versions staged a copy per rendering here; restore removes the one for this script.
+  const legacyStaging = opts.stagingDir ? posix.join(opts.stagingDir, tuneShSha256.slice(0, 16)) : undefined;
+  const legacyStaged = legacyStaging ? Object.keys(renderTuningArtifacts(profile)).map((f) => posix.join(legacyStaging, f)) : [];
   const installed = opts.installPath;
   // -n: fail at once instead of waiting for a password prompt nobody can answer.
   const root = opts.sudo ? "sudo -n " : "";
@@ -106,17 +121,22 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
   ];
   const apply = [
     "#!/bin/sh",
-    `# edgetune: apply profile ${shq(profile.name)} on this host.`,
+    `# edgetune: apply profile ${shq(profile.name)} on this host. tune.sh arrives on standard input (gzip, base64).`,
     "set -u",
-    `staged=${shq(staged)}`,
     `installed=${shq(installed)}`,
-    // The staging directory is writable by the SSH user (and, under /var/tmp, possibly by others):
-    // check the digest before running it as root.
-    `if ! printf '%s  %s\\n' ${shq(tuneShSha256)} "$staged" | sha256sum -c --status; then`,
-    `  echo "edgetune: $staged is missing or differs from the rendered tune.sh; not running it" >&2`,
+    "for t in base64 gzip sha256sum; do",
+    '  command -v "$t" >/dev/null 2>&1 || { echo "edgetune: $t is not installed on this host; it is needed to unpack and check tune.sh" >&2; exit 1; }',
+    "done",
+    `${root}mkdir -p "$(dirname "$installed")" || exit 1`,
+    // Unpacked straight into the root-owned install directory and checked there: nothing the SSH
+    // user (or, under /var/tmp, anyone) can swap between the check and the run.
+    `base64 -d | gzip -dc | ${root}sh -c 'umask 022; cat >"$1.new"' sh "$installed" || { echo "edgetune: could not unpack tune.sh from standard input" >&2; ${root}rm -f "$installed.new"; exit 1; }`,
+    `if ! printf '%s  %s\\n' ${shq(tuneShSha256)} "$installed.new" | sha256sum -c --status; then`,
+    `  ${root}rm -f "$installed.new"`,
+    `  echo "edgetune: the tune.sh received differs from the rendered one (sha256 ${tuneShSha256}); not running it" >&2`,
     "  exit 1",
     "fi",
-    `${root}mkdir -p "$(dirname "$installed")" && ${root}cp "$staged" "$installed.new" && ${root}chmod 0755 "$installed.new" && ${root}mv -f "$installed.new" "$installed" || exit 1`,
+    `${root}chmod 0755 "$installed.new" && ${root}mv -f "$installed.new" "$installed" || exit 1`,
     run("apply"),
     "rc=$?",
     "# 3 is degraded: what this host supports was applied and the summary line counts the rest.",
@@ -129,7 +149,6 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
     `# edgetune: put back what profile ${shq(profile.name)} changed on this host, then remove edgetune.`,
     "set -u",
     `installed=${shq(installed)}`,
-    `staging=${shq(stagingDir)}`,
     ...unpersist,
     'if [ ! -e "$installed" ]; then',
     '  echo "summary: restore status=nothing (no $installed)"',
@@ -141,14 +160,18 @@ export function renderRemoteCommands(profile: ResolvedProfile, opts: RemoteScrip
     '[ "$rc" -eq 0 ] || exit "$rc"',
     `${root}rm -f "$installed"`,
     `${root}rmdir "$(dirname "$installed")" 2>/dev/null`,
-    ...Object.keys(stagedFiles).map((f) => `rm -f ${shq(f)}`),
-    // Only directories the copy created and left empty; nothing else is touched.
-    `find "$staging" -depth -type d -empty -delete 2>/dev/null`,
-    `rmdir "$(dirname "$staging")" 2>/dev/null`,
+    ...(legacyStaging
+      ? [
+          ...legacyStaged.map((f) => `rm -f ${shq(f)}`),
+          // Only directories that copy created and left empty; nothing else is touched.
+          `find ${shq(legacyStaging)} -depth -type d -empty -delete 2>/dev/null`,
+          `rmdir ${shq(posix.dirname(legacyStaging))} 2>/dev/null`,
+        ]
+      : []),
     "exit 0",
     "",
   ].join("\n");
-  return { apply, restore, unit, udevRule, stagedFiles, tuneShSha256 };
+  return { apply, restore, unit, udevRule, tuneSh, payload, tuneShSha256 };
 }
 
 /** What `tune.sh apply` reported in its final `summary:` line. */

@@ -15,6 +15,7 @@ import type {
   ServiceAccountObject,
 } from "../k8s-namespace";
 import type { TunerLoopOptions } from "./kubernetes-node-tuner-spec";
+import { managementBind, managementSources, type ResolvedManagement } from "../management";
 
 export const STATUS_FILE = "/run/edgetune/status";
 export const TUNER_SH = "/edgetune/tuner.sh";
@@ -45,6 +46,8 @@ export interface TunerPodInput {
   nodeSelector: Record<string, string>;
   hostNetwork: boolean;
   loop: TunerLoopOptions;
+  /** Where the metrics endpoint binds and whom it answers (the proxy's own section in the proxy pod). */
+  management: ResolvedManagement;
 }
 
 export interface TunerPod {
@@ -63,6 +66,17 @@ export interface TunerPod {
   podMonitor?: PodMonitorObject;
 }
 
+/** tuner.sh's metrics bind and source check for a management section (IPv4 sources: tuner.sh matches those only). */
+function metricsAccess(m: ResolvedManagement): Record<string, string> {
+  const b = managementBind(m);
+  const sources = managementSources(m).filter((c) => !c.includes(":"));
+  return {
+    ...(b.kind === "address" ? { METRICS_BIND: b.address } : b.kind === "cidr" ? { METRICS_BIND_CIDR: b.cidr } : {}),
+    METRICS_ALLOW: sources.join(" "),
+    METRICS_ALLOW_ANY: m.exposePublicly && managementSources(m).length === 0 ? "1" : "0",
+  };
+}
+
 /** The tuner container, its volumes, its ServiceAccount and roles, and the optional PodMonitor. */
 export function tunerPod(i: TunerPodInput): TunerPod {
   const { loop } = i;
@@ -76,6 +90,7 @@ export function tunerPod(i: TunerPodInput): TunerPod {
     RESTORE_ON_REMOVE: loop.restoreOnRemove ? "1" : "0",
     READY_WHEN: loop.readyWhen,
     METRICS_PORT: String(loop.metrics.port),
+    ...metricsAccess(i.management),
     ANNOTATE_NODE: "1",
     DAEMONSET_NAME: i.daemonSetName,
     NODE_SELECTOR: JSON.stringify(i.nodeSelector),
@@ -97,6 +112,10 @@ export function tunerPod(i: TunerPodInput): TunerPod {
       ...Object.entries(env).map(([name, value]) => ({ name, value })),
       { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+      // Pod IP = node IP on hostNetwork; otherwise the pod's own address, which no public route reaches either.
+      ...(managementBind(i.management).kind === "hostIP"
+        ? [{ name: "METRICS_BIND", valueFrom: { fieldRef: { fieldPath: i.hostNetwork ? "status.hostIP" : "status.podIP" } } }]
+        : []),
     ],
     ...(port
       ? { ports: [{ name: TUNER_METRICS_PORT, containerPort: port, ...(i.hostNetwork ? { hostPort: port } : {}), protocol: "TCP" }] }

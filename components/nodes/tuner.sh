@@ -17,7 +17,11 @@
 #   TUNE_SH [/edgetune/tune.sh]  STATUS_FILE (required)  NODE_NAME [hostname]  TUNER_NAME [tuner]
 #   VERIFY_INTERVAL_SECONDS [300]  REAPPLY_ON_DRIFT [0]  NIC_POLL_SECONDS [5; 0 off]
 #   RESTORE_ON_REMOVE [1]  READY_WHEN [no-failures | applied]
-#   METRICS_PORT [0 off]  METRICS_BIND [0.0.0.0]  METRICS_FILE [beside STATUS_FILE]
+#   METRICS_PORT [0 off]  METRICS_FILE [beside STATUS_FILE]
+#   METRICS_BIND: the address to serve on (the pod sets the node's from status.hostIP), or
+#   METRICS_BIND_CIDR: serve on this namespace's first IPv4 address inside it; neither: not served
+#   METRICS_ALLOW [127.0.0.0/8]: source CIDRs answered (IPv4), besides the bind address itself;
+#   METRICS_ALLOW_ANY [0]: 1 answers every source (management.exposePublicly)
 #   KUBE_API [https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; empty: no API]
 #   KUBE_TOKEN_FILE  KUBE_CA_FILE  POD_NAMESPACE  DAEMONSET_NAME  NODE_SELECTOR [{}]  ANNOTATE_NODE [1]
 #   SYS_ROOT [/sys]; tune.sh's own (ETC_ROOT, STATE_DIR, EDGETUNE_SCOPE, ...) pass through.
@@ -33,7 +37,10 @@ NIC_POLL_SECONDS=${NIC_POLL_SECONDS:-5}
 RESTORE_ON_REMOVE=${RESTORE_ON_REMOVE:-1}
 READY_WHEN=${READY_WHEN:-no-failures}
 METRICS_PORT=${METRICS_PORT:-0}
-METRICS_BIND=${METRICS_BIND:-0.0.0.0}
+METRICS_BIND=${METRICS_BIND:-}
+METRICS_BIND_CIDR=${METRICS_BIND_CIDR:-}
+METRICS_ALLOW=${METRICS_ALLOW-127.0.0.0/8}
+METRICS_ALLOW_ANY=${METRICS_ALLOW_ANY:-0}
 RUN_DIR=$(dirname "$STATUS_FILE")
 METRICS_FILE=${METRICS_FILE:-$RUN_DIR/metrics}
 if [ -z "${KUBE_API+set}" ] && [ -n "${KUBERNETES_SERVICE_HOST:-}" ]; then
@@ -218,6 +225,51 @@ verify() {
   write_metrics
 }
 
+# ---- management address and sources (IPv4; the same functions in proxy-image/entrypoint.sh and components/nodes/tuner.sh) ----
+ip4_int() { # a.b.c.d -> its 32-bit value; fails on anything else
+  case $1 in '' | *[!0-9.]* | *..* | .* | *.) return 1 ;; esac
+  _ifs=$IFS IFS=.
+  # shellcheck disable=SC2086
+  set -- $1
+  IFS=$_ifs
+  [ $# -eq 4 ] || return 1
+  # A leading zero would be octal in $((...)).
+  for _o; do case $_o in 0?*) return 1 ;; esac; [ ${#_o} -le 3 ] && [ "$_o" -le 255 ] || return 1; done
+  echo $((($1 << 24) + ($2 << 16) + ($3 << 8) + $4))
+}
+in_cidr4() { # address cidr
+  _a=$(ip4_int "$1") && _n=$(ip4_int "${2%/*}") || return 1
+  _bits=${2#*/}
+  case $_bits in '' | *[!0-9]*) return 1 ;; esac
+  [ "$_bits" -le 32 ] || return 1
+  _mask=$(((0xFFFFFFFF << (32 - _bits)) & 0xFFFFFFFF))
+  [ $((_a & _mask)) -eq $((_n & _mask)) ]
+}
+local_in_cidr4() { # cidr: the first of this network namespace's IPv4 addresses inside it (/proc/net/fib_trie: no iproute2 needed)
+  _last=''
+  while read -r _f1 _f2 _f3 _f4; do
+    case $_f1 in
+      '|--') _last=$_f2 ;;
+      /32) if [ "$_f2 $_f3" = "host LOCAL" ] && in_cidr4 "$_last" "$1"; then echo "$_last"; return 0; fi ;;
+    esac
+  done <"${FIB_TRIE:-/proc/net/fib_trie}"
+  return 1
+}
+
+# socat passes the peer of each connection as SOCAT_PEERADDR.
+metrics_peer_allowed() {
+  [ "$METRICS_ALLOW_ANY" = 1 ] && return 0
+  _peer=${SOCAT_PEERADDR:-}
+  _peer=${_peer#"::ffff:"}
+  [ -n "$_peer" ] || return 1
+  [ "$_peer" = "$METRICS_BIND" ] && return 0
+  for _c in $METRICS_ALLOW; do
+    case $_c in */*) ;; *) _c=$_c/32 ;; esac
+    in_cidr4 "$_peer" "$_c" && return 0
+  done
+  return 1
+}
+
 # ---- the loop ----
 
 pid='' metrics_pid='' monitor_pid=''
@@ -250,6 +302,14 @@ on_term() {
 serve_metrics() {
   [ "$METRICS_PORT" != 0 ] || return 0
   if ! command -v socat >/dev/null 2>&1; then log "metrics not served: socat is not installed"; return 0; fi
+  # Never every address: an edge node's public one would serve the internet (docs/management.md).
+  if [ -z "$METRICS_BIND" ] && [ -n "$METRICS_BIND_CIDR" ]; then
+    METRICS_BIND=$(local_in_cidr4 "$METRICS_BIND_CIDR") || METRICS_BIND=''
+    [ -n "$METRICS_BIND" ] || { log "metrics not served: no address of this node in METRICS_BIND_CIDR=$METRICS_BIND_CIDR"; return 0; }
+  fi
+  [ -n "$METRICS_BIND" ] || { log "metrics not served: METRICS_BIND is not set"; return 0; }
+  export METRICS_BIND METRICS_ALLOW METRICS_ALLOW_ANY
+  if [ "$METRICS_ALLOW_ANY" = 1 ]; then log "metrics on $METRICS_BIND:$METRICS_PORT for every source"; else log "metrics on $METRICS_BIND:$METRICS_PORT for $METRICS_BIND $METRICS_ALLOW"; fi
   socat "TCP-LISTEN:$METRICS_PORT,bind=$METRICS_BIND,reuseaddr,fork" SYSTEM:"exec sh '$0' metrics-response" &
   metrics_pid=$!
 }
@@ -291,6 +351,8 @@ run() {
 }
 
 metrics_response() {
+  # A source outside the allowlist gets nothing: the connection is closed unanswered.
+  metrics_peer_allowed || exit 0
   # The request line, then headers up to the blank line: read them all so closing does not reset the client.
   IFS= read -r _req || _req=''
   while IFS= read -r _h; do

@@ -40,6 +40,14 @@ import {
 
 export * from "./proxy-spec";
 import { ephemeralPlan } from "../tuning/ports";
+import {
+  MANAGEMENT_ADDRESS_ENV,
+  managementBind,
+  managementIssues,
+  managementSources,
+  WILDCARD_ADDRESSES,
+  type ResolvedManagement,
+} from "../management";
 import { parseCpuList } from "../tuning/cpus";
 import type { ResolvedProfile } from "../tuning/types";
 
@@ -344,6 +352,14 @@ export function checkProxySpec(
     });
   }
 
+  issues.push(
+    ...managementIssues(
+      spec.management,
+      (key) => at("management", key),
+      spec.listeners.map((l, i) => ({ name: l.name, address: l.address, path: at("listeners", i, "address") })),
+    ),
+  );
+
   const derived = deriveGlobals(spec, node);
   issues.push(...derived.issues.map((i) => ({ path: i.path === "nofile" ? at() : at(i.path), message: i.message })));
   if (issues.length) return { issues };
@@ -371,6 +387,38 @@ function isIpAddress(a: string): boolean {
 
 function bindAddress(a: string, port: number): string {
   return a.includes(":") ? `[${a}]:${port}` : `${a}:${port}`;
+}
+
+/**
+ * The management endpoints' bind and source check (docs/management.md). An address known only
+ * where HAProxy starts comes from the environment, and a config that would bind every address
+ * because it is missing refuses to load (`.alert`) rather than expose the endpoints.
+ */
+function managementLines(m: ResolvedManagement): { guard: string[]; bind: (port: number) => string; acl: string[] } {
+  const b = managementBind(m);
+  const env = `\${${MANAGEMENT_ADDRESS_ENV}}`;
+  const fromEnv = b.kind !== "address";
+  const guard = fromEnv
+    ? [
+        `.if !defined(${MANAGEMENT_ADDRESS_ENV})`,
+        `  .alert "${MANAGEMENT_ADDRESS_ENV} is not set: ${b.kind === "cidr" ? `the entrypoint sets it to this node's address in ${b.cidr}` : "the pod sets it from status.hostIP; elsewhere set it to the node internal address"}"`,
+        `.elif streq("$${MANAGEMENT_ADDRESS_ENV}","")`,
+        `  .alert "${MANAGEMENT_ADDRESS_ENV} is empty"`,
+        ...(m.exposePublicly
+          ? []
+          : [
+              `.elif ${WILDCARD_ADDRESSES.map((w) => `streq("$${MANAGEMENT_ADDRESS_ENV}","${w}")`).join(" || ")}`,
+              `  .alert "${MANAGEMENT_ADDRESS_ENV} is a wildcard: metrics and health would face every network (management.exposePublicly is false)"`,
+            ]),
+        ".endif",
+        "",
+      ]
+    : [];
+  const sources = managementSources(m);
+  // kubelet's probes and checks on the node itself come from the node's own address.
+  const self = fromEnv ? `"${env}"` : b.address;
+  const acl = sources.length ? [`  tcp-request connection reject if !{ src ${[...sources, self].join(" ")} }`] : [];
+  return { guard, bind: (port) => (fromEnv ? `"${env}:${port}"` : bindAddress(b.address, port)), acl };
 }
 
 /** Ports below 1024 the proxy binds: they need CAP_NET_BIND_SERVICE when not root. */
@@ -429,11 +477,13 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
     "  timeout check 3s",
     "",
   );
-  const service = spec.serviceAddress;
+  const mgmt = managementLines(spec.management);
   out.push(
+    ...mgmt.guard,
     "frontend metrics",
     "  mode http",
-    `  bind ${bindAddress(service, spec.metricsPort)}`,
+    `  bind ${mgmt.bind(spec.metricsPort)}`,
+    ...mgmt.acl,
     "  no log",
     `  http-request use-service prometheus-exporter if { path ${METRICS_PATH} }`,
     "  http-request return status 404",
@@ -441,7 +491,8 @@ export function renderHaproxyConfig(input: ProxySpec, node: ProxyNodeFacts): str
     // monitor-uri answers from HAProxy itself: the probe says the process accepts connections, independent of backends.
     "frontend health",
     "  mode http",
-    `  bind ${bindAddress(service, spec.healthPort)}`,
+    `  bind ${mgmt.bind(spec.healthPort)}`,
+    ...mgmt.acl,
     "  no log",
     `  monitor-uri ${HEALTH_PATH}`,
     "  http-request return status 404",

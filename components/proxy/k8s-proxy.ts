@@ -35,6 +35,7 @@ import {
   type TuningFailurePolicy,
 } from "./proxy-daemonset-spec";
 import { formatPath, show, ValidationError, type PathSegment, type ValidationIssue } from "../validation";
+import { MANAGEMENT_ADDRESS_ENV, MANAGEMENT_CIDR_ENV, managementBind, type ResolvedManagement } from "../management";
 
 export const PROXY_CHECKSUM_ANNOTATION = "edgetune.io/config-checksum";
 /** uid of the `haproxy` user in the proxy image (Debian's package user, created with a fixed id: proxy-image/Dockerfile). */
@@ -102,6 +103,29 @@ export function proxyTuningIssues(spec: ResolvedProxySpec, o: ProxyK8sOptions, p
   return clash ? [clash] : [];
 }
 
+/** The proxy's management address on Kubernetes: one kubelet's probes reach. `prefix`: the proxy spec's path. */
+export function kubernetesManagementIssues(spec: ResolvedProxySpec, prefix: readonly PathSegment[]): ValidationIssue[] {
+  if (managementBind(spec.management).kind !== "cidr") return [];
+  return [
+    {
+      path: formatPath([...prefix, "management", "address"]),
+      message: `got ${show(spec.management.address)}; on Kubernetes kubelet probes the pod's address (status.hostIP), which a CIDR need not contain; allowed: "hostIP" or an address`,
+    },
+  ];
+}
+
+/**
+ * The environment a container needs for the rendered management bind: the node's internal
+ * address from the downward API (a hostNetwork pod's status.hostIP), or the CIDR the process
+ * resolves at start; nothing for an address given as is.
+ */
+export function managementEnv(m: ResolvedManagement, fieldPath = "status.hostIP"): Array<Record<string, unknown> & { name: string }> {
+  const b = managementBind(m);
+  if (b.kind === "hostIP") return [{ name: MANAGEMENT_ADDRESS_ENV, valueFrom: { fieldRef: { fieldPath } } }];
+  if (b.kind === "cidr") return [{ name: MANAGEMENT_CIDR_ENV, value: b.cidr }];
+  return [];
+}
+
 /**
  * Renders the proxy's Namespace, ConfigMap, DaemonSet and optional Service
  * and PodDisruptionBudget. Throws `ValidationError` naming every bad path.
@@ -117,7 +141,7 @@ export function renderProxyObjects(
   if (!r.value) throw new ValidationError(r.issues, "invalid proxy options");
   const o = r.value;
   const { spec } = validateProxySpec(input, { profile, ...nodeFacts });
-  const clash = proxyTuningIssues(spec, o, ["proxy"]);
+  const clash = [...kubernetesManagementIssues(spec, ["proxy"]), ...proxyTuningIssues(spec, o, ["proxy"])];
   if (clash.length) throw new ValidationError(clash, "invalid proxy options");
   const haproxyCfg = renderHaproxyConfig(spec, { profile, ...nodeFacts });
   const name = `edgetune-proxy-${o.name}`;
@@ -145,6 +169,7 @@ export function renderProxyObjects(
         nodeSelector,
         hostNetwork: true,
         loop: proxyTuningLoop(o),
+        management: spec.management,
       })
     : undefined;
   const checksum = `sha256:${createHash("sha256")
@@ -158,8 +183,10 @@ export function renderProxyObjects(
 
   const namespace = o.createNamespace ? privilegedNamespace(o.namespace, labels, o.podSecurityVersion) : undefined;
   const configMap: ConfigMapObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: o.namespace, labels }, data };
+  const mgmt = managementBind(spec.management);
   const probe = (initialDelaySeconds: number, failureThreshold: number) => ({
-    httpGet: { path: HEALTH_PATH, port: healthPort },
+    // Without a host kubelet probes the pod IP, which on hostNetwork is status.hostIP: the default bind.
+    httpGet: { path: HEALTH_PATH, port: healthPort, ...(mgmt.kind === "address" ? { host: mgmt.address } : {}) },
     initialDelaySeconds,
     periodSeconds: 5,
     timeoutSeconds: 2,
@@ -204,6 +231,7 @@ export function renderProxyObjects(
                 { name: "HAPROXY_CFG", value: "/etc/edgetune/haproxy.cfg" },
                 { name: "TUNE_SH", value: "/etc/edgetune/tune.sh" },
                 { name: "RUNTIME_DIR", value: runtimeDir },
+                ...managementEnv(spec.management),
               ],
               ports: [
                 ...spec.listeners.map((l) => ({

@@ -5,7 +5,7 @@ import type { ResolvedProfile } from "../tuning/types";
 import { kubernetesPortProblem } from "../tuning/ports";
 import { ValidationError } from "../validation";
 import { validateProxySpec, type ProxySpec } from "./haproxy";
-import { proxyTuningIssues, proxyTuningLoop, renderProxyObjects, type ProxyObjects } from "./k8s-proxy";
+import { kubernetesManagementIssues, proxyTuningIssues, proxyTuningLoop, renderProxyObjects, type ProxyObjects } from "./k8s-proxy";
 import { resolveProxyDaemonSetOptions, type ProxyDaemonSetOptions } from "./proxy-daemonset-spec";
 import { podDependencies, registerPodMonitor, registerTunerAccess } from "../nodes/tuner-resources";
 
@@ -71,7 +71,7 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
     if (!now.value || ports)
       throw new ValidationError([...now.issues, ...(ports ? [{ path: "profile", message: ports }] : [])], "invalid proxy options");
     const { spec } = validateProxySpec(proxy, { profile, ...nodeFacts });
-    const clash = proxyTuningIssues(spec, now.value, ["proxy"]);
+    const clash = [...kubernetesManagementIssues(spec, ["proxy"]), ...proxyTuningIssues(spec, now.value, ["proxy"])];
     if (clash.length) throw new ValidationError(clash, "invalid proxy options");
     super("edgetune:proxy:ProxyDaemonSet", name, {}, opts);
 

@@ -5,6 +5,7 @@
  * objects and the generated reference take them from here.
  */
 import { z } from "zod";
+import { managementSpec } from "../management";
 import { grammar } from "../validation";
 
 /** Load-balancing algorithms HAProxy 2.6 and 3.2 both accept without arguments. */
@@ -107,7 +108,11 @@ export const proxySpecSchema = z.strictObject({
   backends: z.array(backendSpec).describe("Where listeners send traffic."),
   metricsPort: port().default(8404).describe("Prometheus exporter port (`/metrics`)."),
   healthPort: port().default(8405).describe("Health endpoint port (`/healthz`, HAProxy monitor-uri)."),
-  serviceAddress: address().default("0.0.0.0").describe("Address the metrics and health endpoints bind."),
+  management: managementSpec
+    .prefault({})
+    .describe(
+      "Where the metrics and health endpoints listen and whom they answer: the node's internal address and private sources by default, never the internet (docs/management.md).",
+    ),
   threads: grammar
     .int(1, MAX_THREADS)
     .optional()

@@ -19,6 +19,7 @@ describeImages("the proxy image: its entrypoint checks the kernel and HAProxy se
   const spec: ProxySpec = {
     listeners: [{ name: "web", mode: "http", port: 80, backend: "app" }],
     backends: [{ name: "app", healthCheck: { type: "none" }, servers: [{ name: "a1", address: "127.0.0.1", port: 8080 }] }],
+    management: { address: "127.0.0.1" },
     runtimeDir: "/tmp/run",
   };
   let roots: Record<ImageTarget, string>;

@@ -29,6 +29,7 @@ describeSystem("cpuMap: auto pins HAProxy's threads to the profile's NIC CPUs", 
       listeners: [{ name: "web", mode: "http", port: 80, backend: "none" }],
       backends: [{ name: "none", healthCheck: { type: "none" }, servers: [{ name: "n1", address: "127.0.0.1", port: 8081 }] }],
       cpuMap: "auto",
+      management: { address: "127.0.0.1" },
       runtimeDir: dir,
     };
     const cfg = join(dir, "haproxy.cfg");

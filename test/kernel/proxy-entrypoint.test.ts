@@ -152,6 +152,7 @@ describeSystem(
         { name: "app", healthCheck: { type: "none" }, servers: [{ name: "a1", address: "127.0.0.1", port: 8080 }] },
         { name: "bulk", healthCheck: { type: "none" }, servers: [{ name: "b1", address: "127.0.0.1", port: 5202 }] },
       ],
+      management: { address: "127.0.0.1" },
       runtimeDir,
       ...extra,
     });

@@ -39,6 +39,7 @@ const spec = (port: number, metricsPort: number, runtimeDir: string): ProxySpec 
   backends: [{ name: "local", healthCheck: { type: "none" }, servers: [{ name: "l1", address: "127.0.0.1", port: 8081 }] }],
   metricsPort,
   healthPort: metricsPort + 1,
+  management: { address: "127.0.0.1" },
   runtimeDir,
 });
 

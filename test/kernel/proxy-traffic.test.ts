@@ -11,11 +11,18 @@ import { describeSystem, run } from "../helpers/system";
 /**
  * Real traffic through a generated haproxy.cfg:
  *   client ns (10.231.1.1) ── proxy ns (10.231.1.2 | 10.231.2.1) ── backend ns (10.231.2.2: nginx :8080, iperf3 :5201)
+ * The client/proxy link also carries a public-looking pair (client 203.0.113.10, proxy
+ * 203.0.113.1, TEST-NET-3): the internet side of an edge node, which sees the listeners and
+ * nothing of the management endpoints (metrics, health).
  */
 const id = `${process.pid % 10000}`;
 const NS = { client: `eB-c-${id}`, proxy: `eB-p-${id}`, backend: `eB-b-${id}`, lone: `eB-n-${id}` };
 const PROXY_IP = "10.231.1.2";
 const BACKEND_IP = "10.231.2.2";
+const PUBLIC_PROXY_IP = "203.0.113.1";
+const PUBLIC_CLIENT_IP = "203.0.113.10";
+/** The node's internal address as the pod gets it from status.hostIP. */
+const MANAGEMENT_ENV = `EDGETUNE_MANAGEMENT_ADDRESS=${PROXY_IP}`;
 const THREADS = 2;
 
 const children: ChildProcess[] = [];
@@ -90,6 +97,8 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
     };
     link(NS.client, `eBc${id}`, "10.231.1.1", NS.proxy, `eBpc${id}`, PROXY_IP);
     link(NS.proxy, `eBpb${id}`, "10.231.2.1", NS.backend, `eBb${id}`, BACKEND_IP);
+    must("ip", ["-n", NS.client, "addr", "add", `${PUBLIC_CLIENT_IP}/24`, "dev", `eBc${id}`]);
+    must("ip", ["-n", NS.proxy, "addr", "add", `${PUBLIC_PROXY_IP}/24`, "dev", `eBpc${id}`]);
 
     writeFileSync(
       join(dir, "nginx.conf"),
@@ -140,7 +149,7 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
     writeFileSync(join(dir, "haproxy.cfg"), renderHaproxyConfig(spec, { profile, cpus: THREADS, nofileLimit: nofile }));
     // The kernel caps the listen backlog at somaxconn: give the proxy node the profile's value, as tune.sh would.
     must("ip", ["netns", "exec", NS.proxy, "sh", "-c", "echo 65535 > /proc/sys/net/core/somaxconn"]);
-    haproxy = startIn(NS.proxy, "haproxy", ["-W", "-db", "-f", join(dir, "haproxy.cfg")]);
+    haproxy = startIn(NS.proxy, "haproxy", ["-W", "-db", "-f", join(dir, "haproxy.cfg")], ["env", MANAGEMENT_ENV]);
     await waitFor("haproxy listening", () => listening(NS.proxy, 8405).length > 0, haproxy);
   });
 
@@ -156,8 +165,52 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
   });
 
   it("passes haproxy -c", () => {
-    const r = run("haproxy", ["-c", "-f", join(dir, "haproxy.cfg")]);
+    const r = run("env", [MANAGEMENT_ENV, "haproxy", "-c", "-f", join(dir, "haproxy.cfg")]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  /** curl from the client namespace, from one of its source addresses: [exit code, HTTP status]. */
+  const fetch = (source: string, url: string): [number, string] => {
+    const r = ns(NS.client, "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--interface", source, url]);
+    return [r.code, r.stdout];
+  };
+
+  it("binds metrics and health on the node's internal address only, never every address", () => {
+    for (const port of [8404, 8405]) {
+      const local = listening(NS.proxy, port).map((l) => l.split(/\s+/)[3]);
+      expect(local.length, `port ${port}`).toBeGreaterThan(0);
+      expect(new Set(local), `port ${port}`).toEqual(new Set([`${PROXY_IP}:${port}`]));
+    }
+    // The public address has no management endpoint at all: refused by the kernel.
+    expect(fetch(PUBLIC_CLIENT_IP, `http://${PUBLIC_PROXY_IP}:8404/metrics`)).toEqual([7, "000"]);
+    expect(fetch(PUBLIC_CLIENT_IP, `http://${PUBLIC_PROXY_IP}:8405/healthz`)).toEqual([7, "000"]);
+  });
+
+  /** Connections a frontend denied by `tcp-request connection` rules (`show stat` column dcon). */
+  const deniedConnections = async (frontend: string): Promise<number> => {
+    const [header, ...rows] = (await adminCommand(adminSocketPath(spec), "show stat")).replace(/^# /, "").trim().split("\n");
+    const col = header.split(",").indexOf("dcon");
+    const row = rows.map((r) => r.split(",")).find((r) => r[0] === frontend && r[1] === "FRONTEND");
+    return Number(row?.[col] ?? "NaN");
+  };
+
+  it("resets metrics and health for a source outside the allowlist, answers an allowed one, and the listeners serve both", async () => {
+    // Control first: the public source reaches the node and the listener answers it.
+    expect(fetch(PUBLIC_CLIENT_IP, `http://${PUBLIC_PROXY_IP}/`)).toEqual([0, "200"]);
+    expect(fetch(PUBLIC_CLIENT_IP, `http://${PROXY_IP}/`)).toEqual([0, "200"]);
+    for (const [frontend, url] of [
+      ["metrics", `http://${PROXY_IP}:8404/metrics`],
+      ["health", `http://${PROXY_IP}:8405/healthz`],
+    ]) {
+      const before = await deniedConnections(frontend);
+      const [code, status] = fetch(PUBLIC_CLIENT_IP, url);
+      // The reset can reach curl before its connect completes (7) or after (56, or 52): no byte of an answer either way.
+      expect([7, 52, 56], `${url} from ${PUBLIC_CLIENT_IP}`).toContain(code);
+      expect(status).toBe("000");
+      // HAProxy's source check refused it, not a missing listener.
+      expect(await deniedConnections(frontend)).toBe(before + 1);
+      expect(fetch("10.231.1.1", url), `${url} from 10.231.1.1`).toEqual([0, "200"]);
+    }
   });
 
   it("proxies HTTP requests from the client namespace to nginx", () => {
@@ -238,7 +291,7 @@ describeSystem("HAProxy with a generated config carries real traffic", ["haproxy
     const loneSpec: ProxySpec = {
       listeners: [{ name: "web", mode: "http", port: 80, address: "127.0.0.1", backend: "nginx" }],
       backends: [{ name: "nginx", healthCheck: { type: "none" }, servers: [{ name: "n1", address: "127.0.0.1", port: 9 }] }],
-      serviceAddress: "127.0.0.1",
+      management: { address: "127.0.0.1" },
       runtimeDir: lone,
     };
     const cfg = join(lone, "haproxy.cfg");

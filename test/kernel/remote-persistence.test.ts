@@ -1,9 +1,9 @@
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { UDEV_RULE_PATH, UNIT_NAME, UNIT_PATH } from "../../components/nodes/persistence";
-import { parseApplySummary, renderRemoteCommands, type RemoteCommands } from "../../components/nodes/remote-script";
+import { parseApplySummary, renderRemoteCommands } from "../../components/nodes/remote-script";
 import { resolveProfile } from "../../components/tuning/profile";
 import { describeSystem, run } from "../helpers/system";
 import { TestNode } from "../helpers/netns";
@@ -22,13 +22,6 @@ describeSystem("SSH persistence across a simulated reboot (network namespace)", 
     for (const n of nodes) n.destroy();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
-
-  function copy(cmds: RemoteCommands): void {
-    for (const [path, content] of Object.entries(cmds.stagedFiles)) {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, content);
-    }
-  }
 
   // The wants link is absolute inside the system root, so only lstat sees it from outside.
   const present = (p: string) => {
@@ -78,8 +71,8 @@ describeSystem("SSH persistence across a simulated reboot (network namespace)", 
     expect(defaults).not.toMatchObject({ somaxconn: "12345" });
     expect(defaults.rps).toBe("0");
 
-    copy(cmds);
-    const applied = node.exec("sh", ["-s"], {}, cmds.apply);
+    // As remote.Command runs it: the script as the SSH command, tune.sh on stdin.
+    const applied = node.exec("sh", ["-c", cmds.apply], {}, cmds.payload);
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
     expect(parseApplySummary(applied.stdout)).toMatchObject({ status: "applied", profile: "persist" });
     expect(applied.stdout).toMatch(/^persistence: status=installed unit=edgetune-tune\.service rule=/m);
@@ -106,7 +99,7 @@ describeSystem("SSH persistence across a simulated reboot (network namespace)", 
     expect({ somaxconn: node.sysctl(SOMAXCONN), rps: rps() }).toEqual({ somaxconn: "12345", rps: "1" });
 
     // pulumi destroy: unit, wants link and rule gone, the values back.
-    const restored = node.exec("sh", ["-s"], {}, cmds.restore);
+    const restored = node.exec("sh", ["-c", cmds.restore]);
     expect(restored.code, restored.stdout + restored.stderr).toBe(0);
     for (const f of [unitFile, ruleFile, wants]) expect(present(f), f).toBe(false);
     expect({ somaxconn: node.sysctl(SOMAXCONN), rps: rps() }).toEqual(defaults);

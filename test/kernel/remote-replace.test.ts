@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parseApplySummary, renderRemoteCommands, type RemoteCommands } from "../../components/nodes/remote-script";
 import { resolveProfile } from "../../components/tuning/profile";
@@ -9,8 +10,8 @@ import { TestNode } from "../helpers/netns";
 
 /**
  * Replays, with the real rendered scripts, what Pulumi does to RemoteHostTuning's
- * remote.Command when the profile changes: CopyToRemote (write the staged files),
- * then the command's delete/create in the order deleteBeforeReplace gives — and
+ * remote.Command when the profile changes: the command's delete/create (tune.sh on the
+ * create's stdin, as remote.Command sends it) in the order deleteBeforeReplace gives — and
  * the default create-before-delete order, to show why it is wrong.
  */
 describeSystem("remote.Command replacement order (network namespace)", ["ip", "sha256sum"], () => {
@@ -40,17 +41,11 @@ describeSystem("remote.Command replacement order (network namespace)", ["ip", "s
     return { node, dir, render: (p) => renderRemoteCommands(p, opts) };
   }
 
-  /** remote.CopyToRemote: the staged files, as the SSH user would receive them. */
-  function copy(cmds: RemoteCommands): void {
-    for (const [path, content] of Object.entries(cmds.stagedFiles)) {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, content);
-    }
+  /** What remote.Command does: the script as the SSH command (`sh -c`), `stdin` on its standard input. */
+  function sh(node: TestNode, script: string, stdin = "") {
+    return node.exec("sh", ["-c", script], {}, stdin);
   }
-
-  function sh(node: TestNode, script: string) {
-    return node.exec("sh", ["-s"], {}, script);
-  }
+  const apply = (node: TestNode, cmds: RemoteCommands) => sh(node, cmds.apply, cmds.payload);
 
   let baseline: { somaxconn: string; fin: string };
   beforeAll(() => {
@@ -72,23 +67,21 @@ describeSystem("remote.Command replacement order (network namespace)", ["ip", "s
     const oldCmds = render(oldProfile);
     const newCmds = render(newProfile);
 
-    // pulumi up #1: copy, then create.
-    copy(oldCmds);
-    const created = sh(node, oldCmds.apply);
+    // pulumi up #1: create.
+    const created = apply(node, oldCmds);
     expect(created.code, created.stderr).toBe(0);
     expect(parseApplySummary(created.stdout)).toMatchObject({ status: "applied", changed: 2, failed: 0, profile: "old" });
     expect(node.sysctl(SOMAXCONN)).toBe("8192");
     expect(node.sysctl(FIN)).toBe("15");
 
-    // pulumi up #2 (profile changed): the copy is replaced first (it is the command's dependency),
-    // then deleteBeforeReplace runs the old resource's delete and only then the new create.
-    copy(newCmds);
+    // pulumi up #2 (profile changed): deleteBeforeReplace runs the old resource's delete and only
+    // then the new create.
     const deleted = sh(node, oldCmds.restore);
     expect(deleted.code, deleted.stdout + deleted.stderr).toBe(0);
     expect(deleted.stdout).toMatch(/summary: restore status=restored restored=\d+ failed=0/);
     expect(node.sysctl(SOMAXCONN)).toBe(before.somaxconn);
     expect(node.sysctl(FIN)).toBe(before.fin);
-    const replaced = sh(node, newCmds.apply);
+    const replaced = apply(node, newCmds);
     expect(replaced.code, replaced.stderr).toBe(0);
     expect(parseApplySummary(replaced.stdout)).toMatchObject({ status: "applied", changed: 1, profile: "new" });
     expect(node.sysctl(SOMAXCONN)).toBe("16384");
@@ -100,9 +93,7 @@ describeSystem("remote.Command replacement order (network namespace)", ["ip", "s
     expect(destroyed.code, destroyed.stdout + destroyed.stderr).toBe(0);
     expect(node.sysctl(SOMAXCONN)).toBe(before.somaxconn);
     expect(node.sysctl(FIN)).toBe(before.fin);
-    // Nothing of edgetune is left: installed script, state, staged copies, /etc files.
-    for (const path of [...Object.keys(newCmds.stagedFiles), ...Object.keys(oldCmds.stagedFiles)])
-      expect(existsSync(path), path).toBe(false);
+    // Nothing of edgetune is left: installed script, state, /etc files.
     for (const sub of ["lib", "state", "etc/sysctl.d", "etc/systemd/system/edgetune-tune.service", "staging"])
       expect(existsSync(join(dir, sub)), sub).toBe(false);
   });
@@ -112,11 +103,9 @@ describeSystem("remote.Command replacement order (network namespace)", ["ip", "s
     const before = node.sysctl(SOMAXCONN);
     const oldCmds = render(oldProfile);
     const newCmds = render(newProfile);
-    copy(oldCmds);
-    expect(sh(node, oldCmds.apply).code).toBe(0);
+    expect(apply(node, oldCmds).code).toBe(0);
 
-    copy(newCmds);
-    const created = sh(node, newCmds.apply);
+    const created = apply(node, newCmds);
     expect(created.code).toBe(0);
     expect(node.sysctl(SOMAXCONN)).toBe("16384");
     // The old resource's delete runs last and restores the originals it recorded...
@@ -125,16 +114,33 @@ describeSystem("remote.Command replacement order (network namespace)", ["ip", "s
     expect(node.sysctl(SOMAXCONN)).toBe(before);
   });
 
-  it("refuses to run a staged tune.sh that differs from the rendered one", () => {
-    const { node, render } = host();
+  it("refuses to run a received tune.sh that differs from the rendered one, and a truncated one", () => {
+    const { node, dir, render } = host();
     const cmds = render(oldProfile);
-    copy(cmds);
-    const staged = Object.keys(cmds.stagedFiles).find((p) => p.endsWith("/tune.sh"))!;
-    writeFileSync(staged, "#!/bin/sh\necho pwned > /proc/sys/net/core/somaxconn\n");
     const before = node.sysctl(SOMAXCONN);
-    const r = sh(node, cmds.apply);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/differs from the rendered tune\.sh/);
-    expect(node.sysctl(SOMAXCONN)).toBe(before);
+    const evil = gzipSync("#!/bin/sh\necho 1234 > /proc/sys/net/core/somaxconn\n").toString("base64");
+    for (const stdin of [evil, cmds.payload.slice(0, cmds.payload.length / 2), ""]) {
+      const r = sh(node, cmds.apply, stdin);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/differs from the rendered one|could not unpack tune\.sh/);
+      expect(node.sysctl(SOMAXCONN)).toBe(before);
+      // Neither the received script nor its temporary copy stays where restore would run it.
+      expect(existsSync(join(dir, "lib", "tune.sh"))).toBe(false);
+      expect(existsSync(join(dir, "lib", "tune.sh.new"))).toBe(false);
+    }
+  });
+
+  it("restore removes what an earlier version staged for the same tune.sh (upgrade in place)", () => {
+    const { node, dir, render } = host();
+    const cmds = render(oldProfile);
+    // What CopyToRemote put on the host before tune.sh travelled on stdin.
+    const staged = join(dir, "staging", cmds.tuneShSha256.slice(0, 16));
+    mkdirSync(join(staged, "etc", "sysctl.d"), { recursive: true });
+    writeFileSync(join(staged, "tune.sh"), cmds.tuneSh);
+    writeFileSync(join(staged, "etc", "sysctl.d", "99-zz-edgetune.conf"), "x\n");
+    expect(apply(node, cmds).code).toBe(0);
+    const r = sh(node, cmds.restore);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(existsSync(join(dir, "staging"))).toBe(false);
   });
 });

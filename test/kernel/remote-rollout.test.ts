@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { renderRemoteCommands } from "../../components/nodes/remote-script";
 import { renderGateCommand, renderRebootedCheck } from "../../components/nodes/rollout";
@@ -31,11 +31,8 @@ describeSystem("SSH rollout gates (network namespaces)", ["ip", "sha256sum"], ()
     const env = { STATE_DIR: join(dir, "state"), ETC_ROOT: join(dir, "etc"), EDGETUNE_SCOPE: "netns" };
     const installPath = join(dir, "lib", "tune.sh");
     const cmds = renderRemoteCommands(profile, { stagingDir: join(dir, "staging"), installPath, sudo: false, systemRoot: dir, env });
-    for (const [path, content] of Object.entries(cmds.stagedFiles)) {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, content);
-    }
-    const sh = (script: string) => node.exec("sh", ["-s"], {}, script);
+    // As remote.Command runs a script: as the SSH command, with its stdin (tune.sh for apply).
+    const sh = (script: string, stdin = "") => node.exec("sh", ["-c", script], {}, stdin);
     const gate = (stopOnFailure: boolean) => sh(renderGateCommand({ host: name, installPath, sudo: false, env, stopOnFailure }));
     return { node, cmds, sh, gate };
   }
@@ -43,7 +40,7 @@ describeSystem("SSH rollout gates (network namespaces)", ["ip", "sha256sum"], ()
   it("a host that fails verify after apply fails its gate with its name; a good host passes", () => {
     const a = host("edge-a.example");
     const b = host("edge-b.example");
-    for (const h of [a, b]) expect(h.sh(h.cmds.apply).code).toBe(0);
+    for (const h of [a, b]) expect(h.sh(h.cmds.apply, h.cmds.payload).code).toBe(0);
     // Something on host b undoes the tuning between apply and gate (another agent, a bad item).
     b.node.setSysctl(SOMAXCONN, "1024");
 

@@ -49,6 +49,8 @@ describeSystem("tuner loop (network namespace)", ["ip", "ethtool", "unshare", "m
     nodeLabels?: Record<string, string>;
     /** Sysctls bind-mounted read-only in the tuner's own mount namespace: an apply that fails. */
     readOnly?: string[];
+    /** Addresses on the node's veth before the tuner starts (CIDR notation). */
+    addresses?: string[];
   }
 
   async function start(o: Options = {}) {
@@ -56,6 +58,7 @@ describeSystem("tuner loop (network namespace)", ["ip", "ethtool", "unshare", "m
     nodes.push(node);
     // The stand-in API and the metrics endpoint listen on the namespace's loopback.
     node.must("ip", ["link", "set", "lo", "up"]);
+    for (const a of o.addresses ?? []) node.must("ip", ["addr", "add", a, "dev", node.veth]);
     const before = node.sysctl(SOMAXCONN);
     const dir = mkdtempSync(join(tmpdir(), "edgetune-tuner-"));
     dirs.push(dir);
@@ -239,6 +242,50 @@ describeSystem("tuner loop (network namespace)", ["ip", "ethtool", "unshare", "m
     // The loop writes the metrics file before it patches the node: the PATCH may land a moment later.
     await until("the node annotation", () => t.patchLog().length > 0);
     expect(t.patchLog()[0].body.metadata.annotations["tuning.edgetune.io/edge"]).toMatch(/^status=degraded .*failed=1 /);
+  });
+
+  it("serves metrics on the node's address inside METRICS_BIND_CIDR, and answers only sources in METRICS_ALLOW", async () => {
+    const port = 19479;
+    const t = await start({
+      // 10.77.0.1: the node's internal address; 10.78.0.1: an allowed peer; 203.0.113.20: the internet.
+      addresses: ["10.77.0.1/24", "10.78.0.1/24", "203.0.113.20/24"],
+      env: {
+        METRICS_PORT: String(port),
+        METRICS_BIND_CIDR: "10.77.0.0/16",
+        METRICS_ALLOW: "10.78.0.0/16",
+        VERIFY_INTERVAL_SECONDS: "3600",
+      },
+    });
+    await t.waitLog(/metrics on 10\.77\.0\.1:19479 for 10\.77\.0\.1 10\.78\.0\.0\/16/, "the metrics bind line");
+    const scrape = (source: string) =>
+      t.node.exec("curl", [
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "5",
+        "--interface",
+        source,
+        `http://10.77.0.1:${port}/metrics`,
+      ]);
+    await until("the metrics endpoint", () => scrape("10.78.0.1").stdout === "200");
+    const local = t.node
+      .must("ss", ["-Hltn", `sport = :${port}`])
+      .stdout.trim()
+      .split("\n")
+      .map((l) => l.split(/\s+/)[3]);
+    expect(local).toEqual([`10.77.0.1:${port}`]);
+    const outside = scrape("203.0.113.20");
+    expect(outside.stdout).toBe("000");
+    expect(outside.code).not.toBe(0);
+    // The node itself (kubelet, a local check) is allowed.
+    expect(scrape("10.77.0.1").stdout).toBe("200");
+    // Not bound on the public address at all.
+    expect(
+      t.node.exec("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", `http://203.0.113.20:${port}/metrics`]).code,
+    ).toBe(7);
   });
 
   it("a NIC deleted and re-created is re-tuned within NIC_POLL_SECONDS, without reapplyOnDrift", async () => {

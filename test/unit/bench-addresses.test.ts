@@ -2,11 +2,12 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderStack } from "../../render/render";
 import { loadStack } from "../../loader/stack-config";
+import { PRIVATE_CIDRS } from "../../components/management";
 
 const ROOT = join(__dirname, "..", "..");
 const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])/g;
-/** Not node or Service addresses: "every address" binds, the loopback metrics bind of the tuner. */
-const NOT_AN_ADDRESS = new Set(["0.0.0.0", "127.0.0.1"]);
+/** Not node or Service addresses: "every address" binds, the loopback metrics bind of the tuner, the management allowlist's ranges. */
+const NOT_AN_ADDRESS = new Set(["0.0.0.0", "127.0.0.1", ...PRIVATE_CIDRS.map((c) => c.split("/")[0])]);
 
 describe("render --stack bench has no hand-typed address", () => {
   const files = renderStack(loadStack("bench", ROOT), { machine: { cpus: 2, nofileLimit: 20000, kernel: "test" } });

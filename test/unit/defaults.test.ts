@@ -40,6 +40,7 @@ function defaults(node: unknown, path: string, out: Array<{ path: string; value:
 /** The same literal with another meaning somewhere else (not a default applied twice). */
 const OTHER_MEANINGS: Record<string, string> = {
   '"edgetune-proxy"': "also the proxy's app.kubernetes.io/name label (k8s-proxy.ts)",
+  '"0.0.0.0"': "also the wildcard a management address must not be (management.ts)",
 };
 
 describe("defaults are written once, in the specs", () => {

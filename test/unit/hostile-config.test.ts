@@ -78,6 +78,7 @@ const kitchenSink = (): Record<string, any> => ({
     backends: [
       { name: "app", healthCheck: { type: "http", path: "/healthz" }, servers: [{ name: "a1", address: "10.0.0.1", port: 8080 }] },
     ],
+    management: { address: "hostIP", allowFrom: ["10.0.0.0/8", "fd00::/8"], podCidr: "100.64.0.0/10", exposePublicly: false },
     kubernetes: {
       image: "ghcr.io/o/proxy:1.0.0",
       tuneNodes: false,

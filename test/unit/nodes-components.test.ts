@@ -73,7 +73,7 @@ const value = <T>(o: pulumi.Output<T>) => new Promise<T>((r) => o.apply(r));
 const registered = (n: number, type: string, name?: string) => until(`${n} × ${type} ${name ?? ""}`, () => of(type, name).length >= n);
 
 describe("RemoteHostTuning", () => {
-  it("copies the artifacts, applies on create/update, restores on delete, replaces delete-first on artifact or host change", async () => {
+  it("per host one apply (tune.sh on stdin) and one gate, applies on create/update, restores on delete, replaces delete-first on artifact or host change", async () => {
     const c = new m.RemoteHostTuning("ssh", {
       profile,
       hosts: [{ host: "10.0.0.5" }, { host: "edge-2.example", port: 2222 }],
@@ -88,16 +88,16 @@ describe("RemoteHostTuning", () => {
       m.resolveRemoteHostTuningOptions({ hosts: [{ host: "10.0.0.5" }], privateKey: "k", sudo: true }).value!,
     );
     await registered(4, "command:remote:Command", "ssh-");
-    await registered(Object.keys(expected.stagedFiles).length, "command:remote:CopyToRemote", "ssh-10-0-0-5");
-    // Per host an apply and its verify gate.
-    expect(of("command:remote:Command", "ssh-")).toHaveLength(4);
+    await mocksSettled();
+    // Per host an apply and its verify gate, and nothing else.
+    expect(recorded.filter((r) => r.name.startsWith("ssh-")).map((r) => r.type)).toEqual(Array(4).fill("command:remote:Command"));
     const cmds = of("command:remote:Command", "ssh-").filter((r) => r.name.endsWith("-apply"));
     expect(cmds).toHaveLength(2);
     // The children are the component's readonly properties.
     expect(Object.keys(c.commands)).toEqual(["10.0.0.5", "edge-2.example"]);
     // Sanitizing lost the dots, so the name carries a digest of the real host.
     expect(await value(c.commands["edge-2.example"].urn)).toMatch(/\$command:remote:Command::ssh-edge-2-example-[0-9a-f]{8}-apply$/);
-    expect(c.copies["10.0.0.5"].length).toBe(of("command:remote:CopyToRemote", "ssh-10-0-0-5").length);
+    expect(c.copies["10.0.0.5"]).toEqual([]);
     // The whole connection (private key included) reaches the engine as a secret.
     const conns = cmds.map((c) => secretValue(c.inputs.connection));
     expect(conns.map((c) => c.host).sort()).toEqual(["10.0.0.5", "edge-2.example"]);
@@ -108,13 +108,12 @@ describe("RemoteHostTuning", () => {
       expect(cmd.inputs.update).toBe(expected.apply);
       expect(cmd.inputs.delete).toBe(expected.restore);
       expect(cmd.inputs.create).toContain('sudo -n "$installed" apply');
+      // tune.sh travels on stdin: the group's one payload, which unpacks to the rendered script.
+      expect(cmd.inputs.stdin).toBe(expected.payload);
+      expect(gunzipSync(Buffer.from(cmd.inputs.stdin, "base64")).toString("utf8")).toBe(expected.tuneSh);
       expect(cmd.inputs.triggers).toEqual([expected.tuneShSha256, conn.host, conn.port]);
       expect(conn.user).toBe("ops");
     }
-    const copies = of("command:remote:CopyToRemote", "ssh-10-0-0-5");
-    const copied = await Promise.all(copies.map(async (c) => [c.inputs.remotePath, await c.inputs.source.text]));
-    expect(Object.fromEntries(copied)).toEqual(expected.stagedFiles);
-    for (const c of copies) expect(secretValue(c.inputs.connection).privateKey).toBe("KEY-MATERIAL");
     // Nothing the component exports carries the key.
     expect(JSON.stringify(summaries)).not.toContain("KEY-MATERIAL");
     expect(summaries["10.0.0.5"]).toEqual({
@@ -217,8 +216,8 @@ describe("RemoteHostTuning rollout", () => {
     const { c, deps } = build("roll", { rollout: { batchSize: 2 } }, hosts5);
     expect(c.batches).toEqual([["h1", "h2"], ["h3", "h4"], ["h5"]]);
     await until("all gates", () => Object.keys(c.gates).length === 5);
-    // The first batch waits for nothing but its own copies.
-    expect(deps("roll-h1-apply")).toEqual(c.copies.h1);
+    // The first batch waits for nothing.
+    expect(deps("roll-h1-apply")).toEqual([]);
     for (const h of ["h3", "h4"]) expect(deps(`roll-${h}-apply`)).toEqual(expect.arrayContaining([c.gates.h1, c.gates.h2]));
     expect(deps("roll-h5-apply")).toEqual(expect.arrayContaining([c.gates.h3, c.gates.h4]));
     expect(deps("roll-h5-apply")).not.toContain(c.gates.h1);
@@ -639,6 +638,8 @@ describe("KubernetesNodeTuner", () => {
         { name: "RESTORE_ON_REMOVE", value: "1" },
         { name: "READY_WHEN", value: "no-failures" },
         { name: "METRICS_PORT", value: "9477" },
+        { name: "METRICS_ALLOW", value: "10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 127.0.0.0/8" },
+        { name: "METRICS_ALLOW_ANY", value: "0" },
         { name: "ANNOTATE_NODE", value: "1" },
         { name: "DAEMONSET_NAME", value: "edgetune-tuner-g" },
         { name: "NODE_SELECTOR", value: '{"role":"proxy"}' },
@@ -649,6 +650,7 @@ describe("KubernetesNodeTuner", () => {
         { name: "EDGETUNE_SCOPE", value: "all" },
         { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
         { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+        { name: "METRICS_BIND", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
       ]);
       // DAEMONSET_NAME is this DaemonSet, which the Role lets it read, and nothing else.
       expect(o.role.rules).toEqual([

@@ -2,7 +2,6 @@
 # edgetune: put back what profile 'edge' changed on this host, then remove edgetune.
 set -u
 installed='/usr/local/lib/edgetune/tune.sh'
-staging='/var/tmp/edgetune/b68efcc18bf87f3a'
 # First, so no boot or NIC event re-applies while the originals are being put back.
 sysroot='/'
 if command -v systemctl >/dev/null 2>&1 && [ -e '/etc/systemd/system/edgetune-tune.service' ]; then sudo -n systemctl --quiet --root="$sysroot" disable edgetune-tune.service; fi
@@ -23,6 +22,6 @@ rm -f '/var/tmp/edgetune/b68efcc18bf87f3a/etc/sysctl.d/99-zz-edgetune.conf'
 rm -f '/var/tmp/edgetune/b68efcc18bf87f3a/etc/security/limits.d/99-edgetune.conf'
 rm -f '/var/tmp/edgetune/b68efcc18bf87f3a/etc/systemd/system.conf.d/99-edgetune.conf'
 rm -f '/var/tmp/edgetune/b68efcc18bf87f3a/etc/modules-load.d/edgetune.conf'
-find "$staging" -depth -type d -empty -delete 2>/dev/null
-rmdir "$(dirname "$staging")" 2>/dev/null
+find '/var/tmp/edgetune/b68efcc18bf87f3a' -depth -type d -empty -delete 2>/dev/null
+rmdir '/var/tmp/edgetune' 2>/dev/null
 exit 0
