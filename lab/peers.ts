@@ -8,7 +8,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { proxySpecSchema, renderHaproxyConfig, type ProxySpec } from "../components/proxy/haproxy";
+import { proxySpecSchema, type ProxySpec } from "../components/proxy/haproxy";
+import { renderLabHaproxyConfig } from "../components/lab/lab-steps";
 import type { ResolvedProfile } from "../components/tuning/types";
 import { labRuntimeDir, type LabAddresses, type LabTopology } from "../components/lab/topology";
 
@@ -116,11 +117,10 @@ export function renderBaselineHaproxy(
   machine: { cpus: number; nofileLimit: number },
   t: LabTopology,
 ): string {
-  return renderHaproxyConfig(shiftedProxySpec(spec, BASELINE_PORT_OFFSET, baselineRuntimeDir(t)), {
-    profile,
-    cpus: machine.cpus,
-    nofileLimit: machine.nofileLimit,
-  });
+  // The lab's own rendering (management address resolved for the lab's namespaces), with the
+  // sockets moved to the baseline's runtime directory so the two HAProxys do not share them.
+  const cfg = renderLabHaproxyConfig(shiftedProxySpec(spec, BASELINE_PORT_OFFSET, baselineRuntimeDir(t)), profile, machine, t);
+  return cfg.split(`${labRuntimeDir(t)}/`).join(`${baselineRuntimeDir(t)}/`);
 }
 
 // ------------------------------------------------------------ processes ----
