@@ -386,7 +386,9 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       }
       const clientCpus = applyPlacement(opts.placement ?? "proxy-core", a, facts.cpus);
       if (clientCpus)
-        progress(`lab: placement ${opts.placement ?? "proxy-core"}: proxy namespace on CPU ${facts.cpus - 1}, client and backend on ${clientCpus}`);
+        progress(
+          `lab: placement ${opts.placement ?? "proxy-core"}: proxy namespace on CPU ${facts.cpus - 1}, client and backend on ${clientCpus}`,
+        );
       await checkInterrupt();
       const arms = sliceArms({
         a,
