@@ -3,7 +3,8 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CONTROL, ValidationError } from "../components/validation";
 import { fleetStatus, parseNodeList, renderStatusTable, stackTuners, statusExitCode, type ClusterNode } from "./status";
-import { LabError, runLab, labPreflight, selectProofs, selectVariants } from "../lab/runner";
+import { LabError, runLab, labPreflight, PLACEMENTS, selectProofs, selectVariants, type Placement } from "../lab/runner";
+import { PEER_LABELS, type PeerLabel } from "../lab/peers";
 import { PROOFS } from "../lab/proofs";
 import { renderLabTable, type LabReport } from "../components/lab/analysis";
 import { SCENARIO_NAMES, type LabScenarioName } from "../components/bench/result";
@@ -22,12 +23,16 @@ commands:
                                       (tune.sh, sysctl.d, limits, modules-load, PLAN.md)
 
   lab [--stack local] [--quick] [--scenarios a,b] [--repeat N] [--duration S]
-      [--variants a,b|none] [--report-dir DIR] [--proxy-from-image DIR] [--json]
+      [--variants a,b|none] [--peers haproxy-stock,nginx|none] [--slice-rounds N] [--slice-seconds S]
+      [--placement proxy-core|none]
+      [--report-dir DIR] [--proxy-from-image DIR] [--json]
                                       tuned vs baseline on this machine, in network namespaces,
                                       plus the stack's lab.variants against tuned (default: all)
                                       (root; prints a table, writes results.json, report.md, chart.svg);
                                       --proxy-from-image: run HAProxy from the proxy image's root
-                                      filesystem (scripts/build-images.sh --rootfs DIR: DIR/proxy)
+                                      filesystem (scripts/build-images.sh --rootfs DIR: DIR/proxy);
+                                      http/l4/conn-rate scenarios run as paired slices (default 10 x 3 s)
+                                      beside the peers and the path without a proxy, ratios with 95 % intervals
   lab --down                          remove a lab left behind (namespaces, processes, host sysctls)
 
   status --stack <name> [--kubeconfig FILE] [--context NAME] [--json]
@@ -68,6 +73,10 @@ export function main(
         duration: { type: "string" },
         "report-dir": { type: "string" },
         "proxy-from-image": { type: "string" },
+        peers: { type: "string" },
+        placement: { type: "string" },
+        "slice-rounds": { type: "string" },
+        "slice-seconds": { type: "string" },
         json: { type: "boolean" },
         down: { type: "boolean" },
         kubeconfig: { type: "string" },
@@ -238,7 +247,24 @@ async function lab(
   }
   const repeat = positiveInt("repeat", v.repeat as string | undefined, err);
   const duration = positiveInt("duration", v.duration as string | undefined, err);
-  if (repeat === null || duration === null) return 2;
+  const sliceRounds = positiveInt("slice-rounds", v["slice-rounds"] as string | undefined, err);
+  const sliceSeconds = positiveInt("slice-seconds", v["slice-seconds"] as string | undefined, err);
+  if (repeat === null || duration === null || sliceRounds === null || sliceSeconds === null) return 2;
+  const placement = v.placement as string | undefined;
+  if (placement !== undefined && !(PLACEMENTS as readonly string[]).includes(placement)) {
+    err.write(`edgetune lab: --placement ${placement}: unknown; allowed: ${PLACEMENTS.join(", ")}\n`);
+    return 2;
+  }
+  let peers: PeerLabel[] | undefined;
+  if (typeof v.peers === "string") {
+    const names = v.peers === "none" ? [] : v.peers.split(",").map((s) => s.trim());
+    const bad = names.filter((n) => !(PEER_LABELS as readonly string[]).includes(n));
+    if (bad.length) {
+      err.write(`edgetune lab: --peers ${bad.join(",")}: unknown; allowed: ${[...PEER_LABELS, "none"].join(", ")}\n`);
+      return 2;
+    }
+    peers = names as PeerLabel[];
+  }
   const problems = labPreflight(Object.assign({}, ...selectProofs(scenarios, v.quick === true).map((p) => p.tools ?? {})));
   if (problems.length) {
     err.write(`edgetune lab: cannot run here:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);
@@ -254,6 +280,10 @@ async function lab(
       variants,
       repeat,
       durationSeconds: duration,
+      sliceRounds,
+      placement: placement as Placement | undefined,
+      sliceSeconds,
+      peers,
       reportDir: v["report-dir"] as string | undefined,
       proxyFromImage: v["proxy-from-image"] as string | undefined,
       progress: (line) => err.write(`${line}\n`),

@@ -34,6 +34,26 @@ import { resolveProfile } from "../components/tuning/profile";
 import { renderTuneSh } from "../components/tuning/render";
 import type { ResolvedProfile } from "../components/tuning/types";
 import { loadStack, type LabVariantPlan, type StackPlan } from "../loader/stack-config";
+import { cpuSnapshot, runCpu, startPlacementSampler } from "./accounting";
+import {
+  BASELINE_PORT_OFFSET,
+  NGINX_STREAM_MODULE,
+  baselineRuntimeDir,
+  haproxyExtra,
+  nginxExtra,
+  PEER_LABELS,
+  PEER_PORTS,
+  peerTemplate,
+  renderBaselineHaproxy,
+  renderNginxPeer,
+  renderStockHaproxy,
+  type ExtraProxy,
+  type PeerLabel,
+} from "./peers";
+import { runSlices, sliceArms, slicePlan, sliceScenarios } from "./slices";
+import { cpuSecondsPer1kRequests, cpuSecondsPerGB } from "../components/lab/stats";
+import { parseRunRecords, type RunRecord } from "../components/lab/run-record";
+import { analyzeSlices, appendIntervalPanel, markSlowMode } from "../components/lab/slice-analysis";
 import { PROOFS, type ProofContext, type ProofScenario } from "./proofs";
 import { checkKernel } from "./kernel-checks";
 import type { KernelChecks } from "../components/lab/settings-table";
@@ -59,7 +79,10 @@ export interface LabOptions {
   quick?: boolean;
   /** Default: every scenario, and every proof scenario (with --quick, those marked inQuick). */
   scenarios?: LabScenarioName[];
-  /** @default 3 (1 with quick) */
+  /**
+   * Repeats of the scenarios and variants that need fresh namespaces (conn-burst, port-churn,
+   * the stack's variants); the others run as paired slices (sliceRounds). @default 2 (1 with quick)
+   */
   repeat?: number;
   /** Overrides every scenario's duration, seconds. */
   durationSeconds?: number;
@@ -70,6 +93,19 @@ export interface LabOptions {
   variants?: string[];
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
+  /**
+   * Where the slices' processes run. "none": the scheduler decides. "proxy-core": every process
+   * of the proxy namespace on the last CPU, the load generator and the backend on the others —
+   * as on a real proxy node, whose clients are elsewhere. Measured on the 2-vCPU VM (6 × 3 s,
+   * tuned/baseline, docs/lab-peers-and-intervals.md): intervals ±7/±12/±12 % (http, l4 P1, P4)
+   * against ±9/±26/±8 % unpinned, and fewer slow-mode slices. @default "proxy-core"
+   */
+  placement?: Placement;
+  /** Paired-slice rounds (default 10, quick 3) and seconds per slice (default 3, quick 1). */
+  sliceRounds?: number;
+  sliceSeconds?: number;
+  /** Peers run beside edgetune's HAProxy in the slices; default both, [] for none. */
+  peers?: PeerLabel[];
   /**
    * The proxy image's exported root filesystem (`scripts/build-images.sh --rootfs DIR` writes
    * DIR/proxy): HAProxy runs from it, chrooted, instead of the host's, so what is measured is what ships.
@@ -120,6 +156,8 @@ export function labPreflight(extraTools: Record<string, string> = {}): string[] 
   const found = (tool: string) =>
     spawnSync("/bin/sh", ["-c", `command -v ${tool}`], { env: { ...process.env, PATH: path }, stdio: "ignore" }).status === 0;
   const missing = Object.entries({ ...LAB_TOOLS, ...extraTools }).filter(([tool]) => !found(tool));
+  // The NGINX peer's L4 listener needs the stream module, a package of its own on Debian.
+  if (!existsSync(NGINX_STREAM_MODULE)) missing.push(["nginx stream module", "libnginx-mod-stream"]);
   if (missing.length) {
     const pkgs = [...new Set(missing.map(([, p]) => p))].join(" ");
     problems.push(`missing tools: ${missing.map(([t]) => t).join(", ")}; install them with: apt-get install -y ${pkgs}`);
@@ -163,6 +201,7 @@ const CLK_TCK = 100;
 
 export async function runLab(opts: LabOptions): Promise<LabReport> {
   const progress = opts.progress ?? (() => {});
+  const started = Date.now();
   const quick = opts.quick ?? false;
   const proofs = selectProofs(opts.scenarios, quick);
   const problems = labPreflight(Object.assign({}, ...proofs.map((p) => p.tools ?? {})));
@@ -171,10 +210,18 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const group = plan.nodeGroups.find((g) => g.target === "local") ?? plan.nodeGroups[0];
   const topology = opts.topology ?? DEFAULT_TOPOLOGY;
   const a = labAddresses(topology);
-  const repeat = opts.repeat ?? (quick ? 1 : 3);
+  // 2, not 3: the paired slices took over the scenarios whose rates need many samples, and a
+  // default run must stay under 25 minutes on 2 vCPUs.
+  const repeat = opts.repeat ?? (quick ? 1 : 2);
   const selected = (opts.scenarios ?? [...SCENARIO_NAMES])
     .filter((n): n is ScenarioName => (SCENARIO_NAMES as readonly string[]).includes(n))
     .map((n) => SCENARIOS[n]);
+  // Scenarios the paired slices run (lab/slices.ts); the rest (conn-burst, port-churn) need fresh
+  // namespaces per profile, as do the variants, and keep the repeated runs below.
+  const sliced = sliceScenarios(selected);
+  const repeated = selected.filter((sc) => !sliced.includes(sc));
+  const plan_ = slicePlan(quick, { rounds: opts.sliceRounds, sliceSeconds: opts.sliceSeconds });
+  const peers = opts.peers ?? [...PEER_LABELS];
   const reportDir = resolve(opts.reportDir ?? mkdtempSync(join(tmpdir(), "edgetune-lab-")));
   const labDir = join(reportDir, "lab");
   mkdirSync(labDir, { recursive: true });
@@ -223,6 +270,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   };
 
   const results: BenchResult[] = [];
+  const extras: ExtraProxy[] = [];
   const record = (r: number, label: string, res: BenchResult) => {
     results.push(res);
     progress(`lab: [${r + 1}/${repeat}] ${label.padEnd(8)} ${describe(res)}`);
@@ -251,7 +299,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         return results;
       };
       for (const v of order) {
-        const scenarios = v.scenarios ? selected.filter((sc) => v.scenarios!.includes(sc.name)) : selected;
+        const scenarios = v.scenarios ? selected.filter((sc) => v.scenarios!.includes(sc.name)) : repeated;
         if (!scenarios.length) continue;
         // Fresh namespaces per profile: TIME_WAIT sockets and counters of one run must not
         // carry into the next (they would decide port-churn for whichever runs second).
@@ -269,17 +317,11 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
           }
           await checkInterrupt();
         }
-        // Splice against copying through user space, same proxy, same profile.
-        const copy = noSpliceListener(spec);
-        const l4 = selected.find((sc) => sc.name === "l4-throughput");
-        if (copy && l4 && v.label === "tuned") {
-          measure(l4, "no-splice", "proxy", a.proxy, copy.port);
-          await checkInterrupt();
-        }
         step("down");
       }
-      // The physical limit on this path: the same scenario without the proxy.
-      const reference = selected.filter((s) => ["http-throughput", "l4-throughput", "conn-rate"].includes(s.name));
+      // The physical limit on this path: the same scenario without the proxy (the slices measure
+      // it for their scenarios).
+      const reference = selected.filter((s) => ["http-throughput", "l4-throughput", "conn-rate"].includes(s.name) && !sliced.includes(s));
       if (reference.length) {
         step("up");
         for (const sc of reference) {
@@ -290,6 +332,96 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
         }
         step("down");
       }
+    }
+    if (sliced.length) {
+      const [baseline, tuned] = variants;
+      progress(`lab: paired slices: ${sliced.map((s) => s.name).join(", ")}, ${plan_.rounds} rounds × ${plan_.sliceSeconds} s per arm`);
+      step("up");
+      let current: "baseline" | "tuned" | undefined;
+      let switches = 0;
+      let switchMs = 0;
+      const useProfile = (p: "baseline" | "tuned") => {
+        if (current === p) return;
+        const t0 = Date.now();
+        if (current) step("untune");
+        step("tune", p === "tuned" ? tuned.tuneSh : baseline.tuneSh);
+        current = p;
+        switches++;
+        switchMs += Date.now() - t0;
+      };
+      // Each HAProxy starts under its own profile: the listen backlog is capped by somaxconn when it listens.
+      useProfile("baseline");
+      mkdirSync(baselineRuntimeDir(topology), { recursive: true });
+      const baselineProxy = haproxyExtra(
+        "baseline",
+        labSh,
+        join(labDir, "baseline-proxy"),
+        renderBaselineHaproxy(spec, baseline.profile, facts, topology),
+        stepEnv,
+      );
+      extras.push(baselineProxy);
+      baselineProxy.start();
+      const baselinePorts = {
+        http: listenerPort(spec, "http") + BASELINE_PORT_OFFSET,
+        l4: listenerPort(spec, "tcp", true) + BASELINE_PORT_OFFSET,
+      };
+      waitForHttp(a, baselinePorts.http);
+      useProfile("tuned");
+      step("proxy-start", tuned.haproxyCfg);
+      waitForProxy(a, spec);
+      for (const peer of peers) {
+        const x =
+          peer === "nginx"
+            ? nginxExtra(
+                a.namespaces.proxy,
+                join(labDir, "nginx-peer"),
+                renderNginxPeer(peerTemplate("nginx.conf"), a, topology, { nofile: facts.nofileLimit, dir: join(labDir, "nginx-peer") }),
+              )
+            : haproxyExtra(
+                peer,
+                labSh,
+                join(labDir, "haproxy-stock"),
+                renderStockHaproxy(peerTemplate("haproxy-stock.cfg"), a, topology),
+                stepEnv,
+              );
+        extras.push(x);
+        x.start();
+        waitForHttp(a, PEER_PORTS[peer].http);
+      }
+      const clientCpus = applyPlacement(opts.placement ?? "proxy-core", a, facts.cpus);
+      if (clientCpus)
+        progress(
+          `lab: placement ${opts.placement ?? "proxy-core"}: proxy namespace on CPU ${facts.cpus - 1}, client and backend on ${clientCpus}`,
+        );
+      await checkInterrupt();
+      const arms = sliceArms({
+        a,
+        t: topology,
+        tunedPorts: { http: listenerPort(spec, "http"), l4: listenerPort(spec, "tcp", true) },
+        baselinePorts,
+        peers,
+        // Splice against copying through user space, same proxy, same profile.
+        noSplicePort: noSpliceListener(spec)?.port,
+      });
+      await runSlices({
+        plan: plan_,
+        arms,
+        scenarios: sliced,
+        quick,
+        labDir,
+        a,
+        useProfile,
+        run: (sc, t) => runScenario(sc, clientCpus ? { ...t, clientCpus } : t),
+        record: (label, res) => {
+          results.push(res);
+          progress(`lab: [slice ${(res.run ?? 0) + 1}/${plan_.rounds}] ${label.padEnd(13)} ${describe(res)}`);
+        },
+        checkInterrupt,
+        progress,
+      });
+      progress(`lab: ${switches} profile switches (tune.sh restore + apply) took ${(switchMs / 1000).toFixed(1)} s in all`);
+      for (const x of extras.splice(0)) x.stop();
+      step("down");
     }
     if (proofs.length) {
       const [baseline, tuned] = variants;
@@ -309,6 +441,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       });
     }
   } finally {
+    for (const x of extras.splice(0)) x.stop();
     const down = runProcess("sh", [labSh, "down"]);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -334,6 +467,9 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   } catch (e) {
     progress(`lab: WARNING: kernel checks failed, the settings table says so: ${(e as Error).message}`);
   }
+  const measurements = parseRunRecords(results.map((r, i) => ({ result: i, ...(runMeasurements.get(r) ?? {}) })));
+  markSlowMode(results, measurements);
+  const slices = sliced.length ? { ...analyzeSlices(results, measurements, plan_), placement: opts.placement ?? "proxy-core" } : undefined;
   const report: LabReport = {
     stack: opts.stack,
     machine,
@@ -346,9 +482,13 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     ...(proofResults.length ? { proofs: proofResults } : {}),
     files,
     ...(kernelChecks ? { kernelChecks } : {}),
+    measurements,
+    ...(slices ? { slices } : {}),
+    wallSeconds: Math.round((Date.now() - started) / 1000),
   };
   writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(files.svg, renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` }));
+  const chart = renderSvgChart(results, { baseline: "baseline", tuned: "tuned", title: `edgetune lab — stack ${opts.stack}` });
+  writeFileSync(files.svg, slices ? appendIntervalPanel(chart, slices) : chart);
   writeFileSync(files.markdown, `${renderLabMarkdown(report)}\n${renderSettingsProof(report, kernelChecks, "this run")}`);
   return report;
 }
@@ -460,8 +600,11 @@ export function selectVariants(plan: StackPlan, names: readonly string[] | undef
   return names ? defined.filter((v) => names.includes(v.name)) : defined;
 }
 
-function listenerPort(spec: ProxySpec, mode: "http" | "tcp"): number {
-  const l = spec.listeners.find((x) => x.mode === mode);
+/** The first listener of a mode; `spliced`: the L4 scenarios' listener (not port-churn's, not the copying one). */
+function listenerPort(spec: ProxySpec, mode: "http" | "tcp", spliced = false): number {
+  const l =
+    (spliced ? spec.listeners.find((x) => x.mode === mode && x.name !== "churn" && x.splice !== "off") : undefined) ??
+    spec.listeners.find((x) => x.mode === mode);
   if (!l) throw new LabError(`the proxy spec has no ${mode} listener for the lab's ${mode === "http" ? "HTTP" : "L4"} scenarios`);
   return l.port;
 }
@@ -497,7 +640,52 @@ function waitForProxy(a: LabAddresses, spec: ProxySpec): void {
   throw new LabError(`HAProxy did not answer its health endpoint on ${a.proxy}:${port}`);
 }
 
-interface RunTarget {
+export const PLACEMENTS = ["none", "proxy-core"] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+
+/**
+ * Pins the running processes of a placement (every thread: taskset -a) and returns the load
+ * generator's CPU list, or undefined when the scheduler decides.
+ */
+function applyPlacement(p: Placement, a: LabAddresses, cpus: number): string | undefined {
+  if (p === "none" || cpus < 2) return undefined;
+  const proxyCpu = String(cpus - 1);
+  const rest = cpus === 2 ? "0" : `0-${cpus - 2}`;
+  const pin = (ns: string, list: string) => {
+    for (const pid of runProcess("ip", ["netns", "pids", ns]).stdout.split("\n").filter(Boolean)) {
+      const r = runProcess("taskset", ["-a", "-p", "-c", list, pid]);
+      if (r.code !== 0) throw new LabError(`taskset -a -p -c ${list} ${pid} failed: ${r.stderr.trim()}`);
+    }
+  };
+  pin(a.namespaces.proxy, proxyCpu);
+  pin(a.namespaces.backend, rest);
+  return rest;
+}
+
+/** Waits until the proxy namespace answers HTTP on `port` (a peer's or the baseline's listener). */
+function waitForHttp(a: LabAddresses, port: number): void {
+  for (let i = 0; i < 50; i++) {
+    if (
+      runProcess("ip", [
+        "netns",
+        "exec",
+        a.namespaces.client,
+        "curl",
+        "-fsS",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "1",
+        `http://${a.proxy}:${port}/`,
+      ]).code === 0
+    )
+      return;
+    runProcess("sleep", ["0.1"]);
+  }
+  throw new LabError(`nothing answered HTTP on ${a.proxy}:${port} in the proxy namespace`);
+}
+
+export interface RunTarget {
   host: string;
   port: number;
   label: string;
@@ -508,7 +696,17 @@ interface RunTarget {
   a: LabAddresses;
   maxRps?: number;
   target: "proxy" | "direct" | "forward";
+  /** The paired-slice round this run belongs to (lab/slices.ts). */
+  slice?: number;
+  /** taskset CPU list for the load generator (a placement under test). */
+  clientCpus?: string;
 }
+
+/**
+ * What runInvocation measured beside each result (CPU, steal, placement), keyed by the result
+ * object: runLab turns it into results.json's `measurements`.
+ */
+export const runMeasurements = new WeakMap<BenchResult, Omit<RunRecord, "result">>();
 
 /** CPU seconds (user+sys) of every process in a namespace, from /proc/<pid>/stat. */
 function namespaceCpuTicks(ns: string): number {
@@ -528,7 +726,7 @@ function namespaceCpuTicks(ns: string): number {
   return ticks;
 }
 
-function runScenario(sc: Scenario, t: RunTarget): BenchResult[] {
+export function runScenario(sc: Scenario, t: RunTarget): BenchResult[] {
   let rateRps: number | undefined;
   if (sc.rateFractionOfMax && sc.tool.local !== "tcp-churn") {
     const max = t.maxRps ?? probeMaxRps(t);
@@ -566,6 +764,10 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
   // Each namespace its own nstat history, or the deltas mix namespaces (lab notes).
   runProcess("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-n"]);
   const proxyBefore = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
+  const names = { client: nsClient, proxy: nsProxy, backend: t.a.namespaces.backend };
+  const allNs = [names.client, names.proxy, names.backend];
+  const sampler = startPlacementSampler(allNs, inv.durationSeconds / 2, join(t.labDir, "placement.sample"));
+  const cpuBefore = cpuSnapshot(allNs);
   // The tool's CPU: the wrapping shell's cutime+cstime after it waited for the tool.
   const wrapped = runProcess("ip", [
     "netns",
@@ -575,9 +777,12 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
     "-c",
     '"$@"; rc=$?; awk \'{ print "EDGETUNE_CHILD_TICKS", $16 + $17 }\' /proc/$$/stat; exit $rc',
     "sh",
+    ...(t.clientCpus ? ["taskset", "-c", t.clientCpus] : []),
     ...inv.argv,
   ]);
+  const cpuAfter = cpuSnapshot(allNs);
   const proxyAfter = t.target === "proxy" ? namespaceCpuTicks(nsProxy) : 0;
+  const placement = sampler.collect();
   // -z without -a: deltas since the `nstat -n` above, zeros included (-a would be absolute counts).
   const counters = parseNstat(runProcess("ip", ["netns", "exec", nsProxy, "env", `NSTAT_HISTORY=${history}`, "nstat", "-z"]).stdout);
   const ticks = Number(/EDGETUNE_CHILD_TICKS (\d+)/.exec(wrapped.stdout)?.[1] ?? NaN);
@@ -599,7 +804,20 @@ function runInvocation(sc: Scenario, inv: Invocation, t: RunTarget): BenchResult
     validity,
   };
   try {
-    return parseToolOutput(inv.tool, output, ctx);
+    const result = parseToolOutput(inv.tool, output, ctx);
+    const cpu = runCpu(cpuBefore, cpuAfter, names, ticks);
+    const perGB = result.gbps !== undefined ? cpuSecondsPerGB(cpu.totalSeconds, result.gbps, result.durationSeconds) : undefined;
+    const rate = result.connsPerSecond ?? result.rps;
+    const per1k =
+      result.gbps === undefined && rate !== undefined ? cpuSecondsPer1kRequests(cpu.totalSeconds, rate, result.durationSeconds) : undefined;
+    runMeasurements.set(result, {
+      ...(t.slice !== undefined ? { slice: t.slice } : {}),
+      cpu,
+      ...(perGB !== undefined ? { cpuSecondsPerGB: perGB } : {}),
+      ...(per1k !== undefined ? { cpuSecondsPer1k: per1k } : {}),
+      ...(placement.length ? { placement } : {}),
+    });
+    return result;
   } catch (e) {
     throw new LabError(
       `${sc.name} (${t.label}, ${inv.argv.join(" ")}) produced no result: ${(e as Error).message}\n${wrapped.stderr.slice(-500)}`,

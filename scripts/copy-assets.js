@@ -12,6 +12,8 @@ for (const rel of [
   "components/bench/normalize.cjs",
   "lab/proofs/change-load.cjs",
   "lab/proofs/proof-client.js",
+  "lab/peers/haproxy-stock.cfg",
+  "lab/peers/nginx.conf",
 ]) {
   mkdirSync(join(root, "dist", rel, ".."), { recursive: true });
   copyFileSync(join(root, rel), join(root, "dist", rel));

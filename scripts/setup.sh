@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 #   iproute2 ethtool procps kmod util-linux  network namespaces, veth, NIC settings, sysctl, unshare/setpriv
 #   dash busybox shellcheck                  tune.sh portability checks (POSIX sh under dash and busybox)
 #   haproxy nginx iperf3 wrk curl hping3     the proxy, the lab backend and load generators (hping3: syn-flood, softnet)
+#   libnginx-mod-stream                      the lab's NGINX peer: its L4 (stream) listener
 #   cloud-init                               `cloud-init schema` for the EC2 user-data
 #   nftables iptables                        conntrack NOTRACK rules
 #   jq socat                                 the tuner loop: Kubernetes API answers, the metrics endpoint
 #   buildah mmdebstrap                       scripts/build-images.sh: the images, over a Debian base made here
 #                                            (as root: no uidmap or fuse-overlayfs needed)
-PACKAGES="iproute2 ethtool procps kmod util-linux shellcheck dash busybox haproxy nginx iperf3 wrk curl hping3 cloud-init nftables iptables jq socat buildah mmdebstrap"
+PACKAGES="iproute2 ethtool procps kmod util-linux shellcheck dash busybox haproxy nginx libnginx-mod-stream iperf3 wrk curl hping3 cloud-init nftables iptables jq socat buildah mmdebstrap"
 
 missing=""
 for p in $PACKAGES; do

@@ -7,6 +7,8 @@ import type { KernelChecks } from "./settings-table";
 import { compareProfiles, median, type BenchResult, type ScenarioName } from "../bench/result";
 import { renderMarkdown, renderTable } from "../bench/report";
 import { proofComparisons, renderProofMarkdown, renderProofTable, type ProofComparison } from "./proof-analysis";
+import type { RunRecord } from "./run-record";
+import { renderSliceMarkdown, type SliceReport } from "./slice-analysis";
 
 export interface PathComparison {
   scenario: ScenarioName;
@@ -57,6 +59,12 @@ export interface LabReport {
   files: { json: string; markdown: string; svg: string };
   /** What this kernel can emulate (lab/kernel-checks.ts): the settings table's reasons. */
   kernelChecks?: KernelChecks;
+  /** Per run, by index into results: CPU, steal, placement, slice (components/lab/run-record.ts). */
+  measurements?: RunRecord[];
+  /** The paired slices: arms, ratios with 95 % intervals, findings. */
+  slices?: SliceReport;
+  /** Wall time of the whole lab run, seconds. */
+  wallSeconds?: number;
 }
 
 function rateOf(r: BenchResult): number | undefined {
@@ -162,6 +170,8 @@ export function renderLabMarkdown(report: LabReport): string {
     "",
     "Spread is the relative spread of the repeats; differences below ~30 % on rates are within this machine's noise unless drop or error counters differ (lab notes).",
   ];
+  if (report.slices) lines.push("", renderSliceMarkdown(report.slices));
+  if (report.wallSeconds !== undefined) lines.push("", `Wall time of this lab run: ${(report.wallSeconds / 60).toFixed(1)} min.`);
   if (report.variants.length) {
     lines.push(
       "",
@@ -199,6 +209,17 @@ export function renderLabTable(report: LabReport): string {
         (p) =>
           `  ${p.scenario.padEnd(16)} ${p.concurrency ? `c${p.concurrency}`.padEnd(7) : "".padEnd(7)} direct ${p.proxyOverDirect?.toFixed(2) ?? "–"}${p.proxyOverForward !== undefined ? `  kernel forwarding ${p.proxyOverForward.toFixed(2)}` : ""}${p.referenceClientBound ? "  (reference client-bound: upper bound)" : ""}${p.spliceOverCopy !== undefined ? `  splice/no-splice ${p.spliceOverCopy.toFixed(2)}` : ""}${p.proxyCpuSecondsPerGB ? `  HAProxy CPU-s/GB ${p.proxyCpuSecondsPerGB.splice?.toFixed(2) ?? "–"} vs ${p.proxyCpuSecondsPerGB.copy?.toFixed(2) ?? "–"}` : ""}`,
       ),
+      "",
+    );
+  if (report.slices?.comparisons.length)
+    lines.push(
+      "edgetune (tuned) / each arm, paired slices, 95 % intervals (a finding when the interval excludes 1):",
+      ...report.slices.comparisons
+        .filter((c) => c.quantity !== "cpuPerUnit")
+        .map(
+          (c) =>
+            `  ${c.scenario.padEnd(16)} ${c.concurrency ? `c${c.concurrency}`.padEnd(7) : "".padEnd(7)} ${`${c.quantity === "p99" ? "p99 " : ""}/ ${c.denominator}`.padEnd(18)} ${c.ratio.toFixed(2)} [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}]${c.finding ? "  finding" : ""}`,
+        ),
       "",
     );
   if (report.variants.length)

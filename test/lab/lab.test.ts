@@ -50,6 +50,46 @@ describeSystem("edgetune lab (quick)", ["ip", "haproxy", "nginx", "iperf3", "wrk
       expect.arrayContaining(["rps-on http-throughput", "offloads-off l4-throughput"]),
     );
     for (const v of report.variants) expect(["hurts", "helps", "within noise"]).toContain(v.verdict);
+    // Peers, limits and intervals: the paired slices ran every arm on their scenarios, in the same run.
+    const sliced = ["http-throughput", "http-latency", "l4-throughput", "conn-rate"] as const;
+    for (const scenario of sliced)
+      for (const arm of [
+        "baseline",
+        "tuned",
+        "haproxy-stock",
+        "nginx",
+        ...(scenario === "l4-throughput" ? ["forward"] : scenario === "http-latency" ? [] : ["direct"]),
+      ]) {
+        const rs = report.results.filter((x) => x.scenario === scenario && x.profile === arm);
+        expect(rs.length, `${scenario}/${arm} ran in slices`).toBeGreaterThanOrEqual(report.slices!.rounds);
+        expect(
+          rs.some((x) => (x.rps ?? 0) + (x.gbps ?? 0) + (x.connsPerSecond ?? 0) > 0),
+          `${scenario}/${arm} carried traffic`,
+        ).toBe(true);
+      }
+    expect(report.measurements).toHaveLength(report.results.length);
+    for (const [i, m] of report.measurements!.entries()) {
+      expect(m.result).toBe(i);
+      expect(m.cpu!.totalSeconds, `run ${i} has CPU`).toBeGreaterThan(0);
+    }
+    // Every sliced run knows where its threads ran, and proxied L4 runs what they cost per GB.
+    const slicedRuns = report.measurements!.filter((m) => m.slice !== undefined);
+    expect(slicedRuns.filter((m) => m.placement?.some((p) => p.namespace.endsWith("-proxy"))).length).toBeGreaterThan(
+      slicedRuns.length / 2,
+    );
+    for (const [i, r] of report.results.entries())
+      if (r.scenario === "l4-throughput" && report.measurements![i].slice !== undefined)
+        expect(report.measurements![i].cpuSecondsPerGB, `l4 run ${i} CPU per GB`).toBeGreaterThan(0);
+    for (const denominator of ["baseline", "haproxy-stock", "nginx", "forward", "direct"]) {
+      const c = report.slices!.comparisons.find((x) => x.denominator === denominator && x.quantity === "rate");
+      expect(c, `tuned / ${denominator} has an interval`).toBeDefined();
+      expect(c!.lo).toBeLessThanOrEqual(c!.ratio);
+      expect(c!.hi).toBeGreaterThanOrEqual(c!.ratio);
+    }
+    const md = readFileSync(report.files.markdown, "utf8");
+    expect(md).toContain("## Peers, limits and intervals (paired slices)");
+    expect(md).toMatch(/^- (Finding|Not a finding): /m);
+    expect(readFileSync(report.files.svg, "utf8")).toContain("tuned / nginx");
     expect(readFileSync(report.files.markdown, "utf8")).toMatch(/### Variants: the tuned profile with one setting changed/);
     // Outputs a person reads.
     expect(readFileSync(report.files.markdown, "utf8")).toMatch(/\| scenario \|/);
