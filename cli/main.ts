@@ -3,7 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CONTROL, ValidationError } from "../components/validation";
 import { fleetStatus, parseNodeList, renderStatusTable, stackTuners, statusExitCode, type ClusterNode } from "./status";
-import { LabError, runLab, labPreflight, PLACEMENTS, selectProofs, selectVariants, type Placement } from "../lab/runner";
+import { LabError, runLab, labPreflight, PLACEMENTS, proofScenarioNames, selectProofs, selectVariants, type Placement } from "../lab/runner";
 import { PEER_LABELS, type PeerLabel } from "../lab/peers";
 import { PROOFS } from "../lab/proofs";
 import { renderLabTable, type LabReport } from "../components/lab/analysis";
@@ -22,7 +22,7 @@ commands:
   render --stack <name> --out <dir>   write everything the stack would put on its nodes
                                       (tune.sh, sysctl.d, limits, modules-load, PLAN.md)
 
-  lab [--stack local] [--quick] [--scenarios a,b] [--repeat N] [--duration S]
+  lab [--stack local] [--quick] [--scenarios a,b | --proofs] [--repeat N] [--duration S]
       [--variants a,b|none] [--peers haproxy-stock,nginx|none] [--slice-rounds N] [--slice-seconds S]
       [--placement proxy-core|none]
       [--report-dir DIR] [--proxy-from-image DIR] [--json]
@@ -32,7 +32,9 @@ commands:
                                       --proxy-from-image: run HAProxy from the proxy image's root
                                       filesystem (scripts/build-images.sh --rootfs DIR: DIR/proxy);
                                       http/l4/conn-rate scenarios run as paired slices (default 10 x 3 s)
-                                      beside the peers and the path without a proxy, ratios with 95 % intervals
+                                      beside the peers and the path without a proxy, ratios with 95 % intervals;
+                                      --proofs: only the proof scenarios (conn-hold, softnet, syn-flood,
+                                      fin-wait, dead-peer, reuseport, change-under-load), one run per profile
   lab --down                          remove a lab left behind (namespaces, processes, host sysctls)
 
   status --stack <name> [--kubeconfig FILE] [--context NAME] [--json]
@@ -68,6 +70,7 @@ export function main(
         help: { type: "boolean", short: "h" },
         quick: { type: "boolean" },
         scenarios: { type: "string" },
+        proofs: { type: "boolean" },
         variants: { type: "string" },
         repeat: { type: "string" },
         duration: { type: "string" },
@@ -225,7 +228,16 @@ async function lab(
     const r = spawnSync("sh", [script, "down"], { stdio: ["ignore", "inherit", "inherit"] });
     return r.status ?? 1;
   }
-  const scenarios = typeof v.scenarios === "string" ? v.scenarios.split(",").map((s) => s.trim()) : undefined;
+  if (v.proofs === true && typeof v.scenarios === "string") {
+    err.write("edgetune lab: --proofs and --scenarios: give one; --proofs runs every proof scenario, --scenarios names some\n");
+    return 2;
+  }
+  const scenarios =
+    v.proofs === true
+      ? proofScenarioNames(v.quick === true)
+      : typeof v.scenarios === "string"
+        ? v.scenarios.split(",").map((s) => s.trim())
+        : undefined;
   // Proof scenarios exist once their module is registered (lab/proofs/index.ts).
   const allowed: string[] = [...SCENARIO_NAMES, ...Object.keys(PROOFS)];
   const unknown = scenarios?.filter((s) => !allowed.includes(s)) ?? [];
@@ -265,7 +277,7 @@ async function lab(
     }
     peers = names as PeerLabel[];
   }
-  const problems = labPreflight(Object.assign({}, ...selectProofs(scenarios, v.quick === true).map((p) => p.tools ?? {})));
+  const problems = labPreflight(Object.assign({}, ...selectProofs(scenarios).map((p) => p.tools ?? {})));
   if (problems.length) {
     err.write(`edgetune lab: cannot run here:\n${problems.map((p) => `  - ${p}`).join("\n")}\n`);
     return 1;

@@ -14,7 +14,14 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFi
 import { cpus as osCpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { nstatValidity, parseNstat, parseToolOutput } from "../components/bench/parsers";
-import { compareProfiles, SCENARIO_NAMES, type BenchResult, type LabScenarioName, type ScenarioName } from "../components/bench/result";
+import {
+  compareProfiles,
+  SCENARIO_NAMES,
+  type BenchResult,
+  type LabScenarioName,
+  type ProofScenarioName,
+  type ScenarioName,
+} from "../components/bench/result";
 import { pathComparisons, renderLabMarkdown, variantComparisons, type LabReport } from "../components/lab/analysis";
 import { renderSvgChart } from "../components/bench/report";
 import { proofComparisons } from "../components/lab/proof-analysis";
@@ -203,7 +210,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const progress = opts.progress ?? (() => {});
   const started = Date.now();
   const quick = opts.quick ?? false;
-  const proofs = selectProofs(opts.scenarios, quick);
+  const proofs = selectProofs(opts.scenarios);
   const problems = labPreflight(Object.assign({}, ...proofs.map((p) => p.tools ?? {})));
   if (problems.length) throw new LabError(problems.join("\n"));
   const plan = loadStack(opts.stack, opts.root);
@@ -426,7 +433,8 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     if (proofs.length) {
       const [baseline, tuned] = variants;
       await runProofPhase(proofs, [baseline, tuned], {
-        repeat,
+        // Counters decide a proof, not a rate's spread: one run per profile unless asked for more.
+        repeat: opts.repeat ?? 1,
         quick,
         durationSeconds: opts.durationSeconds,
         labDir,
@@ -494,13 +502,19 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
 }
 
 /**
- * The proof scenarios a run includes: those named in `scenarios` (in registry order), or
- * by default all of them, with --quick only those marked inQuick.
+ * The proof scenarios a run includes: those named in `scenarios`, in registry order. A run that
+ * names none has none: together they take ~10 minutes (dead-peer alone waits 135 s per profile),
+ * so they are their own run (`edgetune lab --proofs`), keeping the default run under 25 minutes.
  */
-export function selectProofs(scenarios: readonly string[] | undefined, quick: boolean): ProofScenario[] {
-  const all = Object.values(PROOFS);
-  if (scenarios) return all.filter((p) => scenarios.includes(p.name));
-  return quick ? all.filter((p) => p.inQuick) : all;
+export function selectProofs(scenarios: readonly string[] | undefined): ProofScenario[] {
+  return scenarios ? Object.values(PROOFS).filter((p) => scenarios.includes(p.name)) : [];
+}
+
+/** Every proof scenario's name, for `--proofs`: with --quick those marked inQuick (dead-peer is not). */
+export function proofScenarioNames(quick: boolean): ProofScenarioName[] {
+  return Object.values(PROOFS)
+    .filter((p) => !quick || p.inQuick)
+    .map((p) => p.name);
 }
 
 interface ProofPhaseOptions {
