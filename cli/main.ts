@@ -3,7 +3,16 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CONTROL, ValidationError } from "../components/validation";
 import { fleetStatus, parseNodeList, renderStatusTable, stackTuners, statusExitCode, type ClusterNode } from "./status";
-import { LabError, runLab, labPreflight, PLACEMENTS, proofScenarioNames, selectProofs, selectVariants, type Placement } from "../lab/runner";
+import {
+  LabError,
+  runLab,
+  labPreflight,
+  PLACEMENTS,
+  proofScenarioNames,
+  selectProofs,
+  selectVariants,
+  type Placement,
+} from "../lab/runner";
 import { PEER_LABELS, type PeerLabel } from "../lab/peers";
 import { PROOFS } from "../lab/proofs";
 import { renderLabTable, type LabReport } from "../components/lab/analysis";
