@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLAIMS, renderClaimsTable } from "../../components/lab/claims-table";
@@ -12,7 +12,7 @@ import {
   type MeasuredRun,
 } from "../../components/lab/settings-table";
 import { PRESETS } from "../../components/tuning/presets";
-import { renderSettingsProofDoc, settingsSources } from "../../lab/settings-proof";
+import { committedRun, renderSettingsProofDoc, settingsSources } from "../../lab/settings-proof";
 
 const ROOT = join(__dirname, "..", "..");
 const json = (p: string) => JSON.parse(readFileSync(join(ROOT, p), "utf8"));
@@ -117,7 +117,13 @@ describe("claims table", () => {
 
 describe("docs/settings-proof.md", () => {
   it("is what npm run docs generates from the committed results and kernel checks", () => {
-    const expected = renderSettingsProofDoc(committed, json("docs/lab-kernel-checks.json"));
+    const expected = renderSettingsProofDoc(
+      committedRun(
+        (f) => json(`docs/${f}`),
+        (f) => existsSync(join(ROOT, "docs", f)),
+      ),
+      json("docs/lab-kernel-checks.json"),
+    );
     expect(readFileSync(join(ROOT, "docs", "settings-proof.md"), "utf8")).toBe(expected);
   });
 });
