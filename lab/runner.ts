@@ -122,16 +122,21 @@ export interface LabOptions {
 
 export class LabError extends Error {}
 
-/** Runs cmd with args directly (no shell between), to completion: exit code and output. */
+/**
+ * Runs cmd with args directly (no shell between), to completion or timeoutMs (then killed, code
+ * 124, like timeout(1)): exit code and output.
+ */
 function runProcess(
   cmd: string,
   args: string[],
   input?: string,
   env?: NodeJS.ProcessEnv,
+  timeoutMs?: number,
 ): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: "utf8", input, maxBuffer: 64 << 20, env });
-  if (r.error) throw r.error;
-  return { code: r.status ?? 128, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  const r = spawnSync(cmd, args, { encoding: "utf8", input, maxBuffer: 64 << 20, env, timeout: timeoutMs, killSignal: "SIGKILL" });
+  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === "ETIMEDOUT";
+  if (r.error && !timedOut) throw r.error;
+  return { code: timedOut ? 124 : (r.status ?? 128), stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
 /** The proxy image's root filesystem for --proxy-from-image: an absolute path holding usr/sbin/haproxy. */
@@ -588,16 +593,7 @@ function execInNamespace(
   opts: { timeoutMs?: number; input?: string } | undefined,
   env: NodeJS.ProcessEnv | undefined,
 ): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("ip", ["netns", "exec", ns, ...argv], {
-    encoding: "utf8",
-    input: opts?.input,
-    maxBuffer: 64 << 20,
-    env,
-    timeout: opts?.timeoutMs,
-    killSignal: "SIGKILL",
-  });
-  if (r.error && (r.error as NodeJS.ErrnoException).code !== "ETIMEDOUT") throw r.error;
-  return { code: r.status ?? 124, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  return runProcess("ip", ["netns", "exec", ns, ...argv], opts?.input, env, opts?.timeoutMs);
 }
 
 /**
